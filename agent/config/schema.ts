@@ -1,0 +1,314 @@
+/**
+ * The configuration schema: every key, its default, its environment variable and its documentation.
+ * `fer-agent config --doc` prints it; the defaults are the embedded demo (bundled frames, bundled model,
+ * embedded broker), so `fer-agent run` works with no file at all.
+ */
+import os from 'node:os';
+import convict from 'convict';
+
+/** Sources a camera can read from. */
+export const SOURCE_TYPES = ['file', 'dir', 'ffmpeg', 'rpicam', 'raspistill', 'gstreamer', 'http-snapshot'] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];
+
+export const ENGINES = ['auto', 'onnxruntime', 'tfjs-node', 'tfjs-wasm'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+export const DETECTORS = ['auto', 'centerface', 'tiny', 'ssd'] as const;
+export type DetectorName = (typeof DETECTORS)[number];
+
+export interface SourceConfig {
+  type: SourceType;
+  /** file: an image; dir: a folder of images; ffmpeg: file path, URL or /dev/videoN. */
+  path?: string;
+  url?: string;
+  /** gstreamer: a pipeline ending in a JPEG encoder, or one whose output we append `jpegenc ! fdsink` to. */
+  pipeline?: string;
+  loop?: boolean;
+  width?: number;
+  height?: number;
+  /** Extra arguments passed before `-i` (ffmpeg), or to rpicam-vid. */
+  args?: string[];
+  /** http-snapshot poll interval; file/dir/raspistill: time between images (default 1000/fps). */
+  interval_ms?: number;
+  /** http-snapshot: a request (or an MJPEG stream going silent) fails after this long (default 5000). */
+  timeout_ms?: number;
+}
+
+export interface DetectionConfig {
+  detector: DetectorName;
+  input_width: number;
+  input_height: number;
+  min_face_px: number;
+  score_threshold: number;
+  nms_iou: number;
+  max_faces: number;
+}
+
+export interface TrackingConfig {
+  iou_threshold: number;
+  max_missed_frames: number;
+  smoothing: number;
+}
+
+export interface DebounceConfig {
+  min_confidence: number;
+  min_duration_ms: number;
+  hysteresis: number;
+  cooldown_ms: number;
+  absence_timeout_ms: number;
+}
+
+export interface CameraConfig {
+  id: string;
+  name?: string;
+  source: SourceConfig;
+  fps: number;
+  detection?: Partial<DetectionConfig>;
+  tracking?: Partial<TrackingConfig>;
+  debounce?: Partial<DebounceConfig>;
+}
+
+const ID_RE = /^[a-zA-Z0-9_-]{1,64}$/;
+
+function fail(key: string, value: unknown, allowed: string): never {
+  throw new Error(`${key} = ${JSON.stringify(value)} is invalid: ${allowed}`);
+}
+
+function checkNumber(key: string, v: unknown, min: number, max: number): void {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) fail(key, v, `expected a number in [${min}, ${max}]`);
+}
+
+/** Validates one camera entry; messages name the exact key, e.g. `cameras[1].source.type`. */
+export function validateCamera(c: unknown, i: number): void {
+  const k = `cameras[${i}]`;
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) fail(k, c, 'expected an object with id and source');
+  const cam = c as Record<string, unknown>;
+  const known = new Set(['id', 'name', 'source', 'fps', 'detection', 'tracking', 'debounce']);
+  for (const key of Object.keys(cam)) if (!known.has(key)) fail(`${k}.${key}`, cam[key], `unknown key; allowed: ${[...known].join(', ')}`);
+  if (typeof cam.id !== 'string' || !ID_RE.test(cam.id)) fail(`${k}.id`, cam.id, 'expected 1-64 characters of a-z, A-Z, 0-9, _ or -');
+  if (cam.fps !== undefined) checkNumber(`${k}.fps`, cam.fps, 0.1, 240);
+  const s = cam.source as Record<string, unknown> | undefined;
+  if (typeof s !== 'object' || s === null) fail(`${k}.source`, s, 'expected an object with a type');
+  if (!SOURCE_TYPES.includes(s.type as SourceType)) fail(`${k}.source.type`, s.type, `expected one of ${SOURCE_TYPES.join(', ')}`);
+  // file/dir without a path play the bundled sample frames (the embedded demo).
+  const needs: Partial<Record<SourceType, string>> = { 'http-snapshot': 'url', gstreamer: 'pipeline' };
+  const need = needs[s.type as SourceType];
+  if (need && (typeof s[need] !== 'string' || (s[need] as string).length === 0)) fail(`${k}.source.${need}`, s[need], `required for source type ${String(s.type)}`);
+  if (s.type === 'ffmpeg' && typeof s.path !== 'string' && typeof s.url !== 'string') fail(`${k}.source.path`, s.path, 'ffmpeg needs path (file or /dev/videoN) or url');
+  const det = cam.detection as Record<string, unknown> | undefined;
+  if (det?.score_threshold !== undefined) checkNumber(`${k}.detection.score_threshold`, det.score_threshold, 0, 1);
+  if (det?.detector !== undefined && !DETECTORS.includes(det.detector as DetectorName)) fail(`${k}.detection.detector`, det.detector, `expected one of ${DETECTORS.join(', ')}`);
+  const deb = cam.debounce as Record<string, unknown> | undefined;
+  if (deb?.min_confidence !== undefined) checkNumber(`${k}.debounce.min_confidence`, deb.min_confidence, 0, 1);
+  for (const key of ['min_duration_ms', 'cooldown_ms', 'absence_timeout_ms'] as const) {
+    if (deb?.[key] !== undefined) checkNumber(`${k}.debounce.${key}`, deb[key], 0, 86_400_000);
+  }
+}
+
+convict.addFormat({
+  name: 'cameras',
+  validate(val: unknown) {
+    if (!Array.isArray(val) || val.length === 0) throw new Error('expected a non-empty array of cameras');
+    val.forEach(validateCamera);
+    const ids = val.map((c: CameraConfig) => c.id);
+    const dup = ids.find((id, i) => ids.indexOf(id) !== i);
+    if (dup) throw new Error(`camera id ${JSON.stringify(dup)} is used twice`);
+  },
+  coerce: (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v),
+});
+
+convict.addFormat({
+  name: 'unit',
+  validate(val: unknown) {
+    if (typeof val !== 'number' || !Number.isFinite(val) || val < 0 || val > 1) throw new Error('expected a number in [0, 1]');
+  },
+  coerce: (v: unknown) => (typeof v === 'string' ? Number(v) : v),
+});
+
+convict.addFormat({
+  name: 'string-array',
+  validate(val: unknown) {
+    if (!Array.isArray(val) || val.some((x) => typeof x !== 'string')) throw new Error('expected an array of strings');
+  },
+  coerce: (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+});
+
+convict.addFormat({
+  name: 'group-list',
+  validate(val: unknown) {
+    if (!Array.isArray(val) || val.some((g) => typeof g !== 'string' || !ID_RE.test(g) || g === 'all')) {
+      throw new Error('expected an array of group names of 1-64 characters of a-z, A-Z, 0-9, _ or - (not "all")');
+    }
+  },
+  coerce: (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+});
+
+const cores = os.cpus().length;
+
+export const schema = {
+  agent_id: {
+    doc: 'Identifies this agent in MQTT topics and Home Assistant (letters, digits, _ and -).',
+    format: (v: unknown) => {
+      if (typeof v !== 'string' || !ID_RE.test(v)) throw new Error('expected 1-64 characters of a-z, A-Z, 0-9, _ or -');
+    },
+    default: (os.hostname().replace(/[^a-zA-Z0-9_-]/g, '-').slice(0, 64) || 'fer-agent') as string,
+    env: 'FER_AGENT_ID',
+    arg: 'agent-id',
+  },
+  agent_groups: {
+    doc: 'Groups this agent belongs to: `fer-agent model push --to <group>` reaches every agent of the group (letters, digits, _ and -; not "all").',
+    format: 'group-list',
+    default: [] as string[],
+    env: 'FER_AGENT_GROUPS',
+  },
+  log_level: {
+    doc: 'Log level.',
+    format: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+    default: 'info',
+    env: 'FER_LOG_LEVEL',
+    arg: 'log-level',
+  },
+  engine: {
+    doc: 'Inference engine. auto: onnxruntime where its native binary loads, else tfjs-node where installed, else tfjs-wasm.',
+    format: [...ENGINES],
+    default: 'auto' as EngineName,
+    env: 'FER_ENGINE',
+    arg: 'engine',
+  },
+  threads: {
+    doc: 'Intra-op threads for inference. Default leaves one core for decoding and the rest of the agent (3 on a 4-core Pi).',
+    format: 'nat',
+    default: Math.max(1, Math.min(3, cores - 1)),
+    env: 'FER_THREADS',
+    arg: 'threads',
+  },
+  model: {
+    path: {
+      doc: 'Model bundle directory to use when no model has been installed by an update. Empty: the bundled default.',
+      format: String,
+      default: '',
+      env: 'FER_MODEL_PATH',
+      arg: 'model',
+    },
+    state_dir: {
+      doc: 'Where pushed models are installed (versions kept for rollback). Empty: no update support, bundle only.',
+      format: String,
+      default: '',
+      env: 'FER_STATE_DIR',
+    },
+    keep_versions: { doc: 'Installed model versions kept for rollback.', format: 'nat', default: 3 },
+    trusted_keys: {
+      doc: 'Ed25519 public keys (PEM file paths or base64 raw keys) whose signatures are accepted on pushed models.',
+      format: 'string-array',
+      default: [] as string[],
+      env: 'FER_TRUSTED_KEYS',
+    },
+    allow_unsigned: { doc: 'Accept pushed bundles without a signature (not recommended).', format: Boolean, default: false },
+    max_bundle_bytes: { doc: 'Largest bundle accepted over the network.', format: 'nat', default: 32 * 1024 * 1024 },
+  },
+  detection: {
+    detector: {
+      doc: 'Face detector. auto: CenterFace on onnxruntime, the face-api tiny detector on tfjs engines.',
+      format: [...DETECTORS],
+      default: 'auto' as DetectorName,
+      env: 'FER_DETECTOR',
+    },
+    input_width: { doc: 'Detector input width (CenterFace: rounded up to a multiple of 32).', format: 'nat', default: 320 },
+    input_height: { doc: 'Detector input height (CenterFace: rounded up to a multiple of 32).', format: 'nat', default: 256 },
+    min_face_px: { doc: 'Faces smaller than this (frame pixels, shorter side) are ignored.', format: 'nat', default: 24 },
+    score_threshold: { doc: 'Minimum detector score for a face.', format: 'unit', default: 0.5 },
+    nms_iou: { doc: 'Overlap above which two detections are the same face.', format: 'unit', default: 0.4 },
+    max_faces: { doc: 'At most this many faces per frame are classified (largest first).', format: 'nat', default: 8 },
+  },
+  tracking: {
+    iou_threshold: { doc: 'Minimum box overlap for a detection to continue a track.', format: 'unit', default: 0.3 },
+    max_missed_frames: { doc: 'A track survives this many frames without a matching detection.', format: 'nat', default: 5 },
+    smoothing: { doc: 'Weight of the newest frame in the per-track moving average of probabilities (0-1].', format: 'unit', default: 0.4 },
+  },
+  debounce: {
+    min_confidence: { doc: 'An emotion must stay above this smoothed probability to become the state.', format: 'unit', default: 0.5 },
+    min_duration_ms: { doc: 'How long an emotion must hold before it becomes the state and an event fires.', format: 'nat', default: 1000 },
+    hysteresis: { doc: 'The current state is kept until it drops below min_confidence minus this.', format: 'unit', default: 0.1 },
+    cooldown_ms: { doc: 'Minimum time between two emotion events of one track.', format: 'nat', default: 3000 },
+    absence_timeout_ms: { doc: 'A track not seen for this long raises face_lost.', format: 'nat', default: 2000 },
+  },
+  cameras: {
+    doc: 'Cameras served by this agent: [{id, name?, source: {type, path|url|pipeline, loop?, width?, height?, args?, interval_ms?, timeout_ms?}, fps, detection?, tracking?, debounce?}]. Per-camera detection/tracking/debounce keys override the global ones.',
+    format: 'cameras',
+    default: [
+      { id: 'demo', name: 'Demo frames', source: { type: 'dir', path: '', loop: true }, fps: 5 },
+    ] as CameraConfig[],
+    env: 'FER_CAMERAS',
+  },
+  sinks: {
+    stdout: {
+      enabled: { doc: 'Print events on stdout (pretty on a terminal, JSON lines otherwise).', format: Boolean, default: true, env: 'FER_STDOUT' },
+    },
+    jsonl: {
+      path: { doc: 'Append events as JSON lines to this file. Empty: off.', format: String, default: '', env: 'FER_JSONL' },
+    },
+  },
+  mqtt: {
+    url: {
+      doc: "Broker URL (mqtt://, mqtts://, ws://). 'embedded': run a broker inside the agent on embedded_port. Empty: no MQTT.",
+      format: String,
+      default: 'embedded',
+      env: 'FER_MQTT_URL',
+      arg: 'mqtt-url',
+    },
+    embedded_host: { doc: 'Address the embedded broker listens on.', format: String, default: '127.0.0.1' },
+    embedded_port: { doc: 'Port of the embedded broker.', format: 'port', default: 1883, env: 'FER_MQTT_EMBEDDED_PORT' },
+    username: { doc: 'Broker user name.', format: String, default: '', env: 'FER_MQTT_USERNAME' },
+    password: { doc: 'Broker password (prefer password_file).', format: String, default: '', env: 'FER_MQTT_PASSWORD', sensitive: true },
+    password_file: { doc: 'File holding the broker password.', format: String, default: '', env: 'FER_MQTT_PASSWORD_FILE' },
+    client_id: { doc: 'MQTT client id. Empty: fer-<agent_id>.', format: String, default: '' },
+    keepalive_s: { doc: 'MQTT keepalive (s).', format: 'nat', default: 30 },
+    base_topic: { doc: 'Topic prefix: <base>/<agent_id>/...', format: String, default: 'fer', env: 'FER_MQTT_BASE' },
+    ca_file: { doc: 'CA certificate (PEM) for TLS.', format: String, default: '' },
+    cert_file: { doc: 'Client certificate (PEM) for TLS.', format: String, default: '' },
+    key_file: { doc: 'Client key (PEM) for TLS.', format: String, default: '' },
+    reject_unauthorized: { doc: 'Verify the broker certificate.', format: Boolean, default: true },
+    event_max_age_s: { doc: 'Events raised while offline are delivered after reconnect only if younger than this.', format: 'nat', default: 60 },
+    offline_queue_max: { doc: 'At most this many events wait while the broker is away (oldest dropped first).', format: 'nat', default: 100 },
+  },
+  homeassistant: {
+    discovery: { doc: 'Publish Home Assistant MQTT discovery.', format: Boolean, default: true, env: 'FER_HA_DISCOVERY' },
+    prefix: { doc: 'Home Assistant discovery prefix.', format: String, default: 'homeassistant' },
+    legacy_discovery: { doc: 'One config topic per entity (Home Assistant before 2024.11) instead of device-based discovery.', format: Boolean, default: false },
+    websocket_url: { doc: 'Home Assistant URL for the websocket sink (fires fer_emotion events). Empty: off.', format: String, default: '', env: 'FER_HA_URL' },
+    token: { doc: 'Home Assistant long-lived access token (prefer token_file).', format: String, default: '', env: 'FER_HA_TOKEN', sensitive: true },
+    token_file: { doc: 'File holding the Home Assistant token.', format: String, default: '', env: 'FER_HA_TOKEN_FILE' },
+  },
+  health: {
+    port: { doc: 'Port for /healthz and /metrics on health_host. 0: off.', format: 'port', default: 0, env: 'FER_HEALTH_PORT' },
+    host: { doc: 'Address for the health endpoint.', format: String, default: '127.0.0.1' },
+  },
+  web: {
+    enabled: { doc: 'Serve the live view (frames with boxes). Off by default: no image leaves the device unless this is on.', format: Boolean, default: false, env: 'FER_WEB' },
+    host: { doc: 'Address the live view binds to.', format: String, default: '127.0.0.1' },
+    port: { doc: 'Port of the live view.', format: 'port', default: 8090, env: 'FER_WEB_PORT' },
+    token: { doc: 'If set, the live view asks for ?token=.', format: String, default: '', env: 'FER_WEB_TOKEN', sensitive: true },
+  },
+};
+
+export type AgentConfig = {
+  agent_id: string;
+  agent_groups: string[];
+  log_level: string;
+  engine: EngineName;
+  threads: number;
+  model: { path: string; state_dir: string; keep_versions: number; trusted_keys: string[]; allow_unsigned: boolean; max_bundle_bytes: number };
+  detection: DetectionConfig;
+  tracking: TrackingConfig;
+  debounce: DebounceConfig;
+  cameras: CameraConfig[];
+  sinks: { stdout: { enabled: boolean }; jsonl: { path: string } };
+  mqtt: {
+    url: string; embedded_host: string; embedded_port: number; username: string; password: string; password_file: string;
+    client_id: string; keepalive_s: number; base_topic: string; ca_file: string; cert_file: string; key_file: string;
+    reject_unauthorized: boolean; event_max_age_s: number; offline_queue_max: number;
+  };
+  homeassistant: { discovery: boolean; prefix: string; legacy_discovery: boolean; websocket_url: string; token: string; token_file: string };
+  health: { port: number; host: string };
+  web: { enabled: boolean; host: string; port: number; token: string };
+};

@@ -1,0 +1,342 @@
+/**
+ * Installed model versions under `<state_dir>/models/`:
+ *
+ *   <name>-<version>-<sha8>/   a complete bundle plus `.installed` (written last, fsynced, before the rename)
+ *   .staging-<pid>-<rand>/     an install in progress; never referenced, removed on the next start
+ *   current                    JSON pointer {active, history}: replaced atomically (temp + fsync + rename + fsync dir)
+ *   .lock                      cross-process lock (agent vs. `fer-agent model rollback`), stale when its pid is dead
+ *
+ * `active: null` means the base model (config model.path). A version is used only if its folder carries a marker
+ * matching its manifest and every file still verifies, so an install cut off at any point (or a folder damaged
+ * later) leaves the previous version in charge: resolveActive() walks back through the history to the first
+ * complete one and repairs the pointer.
+ */
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile, rename, rm, mkdir, open } from 'node:fs/promises';
+import path from 'node:path';
+import { FerError, errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { loadBundle, type LoadedBundle } from './bundle.js';
+import { atomicReplace, fsyncDir, fsyncTree, writeFileDurable } from './fsutil.js';
+import { versionTag } from './manifest.js';
+
+export const MARKER_FILE = '.installed';
+const POINTER_FILE = 'current';
+const LOCK_FILE = '.lock';
+const POINTER_FORMAT = 'fer-edge-models/1';
+const TAG_RE = /^[a-z0-9._-]{1,64}-[0-9A-Za-z.+-]{1,80}-[0-9a-f]{8}$/;
+
+/** Points where a crash test may stop the process (see test/models/store-crash.test.ts). */
+export type StoreStep =
+  | 'staging-created'
+  | 'staging-filled'
+  | 'marker-written'
+  | 'tree-synced'
+  | 'installed-renamed'
+  | 'pointer-temp-written'
+  | 'pointer-renamed'
+  | 'pruned';
+
+export interface InstalledModel {
+  tag: string;
+  dir: string;
+  bundle: LoadedBundle;
+}
+
+export interface Pointer {
+  /** Tag of the active version; null: the base model from config. */
+  active: string | null;
+  /** Previously active versions, most recent first (null: the base model). */
+  history: Array<string | null>;
+}
+
+export interface Resolution {
+  /** null: no installed version is usable; run the base model. */
+  active: InstalledModel | null;
+  /** Versions passed over and why (incomplete install, damaged files). */
+  skipped: Array<{ tag: string; reason: string }>;
+}
+
+export interface StoreOptions {
+  stateDir: string;
+  keepVersions: number;
+  log: Logger;
+  /** Called at each durable step; crash tests kill the process here. */
+  onStep?: (step: StoreStep) => Promise<void> | void;
+}
+
+interface Marker {
+  manifest_sha256: string;
+  tag: string;
+  installed_at: string;
+}
+
+function isPidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class ModelStore {
+  readonly root: string;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly ownStaging = new Set<string>();
+
+  constructor(private readonly opts: StoreOptions) {
+    this.root = path.join(opts.stateDir, 'models');
+  }
+
+  private async step(s: StoreStep): Promise<void> {
+    await this.opts.onStep?.(s);
+  }
+
+  /** Serialises store changes within this process and across processes (lock file). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      await mkdir(this.root, { recursive: true });
+      await this.lock();
+      try {
+        return await fn();
+      } finally {
+        await rm(path.join(this.root, LOCK_FILE), { force: true });
+      }
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  private async lock(): Promise<void> {
+    const file = path.join(this.root, LOCK_FILE);
+    for (let attempt = 0; attempt < 600; attempt++) {
+      try {
+        const fh = await open(file, 'wx');
+        await fh.writeFile(String(process.pid));
+        await fh.close();
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new FerError('io_failed', `cannot create ${file}: ${errorMessage(err)}`);
+      }
+      const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      if (!Number.isInteger(pid) || pid <= 0 || !isPidAlive(pid)) {
+        // Left by a process that died (crash, power cut): take it over.
+        await rm(file, { force: true });
+        continue;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new FerError('io_failed', `${file} is held by another process; is another model update running?`);
+  }
+
+  // ---------------------------------------------------------------- pointer
+
+  async readPointer(): Promise<Pointer> {
+    const file = path.join(this.root, POINTER_FILE);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { active: null, history: [] };
+      throw new FerError('io_failed', `${file} cannot be read: ${errorMessage(err)}`);
+    }
+    try {
+      const v = JSON.parse(text) as { format?: unknown; active?: unknown; history?: unknown };
+      const okTag = (t: unknown): t is string | null => t === null || (typeof t === 'string' && TAG_RE.test(t));
+      if (v.format !== POINTER_FORMAT || !okTag(v.active) || !Array.isArray(v.history) || !v.history.every(okTag)) throw new Error('unexpected content');
+      return { active: v.active, history: v.history };
+    } catch (err) {
+      // Cannot happen with atomic replacement, but a hand-edited file must not stop the agent: use the base model.
+      this.opts.log.error({ file, err: errorMessage(err) }, 'model pointer file is damaged; falling back to the base model');
+      return { active: null, history: [] };
+    }
+  }
+
+  private async writePointer(p: Pointer): Promise<void> {
+    const text = JSON.stringify({ format: POINTER_FORMAT, active: p.active, history: p.history }, null, 2) + '\n';
+    await atomicReplace(path.join(this.root, POINTER_FILE), text, (s) => this.step(s as StoreStep));
+  }
+
+  // ---------------------------------------------------------------- reading versions
+
+  /** A version folder, only if complete and intact. */
+  async open(tag: string): Promise<InstalledModel> {
+    if (!TAG_RE.test(tag)) throw new FerError('model_invalid', `installed version name ${JSON.stringify(tag)} is malformed`);
+    const dir = path.join(this.root, tag);
+    let marker: Marker;
+    try {
+      marker = JSON.parse(await readFile(path.join(dir, MARKER_FILE), 'utf8')) as Marker;
+    } catch (err) {
+      throw new FerError('model_invalid', `installed version ${tag} is incomplete (no valid ${MARKER_FILE}: ${errorMessage(err)})`);
+    }
+    const bundle = await loadBundle(dir);
+    if (marker.manifest_sha256 !== bundle.manifestSha256 || marker.tag !== tag || versionTag(bundle.manifest, bundle.manifestSha256) !== tag) {
+      throw new FerError('model_invalid', `installed version ${tag}: ${MARKER_FILE} does not match its manifest`);
+    }
+    return { tag, dir, bundle };
+  }
+
+  /**
+   * The version to run: the pointer's active one if intact, else the most recent intact one from its history,
+   * else the base model (null). Repairs the pointer when it had to pass over a version, and clears leftovers.
+   */
+  async resolveActive(): Promise<Resolution> {
+    return this.exclusive(async () => {
+      await this.removeLeftovers();
+      const p = await this.readPointer();
+      const chain = [p.active, ...p.history];
+      const skipped: Resolution['skipped'] = [];
+      for (let i = 0; i < chain.length; i++) {
+        const tag = chain[i]!;
+        if (tag === null) return this.settle(chain, i, null, skipped);
+        let m: InstalledModel;
+        try {
+          m = await this.open(tag);
+        } catch (err) {
+          skipped.push({ tag, reason: errorMessage(err) });
+          this.opts.log.warn({ version: tag, err: errorMessage(err) }, 'installed model version is not usable; trying the previous one');
+          continue;
+        }
+        return this.settle(chain, i, m, skipped);
+      }
+      return this.settle(chain, chain.length, null, skipped);
+    });
+  }
+
+  private async settle(chain: Array<string | null>, i: number, active: InstalledModel | null, skipped: Resolution['skipped']): Promise<Resolution> {
+    if (i > 0) await this.writePointer({ active: active?.tag ?? null, history: chain.slice(i + 1) });
+    await this.prune();
+    return { active, skipped };
+  }
+
+  /** Removes staging folders of dead processes, stray pointer temp files and unreferenced version folders. */
+  private async removeLeftovers(): Promise<void> {
+    for (const name of await readdir(this.root).catch(() => [] as string[])) {
+      const staging = /^\.staging-(\d+)-/.exec(name);
+      // Our own pid may be reused across boots (pid 1 in a container): only folders this instance made are live.
+      const pid = Number(staging?.[1]);
+      if (staging && !this.ownStaging.has(name) && (pid === process.pid || !isPidAlive(pid))) {
+        await rm(path.join(this.root, name), { recursive: true, force: true });
+      } else if (name.startsWith(`.${POINTER_FILE}.tmp-`)) {
+        await rm(path.join(this.root, name), { force: true });
+      }
+    }
+  }
+
+  /** Deletes version folders the pointer no longer references (active + kept history). */
+  private async prune(): Promise<void> {
+    const p = await this.readPointer();
+    const keep = new Set([p.active, ...p.history].filter((t): t is string => t !== null));
+    for (const name of await readdir(this.root)) {
+      if (TAG_RE.test(name) && !keep.has(name)) {
+        await rm(path.join(this.root, name), { recursive: true, force: true });
+        this.opts.log.info({ version: name }, 'removed old model version');
+      }
+    }
+    await fsyncDir(this.root);
+    await this.step('pruned');
+  }
+
+  async list(): Promise<{ pointer: Pointer; installed: string[] }> {
+    const pointer = await this.readPointer();
+    const installed = (await readdir(this.root).catch(() => [] as string[])).filter((n) => TAG_RE.test(n)).sort();
+    return { pointer, installed };
+  }
+
+  // ---------------------------------------------------------------- installing
+
+  /** A fresh folder to unpack an incoming bundle into. */
+  async createStaging(): Promise<string> {
+    await mkdir(this.root, { recursive: true });
+    const dir = path.join(this.root, `.staging-${process.pid}-${randomBytes(6).toString('hex')}`);
+    await mkdir(dir);
+    this.ownStaging.add(path.basename(dir));
+    await this.step('staging-created');
+    return dir;
+  }
+
+  async discardStaging(dir: string): Promise<void> {
+    if (path.dirname(dir) !== this.root || !path.basename(dir).startsWith('.staging-')) throw new Error(`${dir} is not a staging folder`);
+    await rm(dir, { recursive: true, force: true });
+    this.ownStaging.delete(path.basename(dir));
+  }
+
+  /** Signals that the caller finished writing the staging folder (a crash-test point). */
+  async stagingFilled(): Promise<void> {
+    await this.step('staging-filled');
+  }
+
+  /**
+   * Installs a verified staging folder and makes it active, all under the store lock:
+   * marker → fsync everything → rename into place → `swap` (the caller's hot swap; throwing aborts) → pointer.
+   * A crash anywhere before the pointer rename leaves the previous version active on restart. If that version
+   * is already installed and intact, the staging folder is dropped and the installed one is used.
+   */
+  async install(staging: string, bundle: LoadedBundle, swap: (m: InstalledModel) => Promise<void>): Promise<InstalledModel> {
+    const tag = versionTag(bundle.manifest, bundle.manifestSha256);
+    return this.exclusive(async () => {
+      const dir = path.join(this.root, tag);
+      let installed: InstalledModel | null = null;
+      try {
+        installed = await this.open(tag);
+      } catch {
+        await rm(dir, { recursive: true, force: true });
+      }
+      if (installed) {
+        await this.discardStaging(staging);
+      } else {
+        const marker: Marker = { manifest_sha256: bundle.manifestSha256, tag, installed_at: new Date().toISOString() };
+        await writeFileDurable(path.join(staging, MARKER_FILE), JSON.stringify(marker) + '\n');
+        await this.step('marker-written');
+        await fsyncTree(staging);
+        await this.step('tree-synced');
+        await rename(staging, dir);
+        this.ownStaging.delete(path.basename(staging));
+        await fsyncDir(this.root);
+        await this.step('installed-renamed');
+        installed = { tag, dir, bundle: { ...bundle, dir } };
+      }
+      const p = await this.readPointer();
+      if (p.active === tag) return installed;
+      try {
+        await swap(installed);
+      } catch (err) {
+        await this.prune();
+        throw err;
+      }
+      const history = [p.active, ...p.history].filter((t) => t !== tag).slice(0, Math.max(0, this.opts.keepVersions));
+      await this.writePointer({ active: tag, history });
+      await this.prune();
+      return installed;
+    });
+  }
+
+  /**
+   * Goes back to the most recent intact previous version (null: the base model), calling `swap` with it before
+   * the pointer changes. Throws command_invalid when there is nothing to go back to.
+   */
+  async rollback(swap: (to: InstalledModel | null) => Promise<void>): Promise<{ from: string | null; to: InstalledModel | null }> {
+    return this.exclusive(async () => {
+      const p = await this.readPointer();
+      for (let i = 0; i < p.history.length; i++) {
+        const tag = p.history[i]!;
+        let to: InstalledModel | null = null;
+        if (tag !== null) {
+          try {
+            to = await this.open(tag);
+          } catch (err) {
+            this.opts.log.warn({ version: tag, err: errorMessage(err) }, 'previous model version is not usable; skipping it');
+            continue;
+          }
+        }
+        await swap(to);
+        await this.writePointer({ active: tag, history: p.history.slice(i + 1) });
+        await this.prune();
+        return { from: p.active, to };
+      }
+      throw new FerError('command_invalid', `no previous model version to roll back to (active: ${p.active ?? 'base model'})`);
+    });
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * The agent's side of model updates over MQTT: listens on `<base>/{agent_id,groups…,all}/model/{push,rollback}`,
+ * reassembles chunked pushes or downloads `fetch` URLs, hands the archive to the installer and keeps the retained
+ * `<base>/<agent_id>/model/status` up to date. Uses the agent's existing broker connection.
+ */
+import type { MqttClient } from 'mqtt';
+import { systemClock, type Clock } from '../core/clock.js';
+import { FerError, errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { fetchBundle } from './fetch.js';
+import type { ModelInstaller, UpdateResult } from './installer.js';
+import {
+  agentTargets,
+  buildStatus,
+  decodePushMessage,
+  decodeRollback,
+  parseCommandTopic,
+  Reassembler,
+  topics,
+  type ReassemblyOutcome,
+  type StatusPayload,
+} from './transport.js';
+
+/**
+ * The little the update service needs from a broker connection, so the agent's MQTT helper can hand over its own
+ * (reconnecting) client; `linkFromMqttClient` adapts a plain mqtt.js client.
+ */
+export interface MqttLink {
+  connected(): boolean;
+  subscribe(topics: string[]): Promise<void>;
+  unsubscribe(topics: string[]): Promise<void>;
+  publish(topic: string, payload: string | Uint8Array, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
+  /** Every incoming message; `retained` is the packet's retain flag. Returns an unsubscribe function. */
+  onMessage(fn: (topic: string, payload: Uint8Array, retained: boolean) => void): () => void;
+  /** Every (re)connect. Returns an unsubscribe function. */
+  onConnect(fn: () => void): () => void;
+}
+
+export function linkFromMqttClient(client: MqttClient): MqttLink {
+  return {
+    connected: () => client.connected,
+    subscribe: async (t) => {
+      await client.subscribeAsync(t, { qos: 1 });
+    },
+    unsubscribe: async (t) => {
+      await client.unsubscribeAsync(t);
+    },
+    publish: async (topic, payload, opts) => {
+      await client.publishAsync(topic, typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), opts);
+    },
+    onMessage: (fn) => {
+      const h = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => fn(topic, payload, packet.retain === true);
+      client.on('message', h);
+      return () => client.removeListener('message', h);
+    },
+    onConnect: (fn) => {
+      client.on('connect', fn);
+      return () => client.removeListener('connect', fn);
+    },
+  };
+}
+
+export interface UpdateServiceOptions {
+  installer: ModelInstaller;
+  agentId: string;
+  groups: readonly string[];
+  baseTopic: string;
+  maxBundleBytes: number;
+  log: Logger;
+  clock?: Clock;
+  /** A transfer with no message for this long is dropped (default 60 s). */
+  transferIdleMs?: number;
+  maxTransfers?: number;
+  fetchTimeoutMs?: number;
+  /** Accept `fetch` messages (default true). */
+  allowFetch?: boolean;
+}
+
+export class ModelUpdateService {
+  private link: MqttLink | null = null;
+  private offLink: Array<() => void> = [];
+  private readonly clock: Clock;
+  private readonly reassembler: Reassembler;
+  private readonly fetched: string[] = [];
+  private readonly subscriptions: string[];
+  private busy = 0;
+  private latestVersion: string | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private unsubscribeResults: (() => void) | null = null;
+  private pending = new Set<Promise<unknown>>();
+
+  constructor(private readonly o: UpdateServiceOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.reassembler = new Reassembler({ maxBytes: o.maxBundleBytes, maxTransfers: o.maxTransfers ?? 2, idleTimeoutMs: o.transferIdleMs ?? 60_000 }, this.clock);
+    const targets = agentTargets(o.agentId, o.groups);
+    this.subscriptions = targets.flatMap((t) => [topics.push(o.baseTopic, t), topics.rollback(o.baseTopic, t)]);
+  }
+
+  get statusTopic(): string {
+    return topics.status(this.o.baseTopic, this.o.agentId);
+  }
+
+  /** Subscribes (QoS 1) and publishes the current status; re-publishes it after every reconnect. */
+  async attach(link: MqttLink): Promise<void> {
+    this.link = link;
+    this.offLink = [
+      link.onMessage((topic, payload, retained) => this.track(this.handleMessage(topic, payload, retained))),
+      link.onConnect(() => this.track(this.publishStatus())),
+    ];
+    this.unsubscribeResults = this.o.installer.onResult((r) => this.onResult(r));
+    this.timer = setInterval(() => this.expire(), Math.min(5000, Math.max(100, (this.o.transferIdleMs ?? 60_000) / 4)));
+    this.timer.unref();
+    await link.subscribe(this.subscriptions);
+    await this.publishStatus();
+  }
+
+  /** Stops listening; waits for work already started (an install in progress finishes). */
+  async detach(): Promise<void> {
+    const c = this.link;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.unsubscribeResults?.();
+    this.unsubscribeResults = null;
+    for (const off of this.offLink) off();
+    this.offLink = [];
+    if (c?.connected()) await c.unsubscribe(this.subscriptions).catch(() => undefined);
+    await Promise.allSettled([...this.pending]);
+    this.link = null;
+  }
+
+  /** Resolves once every message handled so far has been fully processed (tests). */
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  status(): StatusPayload {
+    return buildStatus({
+      agentId: this.o.agentId,
+      groups: this.o.groups,
+      active: this.o.installer.active,
+      last: this.o.installer.lastResult,
+      latestVersion: this.latestVersion,
+      inProgress: this.busy > 0 || this.reassembler.inProgress > 0,
+      wallMs: this.clock.wall(),
+    });
+  }
+
+  async publishStatus(): Promise<void> {
+    const c = this.link;
+    if (!c?.connected()) return;
+    try {
+      await c.publish(this.statusTopic, JSON.stringify(this.status()), { qos: 1, retain: true });
+    } catch (err) {
+      this.o.log.warn({ err: errorMessage(err) }, 'cannot publish model status');
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    const q = p.catch((err: unknown) => this.o.log.error({ err: errorMessage(err) }, 'model update handling failed'));
+    this.pending.add(q);
+    void q.finally(() => this.pending.delete(q));
+  }
+
+  private onResult(r: UpdateResult): void {
+    if (r.offered) this.latestVersion = r.offered.version;
+    this.track(this.publishStatus());
+  }
+
+  private expire(): void {
+    for (const out of this.reassembler.expire()) this.track(this.outcome(out));
+  }
+
+  /** One MQTT message on a subscribed topic. Retained push/rollback messages are ignored (they would replay forever). */
+  async handleMessage(topic: string, payload: Uint8Array, retained: boolean): Promise<void> {
+    const t = parseCommandTopic(this.o.baseTopic, topic);
+    if (!t || !this.subscriptions.includes(topic)) return;
+    if (retained) {
+      this.o.log.warn({ topic }, 'ignoring a retained model command; publish model pushes and rollbacks without retain');
+      return;
+    }
+    if (t.kind === 'rollback') {
+      let request: string | null;
+      try {
+        request = decodeRollback(payload).request;
+      } catch (err) {
+        this.o.installer.reportFailure(null, 'command_invalid', errorMessage(err));
+        return;
+      }
+      await this.busyWith(() => this.o.installer.rollback(request));
+      return;
+    }
+    let m;
+    try {
+      m = decodePushMessage(payload);
+    } catch (err) {
+      this.o.log.warn({ topic, err: errorMessage(err) }, 'ignoring a malformed model push message');
+      return;
+    }
+    if (m.type === 'fetch') {
+      if (this.fetched.includes(m.transfer)) return;
+      this.fetched.push(m.transfer);
+      if (this.fetched.length > 64) this.fetched.shift();
+      if (this.o.allowFetch === false) {
+        this.o.installer.reportFailure(m.transfer, 'command_invalid', 'this agent does not accept fetch messages');
+        return;
+      }
+      if (m.bytes !== undefined && m.bytes > this.o.maxBundleBytes) {
+        this.o.installer.reportFailure(m.transfer, 'model_too_large', `bundle is ${m.bytes} bytes; model.max_bundle_bytes is ${this.o.maxBundleBytes}`);
+        return;
+      }
+      const f = m;
+      await this.busyWith(async () => {
+        await this.publishStatus();
+        let bytes: Uint8Array;
+        try {
+          bytes = await fetchBundle(f.url, { sha256: f.sha256, maxBytes: this.o.maxBundleBytes, timeoutMs: this.o.fetchTimeoutMs ?? 120_000 });
+        } catch (err) {
+          const e = err instanceof FerError ? err : new FerError('io_failed', errorMessage(err));
+          this.o.installer.reportFailure(f.transfer, e.reason, e.message);
+          return;
+        }
+        await this.o.installer.installArchive(bytes, f.transfer);
+      });
+      return;
+    }
+    const before = this.reassembler.inProgress;
+    const out = this.reassembler.accept(m);
+    if (this.reassembler.inProgress > before) await this.publishStatus();
+    await this.outcome(out);
+  }
+
+  private async outcome(out: ReassemblyOutcome): Promise<void> {
+    if (out.kind === 'ignored') {
+      this.o.log.debug({ transfer: out.transfer, why: out.why }, 'model push message ignored');
+    } else if (out.kind === 'failed') {
+      this.o.installer.reportFailure(out.transfer, out.reason, out.message);
+    } else if (out.kind === 'complete') {
+      this.o.log.info({ transfer: out.transfer, bytes: out.data.length }, 'model bundle received; verifying');
+      await this.busyWith(() => this.o.installer.installArchive(out.data, out.transfer));
+    }
+  }
+
+  /** Marks work in progress (in_progress in the status) and publishes the status once it is done. */
+  private async busyWith(fn: () => Promise<unknown>): Promise<void> {
+    this.busy++;
+    try {
+      await fn();
+    } finally {
+      this.busy--;
+      await this.publishStatus();
+    }
+  }
+}

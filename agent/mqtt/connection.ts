@@ -1,0 +1,88 @@
+/**
+ * mqtt.js connection options from the agent config: URL, TLS files, user name and password (or password file),
+ * client id, keepalive, the Last Will on the availability topic, and the reconnect backoff.
+ */
+import { readFileSync } from 'node:fs';
+import type { IClientOptions } from 'mqtt';
+import type { AgentConfig } from '../config/schema.js';
+import { FerError, errorMessage } from '../core/errors.js';
+import { NoReplayStore } from './no-replay-store.js';
+
+export const ONLINE = 'online';
+export const OFFLINE = 'offline';
+
+function readKeyFile(file: string, key: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new FerError('config_invalid', `${key} = ${JSON.stringify(file)} cannot be read: ${errorMessage(err)}`);
+  }
+}
+
+/** The broker URL's protocol must be one mqtt.js speaks; anything else is a config error naming mqtt.url. */
+export function checkBrokerUrl(url: string): URL {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new FerError('config_invalid', `mqtt.url = ${JSON.stringify(url)} is not a URL; expected e.g. mqtt://192.168.1.10:1883, mqtts://broker:8883 or 'embedded'`);
+  }
+  if (!['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:'].includes(u.protocol)) {
+    throw new FerError('config_invalid', `mqtt.url = ${JSON.stringify(url)} has protocol ${u.protocol}; expected mqtt:, mqtts:, ws: or wss:`);
+  }
+  return u;
+}
+
+export interface ConnectionOptions {
+  url: string;
+  options: IClientOptions;
+  /** The store the client must keep across reconnects (mqtt.js's own would replay). */
+  outgoingStore: NoReplayStore;
+}
+
+export function connectionOptions(mqtt: AgentConfig['mqtt'], agentId: string, url: string, availabilityTopic: string | undefined): ConnectionOptions {
+  const u = checkBrokerUrl(url);
+  const tls = ['mqtts:', 'ssl:', 'tls:', 'wss:'].includes(u.protocol);
+  const password = mqtt.password || (mqtt.password_file ? readKeyFile(mqtt.password_file, 'mqtt.password_file').toString('utf8').trim() : '');
+  const outgoingStore = new NoReplayStore();
+  const options: IClientOptions = {
+    clientId: mqtt.client_id || `fer-${agentId}`,
+    keepalive: mqtt.keepalive_s,
+    clean: true,
+    protocolVersion: 4,
+    // Reconnects are ours (backoff, and the store passed again each time); QoS 0 is never queued offline:
+    // state is republished on connect, events go through EventDelivery.
+    reconnectPeriod: 0,
+    queueQoSZero: false,
+    connectTimeout: 10_000,
+    outgoingStore,
+    ...(mqtt.username ? { username: mqtt.username } : {}),
+    ...(password ? { password } : {}),
+    ...(availabilityTopic ? { will: { topic: availabilityTopic, payload: Buffer.from(OFFLINE), qos: 1 as const, retain: true } } : {}),
+  };
+  if (tls) {
+    if (mqtt.ca_file) options.ca = readKeyFile(mqtt.ca_file, 'mqtt.ca_file');
+    if (mqtt.cert_file) options.cert = readKeyFile(mqtt.cert_file, 'mqtt.cert_file');
+    if (mqtt.key_file) options.key = readKeyFile(mqtt.key_file, 'mqtt.key_file');
+    options.rejectUnauthorized = mqtt.reject_unauthorized;
+  } else if (mqtt.ca_file || mqtt.cert_file || mqtt.key_file) {
+    throw new FerError('config_invalid', `mqtt.ca_file/cert_file/key_file are set but mqtt.url = ${JSON.stringify(url)} is not TLS; use mqtts://`);
+  }
+  return { url, options, outgoingStore };
+}
+
+/** Reconnect delay after `attempt` failures in a row: 1 s doubling to 30 s, with up to 20 % jitter. */
+export function backoffMs(attempt: number, random: () => number = Math.random, baseMs = 1000, maxMs = 30_000): number {
+  const d = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
+  return Math.round(d * (0.8 + 0.2 * random()));
+}
+
+/** A CONNACK refusal means the settings are wrong, not that the broker is away: say which. */
+export function describeConnectError(err: Error & { code?: unknown }, url: string): FerError {
+  const code = typeof err.code === 'number' ? err.code : undefined;
+  if (code === 4 || code === 5 || code === 134 || code === 135) {
+    return new FerError('broker_unavailable', `MQTT broker ${url} refused the login (${err.message}): check mqtt.username and mqtt.password / mqtt.password_file`);
+  }
+  if (code === 2 || code === 133) return new FerError('broker_unavailable', `MQTT broker ${url} refused client id (${err.message}): check mqtt.client_id`);
+  return new FerError('broker_unavailable', `MQTT broker ${url}: ${err.message}`);
+}

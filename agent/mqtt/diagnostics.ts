@@ -1,0 +1,113 @@
+/**
+ * The agent's retained diagnostics: frame rate and inference latency over a sliding window, engine and model,
+ * CPU temperature where the board exposes it, and the event queue (pure, except readCpuTemperature).
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { ModelInfo } from '../core/bus.js';
+import type { FrameResult } from '../core/types.js';
+
+export interface DiagnosticsPayload {
+  /** Frames processed per second, all cameras together. */
+  fps: number;
+  /** Mean processing time of a frame (decode + detect + classify), ms. */
+  latency_ms: number;
+  engine: string;
+  model: string;
+  model_version: string;
+  cpu_temp_c: number | null;
+  cameras: Record<string, { fps: number; latency_ms: number }>;
+  events_queued: number;
+  events_dropped: number;
+  uptime_s: number;
+  time: string;
+}
+
+interface Sample {
+  monoMs: number;
+  totalMs: number;
+}
+
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+export class DiagnosticsModel {
+  private samples = new Map<string, Sample[]>();
+  private model?: ModelInfo;
+
+  constructor(
+    cameraIds: readonly string[],
+    private readonly windowMs = 10_000,
+  ) {
+    for (const id of cameraIds) this.samples.set(id, []);
+  }
+
+  onResult(r: FrameResult): void {
+    const list = this.samples.get(r.cameraId) ?? [];
+    list.push({ monoMs: r.monoMs, totalMs: r.timings.totalMs });
+    this.samples.set(r.cameraId, list);
+    this.trim(list, r.monoMs);
+  }
+
+  onModel(info: ModelInfo): void {
+    this.model = info;
+  }
+
+  snapshot(nowMono: number, wallMs: number, extra: { cpuTempC: number | null; queued: number; dropped: number; uptimeS: number }): DiagnosticsPayload {
+    const cameras: DiagnosticsPayload['cameras'] = {};
+    let fps = 0;
+    let latSum = 0;
+    let latN = 0;
+    for (const [id, list] of this.samples) {
+      this.trim(list, nowMono);
+      // A camera that stopped delivering frames has an empty window: 0 fps.
+      const camFps = list.length >= 2 ? ((list.length - 1) * 1000) / Math.max(1, list[list.length - 1].monoMs - list[0].monoMs) : 0;
+      const camLat = list.length > 0 ? list.reduce((s, x) => s + x.totalMs, 0) / list.length : 0;
+      cameras[id] = { fps: round1(camFps), latency_ms: round1(camLat) };
+      fps += camFps;
+      latSum += list.reduce((s, x) => s + x.totalMs, 0);
+      latN += list.length;
+    }
+    return {
+      fps: round1(fps),
+      latency_ms: round1(latN > 0 ? latSum / latN : 0),
+      engine: this.model?.engine ?? 'unknown',
+      model: this.model?.name ?? 'unknown',
+      model_version: this.model?.version ?? 'unknown',
+      cpu_temp_c: extra.cpuTempC === null ? null : round1(extra.cpuTempC),
+      cameras,
+      events_queued: extra.queued,
+      events_dropped: extra.dropped,
+      uptime_s: Math.round(extra.uptimeS),
+      time: new Date(wallMs).toISOString(),
+    };
+  }
+
+  private trim(list: Sample[], nowMono: number): void {
+    while (list.length > 0 && nowMono - list[0].monoMs > this.windowMs) list.shift();
+  }
+}
+
+/**
+ * The CPU temperature in °C from Linux's thermal zones (a zone whose type mentions cpu or soc, else zone 0),
+ * or null where the board exposes none (containers, most x86 VMs).
+ */
+export async function readCpuTemperature(thermalDir = '/sys/class/thermal'): Promise<number | null> {
+  let zones: string[];
+  try {
+    zones = (await readdir(thermalDir)).filter((z) => z.startsWith('thermal_zone')).sort();
+  } catch {
+    return null;
+  }
+  const typed: Array<{ zone: string; type: string }> = [];
+  for (const zone of zones) {
+    const type = await readFile(path.join(thermalDir, zone, 'type'), 'utf8').catch(() => '');
+    typed.push({ zone, type: type.trim().toLowerCase() });
+  }
+  const pick = typed.find((z) => /cpu|soc|x86_pkg/.test(z.type)) ?? typed[0];
+  if (!pick) return null;
+  const raw = await readFile(path.join(thermalDir, pick.zone, 'temp'), 'utf8').catch(() => '');
+  const milli = Number.parseInt(raw.trim(), 10);
+  // Zones report millidegrees; a few report nonsense (negative or absurd) when the sensor is absent.
+  if (!Number.isFinite(milli) || milli < -40_000 || milli > 150_000) return null;
+  return milli / 1000;
+}

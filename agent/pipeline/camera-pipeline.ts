@@ -1,0 +1,153 @@
+/**
+ * One camera's frame loop: newest frame → faces → one batched classification → tracks → debounced events.
+ * Publishes FrameResult and EmotionEvent on the bus; never throws out of the loop for a bad frame.
+ */
+import type { Bus } from '../core/bus.js';
+import type { Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { ClassifiedFace, DetectedFace, Frame, FrameResult } from '../core/types.js';
+import type { ResolvedCamera } from '../config/load.js';
+import type { FaceDetector } from '../vision/face-detector.js';
+import { CameraEvents } from '../events/camera-events.js';
+import type { ModelSlot } from './model-slot.js';
+
+/** Where frames come from (CameraFeed in production; anything with `next` in tests). */
+export interface FrameProvider {
+  next(signal: AbortSignal): Promise<Frame | null>;
+}
+
+export interface CameraPipelineDeps {
+  camera: ResolvedCamera;
+  feed: FrameProvider;
+  detector: FaceDetector;
+  models: ModelSlot;
+  bus: Bus;
+  clock: Clock;
+  log: Logger;
+  /** Releases what the pipeline owns (its detector). */
+  dispose?: () => Promise<void>;
+}
+
+export class CameraPipeline {
+  private events: CameraEvents;
+  private generation: number;
+  private paused = false;
+  /** Monotonic time the loop last finished a frame (or idled while paused): the watchdog and /healthz read it. */
+  lastProgressMono: number;
+  frames = 0;
+  errors = 0;
+  private lastFrameMono = -Infinity;
+  private lastResult: FrameResult | undefined;
+
+  constructor(private readonly d: CameraPipelineDeps) {
+    this.generation = d.models.active.generation;
+    this.events = this.newEvents();
+    this.lastProgressMono = d.clock.mono();
+  }
+
+  private newEvents(): CameraEvents {
+    const { camera } = this.d;
+    return new CameraEvents(camera.id, camera.tracking, camera.debounce);
+  }
+
+  get cameraId(): string {
+    return this.d.camera.id;
+  }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  setPaused(p: boolean): void {
+    this.paused = p;
+  }
+
+  /** Runs until the signal aborts or the feed ends. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { feed, clock, log } = this.d;
+    while (!signal.aborted) {
+      const frame = await feed.next(signal);
+      if (!frame) break;
+      this.lastProgressMono = clock.mono();
+      if (this.paused) continue; // idleTick() ends the open tracks with face_lost
+      try {
+        await this.process(frame);
+      } catch (err) {
+        this.errors++;
+        log.warn({ camera: this.cameraId, seq: frame.seq, err: errorMessage(err) }, 'frame failed; continuing');
+      }
+      this.lastProgressMono = clock.mono();
+    }
+    // Tracks still open when the camera stops end with face_lost, so consumers never keep a stale state.
+    this.emitEvents(this.events.flush(clock.mono(), clock.wall()));
+  }
+
+  /** Processes one frame; exposed for tests and benchmarks. */
+  async process(frame: Frame): Promise<FrameResult> {
+    const { detector, models, bus, clock, camera } = this.d;
+    const t0 = (this.lastFrameMono = clock.mono());
+    const faces: DetectedFace[] = await detector.detect(frame);
+    const t1 = clock.mono();
+    const lease = models.acquire();
+    let classified: ClassifiedFace[];
+    try {
+      const { classifier, preprocessor, generation } = lease.model;
+      if (generation !== this.generation) {
+        // New model, maybe new labels: start tracks and debouncing afresh.
+        this.emitEvents(this.events.flush(clock.mono(), clock.wall()));
+        this.generation = generation;
+        this.events = this.newEvents();
+      }
+      const n = faces.length;
+      const probs = n ? await classifier.classify(preprocessor.run(frame, faces.map((f) => f.box)), n) : new Float32Array(0);
+      const k = classifier.labels.length;
+      classified = faces.map((f, i) => ({ ...f, emotion: { labels: classifier.labels, probs: probs.slice(i * k, (i + 1) * k) } }));
+    } finally {
+      lease.release();
+    }
+    const t2 = clock.mono();
+    const { tracks, events } = this.events.process(classified, frame.monoMs, frame.wallMs);
+    this.frames++;
+    const result: FrameResult = {
+      cameraId: camera.id,
+      seq: frame.seq,
+      monoMs: frame.monoMs,
+      wallMs: frame.wallMs,
+      width: frame.width,
+      height: frame.height,
+      faces: tracks,
+      timings: { decodeMs: 0, detectMs: t1 - t0, classifyMs: t2 - t1, totalMs: clock.mono() - frame.monoMs },
+    };
+    this.lastResult = result;
+    if (bus.listenerCount('frame') > 0) bus.emit('frame', frame);
+    bus.emit('result', result);
+    this.emitEvents(events);
+    return result;
+  }
+
+  private emitEvents(events: readonly import('../core/types.js').EmotionEvent[]): void {
+    for (const e of events) this.d.bus.emit('event', e);
+  }
+
+  /** Drives face_lost while no frames arrive (source stalled or paused). */
+  idleTick(): void {
+    const { clock } = this.d;
+    if (clock.mono() - this.lastFrameMono < 200) return;
+    this.emitEvents(this.events.tick(clock.mono(), clock.wall()));
+  }
+
+  /** Publishes the latest result again (e.g. Home Assistant restarted and asks for state). */
+  republish(): void {
+    if (this.lastResult) this.d.bus.emit('result', this.lastResult);
+  }
+
+  async dispose(): Promise<void> {
+    await this.d.dispose?.();
+  }
+
+  /** The debounced state per track (for the retained state topic and the live view). */
+  states() {
+    return this.events.states();
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Test support for model updates: a real bundle from training/tools/make_parity_fixture.py (a tiny ExpressionNet
+ * exported to ONNX and TF.js, generated once per test process), copies with an edited manifest, signing keys.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash, type KeyObject } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { packageRoot } from '../../agent/core/paths.js';
+import { loadPrivateKey, parseTrustedKey, signManifest, generateSigningKeyPair, type TrustPolicy } from '../../agent/models/signing.js';
+
+let fixtureDir: string | null = null;
+
+export function tempDir(prefix = 'fer-models-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** The real parity-fixture bundle (read-only: copy it before changing anything). */
+export function fixtureBundle(): string {
+  if (!fixtureDir) {
+    const dir = tempDir('fer-models-fixture-');
+    execFileSync('python3', [path.join(packageRoot, 'training', 'tools', 'make_parity_fixture.py'), dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    fixtureDir = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return path.join(fixtureDir, 'bundle');
+}
+
+export type ManifestJson = Record<string, unknown> & {
+  version: string;
+  labels: string[];
+  input: { width: number; height: number; channels: number };
+  files: Record<string, { sha256: string; bytes: number }>;
+  selftest: { tolerance: number; cases: Array<{ pixels_b64: string; expected: number[] }> };
+};
+
+export function readManifest(dir: string): ManifestJson {
+  return JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as ManifestJson;
+}
+
+export function writeManifest(dir: string, m: ManifestJson): void {
+  writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
+}
+
+/** Copies the fixture bundle to a new temp folder, sets its version and applies `edit` to the manifest. */
+export function bundleCopy(version: string, edit?: (m: ManifestJson, dir: string) => void): string {
+  const dir = path.join(tempDir(), 'bundle');
+  cpSync(fixtureBundle(), dir, { recursive: true });
+  rmSync(path.join(dir, 'signature.json'), { force: true });
+  const m = readManifest(dir);
+  m.version = version;
+  edit?.(m, dir);
+  writeManifest(dir, m);
+  return dir;
+}
+
+/** Re-records a file's size and sha256 in the manifest after a test changed it. */
+export function rehash(m: ManifestJson, dir: string, rel: string): void {
+  const data = readFileSync(path.join(dir, rel));
+  m.files[rel] = { sha256: createHash('sha256').update(data).digest('hex'), bytes: data.length };
+}
+
+export interface TestKey {
+  keyFile: string;
+  pubFile: string;
+  keyId: string;
+  raw: string;
+  key: KeyObject;
+}
+
+export function makeKey(dir = tempDir('fer-keys-')): TestKey {
+  const k = generateSigningKeyPair();
+  const keyFile = path.join(dir, `${k.keyId}.key`);
+  const pubFile = path.join(dir, `${k.keyId}.pub`);
+  writeFileSync(keyFile, k.privateKeyPem, { mode: 0o600 });
+  writeFileSync(pubFile, k.publicKeyPem);
+  return { keyFile, pubFile, keyId: k.keyId, raw: k.publicKeyRaw, key: loadPrivateKey(keyFile) };
+}
+
+export function sign(dir: string, key: TestKey): void {
+  const sig = signManifest(readFileSync(path.join(dir, 'manifest.json')), key.key);
+  writeFileSync(path.join(dir, 'signature.json'), JSON.stringify(sig) + '\n');
+}
+
+export function trust(keys: TestKey[], allowUnsigned = false): TrustPolicy {
+  return { keys: keys.map((k, i) => parseTrustedKey(k.pubFile, i)), allowUnsigned };
+}
+
+/** Flips one byte of a file in place. */
+export function flipByte(file: string, at = 100): void {
+  const b = readFileSync(file);
+  b[at % b.length] = b[at % b.length]! ^ 0xff;
+  writeFileSync(file, b);
+}

@@ -1,0 +1,262 @@
+import test from 'ava';
+import type { SourceStatus } from '../../agent/core/bus.js';
+import type { Clock } from '../../agent/core/clock.js';
+import { FerError } from '../../agent/core/errors.js';
+import { silentLogger } from '../../agent/core/log.js';
+import { CameraFeed, backoffDelay } from '../../agent/sources/camera-feed.js';
+import { PushQueue } from '../../agent/sources/push-queue.js';
+import type { FrameSource, SourceFrame } from '../../agent/sources/source.js';
+import { colourIndex, colourJpeg, delay, waitFor } from './helpers.js';
+
+/** A source the test drives by hand: each open() starts a new connection fed by push(). */
+class ManualSource implements FrameSource {
+  readonly description = 'manual';
+  private q = new PushQueue<SourceFrame>(1_000_000);
+  private seq = 0;
+  push(bytes: Uint8Array): void {
+    this.q.push({ kind: 'encoded', frame: { seq: this.seq++, monoMs: performance.now(), wallMs: Date.now(), bytes } });
+  }
+  open(): AsyncIterable<SourceFrame> {
+    this.q = new PushQueue<SourceFrame>(1_000_000);
+    return this.q;
+  }
+}
+
+/** A source whose n-th connection runs script(n). */
+class ScriptedSource implements FrameSource {
+  readonly description = 'scripted';
+  opens = 0;
+  constructor(private readonly script: (n: number, signal: AbortSignal) => AsyncGenerator<SourceFrame>) {}
+  open(signal: AbortSignal): AsyncIterable<SourceFrame> {
+    return this.script(this.opens++, signal);
+  }
+}
+
+/** Stays connected until aborted (holding a timer so the test process does not run out of work and exit). */
+function hangUntilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const keepAlive = setInterval(() => undefined, 1000);
+    signal.addEventListener('abort', () => {
+      clearInterval(keepAlive);
+      resolve();
+    });
+  });
+}
+
+const jpegs = Promise.all(Array.from({ length: 20 }, (_, i) => colourJpeg(i)));
+const garbage = Uint8Array.from({ length: 100 }, (_, i) => (i * 31) % 256);
+
+function rawFrame(seq: number, w = 512, h = 512): SourceFrame {
+  return { kind: 'raw', frame: { cameraId: 'x', seq, monoMs: performance.now(), wallMs: Date.now(), width: w, height: h, channels: 3, data: new Uint8Array(w * h * 3).fill(seq % 256) } };
+}
+
+test('backoff doubles from the base up to the cap', (t) => {
+  t.deepEqual([0, 1, 2, 3, 4, 5, 6].map((a) => backoffDelay(a, 500, 30_000)), [500, 1000, 2000, 4000, 8000, 16000, 30000]);
+  t.is(backoffDelay(1000, 500, 30_000), 30_000);
+});
+
+test('a consumer that comes late gets the newest frame; older ones are dropped and counted', async (t) => {
+  const frames = await jpegs;
+  const src = new ManualSource();
+  const feed = new CameraFeed({ cameraId: 'cam', source: src, fps: 1000, log: silentLogger }).start();
+  t.teardown(() => feed.stop());
+  await waitFor('running', () => feed.stats().state === 'connecting');
+  for (let i = 0; i < 10; i++) src.push(frames[i]);
+  await waitFor('10 frames received', () => feed.stats().received === 10);
+  const f = await feed.next();
+  t.is(f?.seq, 9);
+  t.is(f?.cameraId, 'cam');
+  t.is(colourIndex(f!.data), 9);
+  t.like(feed.stats(), { dropped: 9, handedOut: 1, state: 'running' });
+  for (let i = 10; i < 15; i++) src.push(frames[i]);
+  await waitFor('15 frames received', () => feed.stats().received === 15);
+  const g = await feed.next();
+  t.is(g?.seq, 14);
+  t.is(colourIndex(g!.data), 14);
+  t.is(feed.stats().dropped, 13);
+});
+
+test('stale frames are never decoded: corrupt frames that were replaced do not count as corrupt', async (t) => {
+  const frames = await jpegs;
+  const src = new ManualSource();
+  const feed = new CameraFeed({ cameraId: 'cam', source: src, fps: 1000, log: silentLogger }).start();
+  t.teardown(() => feed.stop());
+  for (let i = 0; i < 4; i++) src.push(garbage);
+  src.push(frames[5]);
+  await waitFor('5 frames received', () => feed.stats().received === 5);
+  const f = await feed.next();
+  t.is(colourIndex(f!.data), 5);
+  t.like(feed.stats(), { corrupt: 0, dropped: 4 });
+});
+
+test('next() waits for a new frame, skips corrupt ones (truncated, random, empty) and goes on', async (t) => {
+  const frames = await jpegs;
+  const src = new ManualSource();
+  const feed = new CameraFeed({ cameraId: 'cam', source: src, fps: 1000, log: silentLogger, corruptWarnIntervalMs: 0 });
+  t.teardown(() => feed.stop());
+  src.push(frames[1]);
+  t.is(colourIndex((await feed.next())!.data), 1);
+  const pending = feed.next();
+  const truncated = frames[2].subarray(0, frames[2].length >> 1);
+  for (const bad of [truncated, garbage, new Uint8Array(0)]) {
+    src.push(bad);
+    await waitFor('the bad frame taken', () => feed.stats().received === feed.stats().handedOut + feed.stats().corrupt + feed.stats().dropped);
+  }
+  src.push(frames[3]);
+  const f = await pending;
+  t.is(colourIndex(f!.data), 3);
+  t.like(feed.stats(), { corrupt: 3, dropped: 0, handedOut: 2 });
+});
+
+test('fps caps how often next() returns, even with a source that is much faster', async (t) => {
+  const src = new ScriptedSource(async function* (_n, signal) {
+    for (let seq = 0; !signal.aborted; seq++) {
+      yield rawFrame(seq, 8, 8);
+      await delay(1);
+    }
+  });
+  const feed = new CameraFeed({ cameraId: 'cam', source: src, fps: 10, log: silentLogger });
+  t.teardown(() => feed.stop());
+  await feed.next();
+  const start = performance.now();
+  let n = 0;
+  let prev = start;
+  let minGap = Infinity;
+  while (performance.now() - start < 1000) {
+    await feed.next();
+    const now = performance.now();
+    minGap = Math.min(minGap, now - prev);
+    prev = now;
+    n++;
+  }
+  // 10 fps over ~1 s: about 10; generous margins, this is not a speed test.
+  t.true(n >= 3 && n <= 12, `handed out ${n}`);
+  t.true(minGap >= 95, `min gap ${minGap} ms`);
+  t.true(feed.stats().dropped > 0);
+});
+
+test('a slow consumer always gets a newer frame, drops grow, and memory stays bounded', async (t) => {
+  // ~0.8 MB raw frames every ms or so; queueing them would cost hundreds of MB within the test.
+  const src = new ScriptedSource(async function* (_n, signal) {
+    for (let seq = 0; !signal.aborted; seq++) {
+      yield rawFrame(seq);
+      await delay(1);
+    }
+  });
+  const feed = new CameraFeed({ cameraId: 'cam', source: src, fps: 1000, log: silentLogger });
+  t.teardown(() => feed.stop());
+  await feed.next();
+  const mem = (): number => process.memoryUsage().arrayBuffers + process.memoryUsage().heapUsed;
+  const before = mem();
+  let peak = before;
+  let lastSeq = -1;
+  const drops: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    await delay(100); // the slow consumer
+    const received = feed.stats().received;
+    const f = (await feed.next())!;
+    // The newest frame at the time of asking (or one that arrived since), never an old one.
+    t.true(f.seq >= received - 1, `got seq ${f.seq}, ${received} had been received`);
+    t.true(f.seq > lastSeq + 1, `seq ${f.seq} after ${lastSeq}: frames in between must have been dropped`);
+    lastSeq = f.seq;
+    drops.push(feed.stats().dropped);
+    peak = Math.max(peak, mem());
+  }
+  t.true(drops.every((d, i) => i === 0 || d > drops[i - 1]), `dropped: ${drops.join(',')}`);
+  const received = feed.stats().received;
+  t.true(received > 100, `received ${received}`);
+  t.true(peak - before < 150 * 1024 * 1024, `memory grew by ${((peak - before) / 1048576).toFixed(0)} MB over ${received} frames of 0.8 MB`);
+});
+
+test('a failing source is reopened with exponential backoff, capped, and frames resume', async (t) => {
+  const frames = await jpegs;
+  const delays: number[] = [];
+  const src = new ScriptedSource(async function* (n, signal) {
+    if (n < 5) throw new FerError('source_failed', `camera unplugged (try ${n})`);
+    yield { kind: 'encoded', frame: { seq: 0, monoMs: 0, wallMs: 0, bytes: frames[7] } };
+    await hangUntilAborted(signal);
+  });
+  const statuses: SourceStatus[] = [];
+  const feed = new CameraFeed({
+    cameraId: 'cam',
+    source: src,
+    fps: 100,
+    log: silentLogger,
+    backoff: { baseMs: 500, capMs: 3000 },
+    sleep: async (ms, signal) => {
+      if (signal?.aborted) return;
+      delays.push(ms);
+    },
+    onStatus: (s) => statuses.push(s),
+  });
+  t.teardown(() => feed.stop());
+  const f = await feed.next();
+  t.is(colourIndex(f!.data), 7);
+  t.deepEqual(delays.slice(0, 5), [500, 1000, 2000, 3000, 3000]);
+  t.like(feed.stats(), { reconnects: 5, state: 'running', lastError: 'camera unplugged (try 4)' });
+  const failed = statuses.filter((s) => s.state === 'failed');
+  t.is(failed.length, 5);
+  t.is(failed[0].reason, 'camera unplugged (try 0)');
+  t.is(statuses.at(-1)?.state, 'running');
+});
+
+test('the backoff starts again at the base after a healthy period', async (t) => {
+  let now = 0;
+  const clock: Clock = { mono: () => now, wall: () => now };
+  const frames = await jpegs;
+  const delays: number[] = [];
+  const src = new ScriptedSource(async function* (n, signal) {
+    if (n === 2 || n === 3) {
+      yield { kind: 'encoded', frame: { seq: 0, monoMs: now, wallMs: now, bytes: frames[1] } };
+      now += n === 2 ? 60_000 : 10; // connection 2 is healthy for a minute, connection 3 only briefly
+    }
+    if (n < 5) throw new Error(`drop ${n}`);
+    await hangUntilAborted(signal);
+  });
+  const feed = new CameraFeed({
+    cameraId: 'cam',
+    source: src,
+    fps: 1000,
+    log: silentLogger,
+    clock,
+    backoff: { baseMs: 100, capMs: 10_000, healthyMs: 30_000 },
+    sleep: async (ms, signal) => {
+      if (!signal?.aborted) delays.push(ms);
+    },
+  }).start();
+  t.teardown(() => feed.stop());
+  await waitFor('five failures', () => delays.length >= 5);
+  // 0,1 fail at once; 2 was healthy so its failure resets to the base; 3 was short so 4 keeps doubling.
+  t.deepEqual(delays, [100, 200, 100, 200, 400]);
+});
+
+test('stop() wakes a waiting next() with null, stops the source and reports stopped', async (t) => {
+  let aborted = false;
+  const src = new ScriptedSource(async function* (_n, signal) {
+    await hangUntilAborted(signal);
+    aborted = true;
+  });
+  const statuses: string[] = [];
+  const feed = new CameraFeed({ cameraId: 'cam', source: src, fps: 5, log: silentLogger, onStatus: (s) => statuses.push(s.state) });
+  const pending = feed.next();
+  await delay(20);
+  await feed.stop();
+  t.is(await pending, null);
+  t.is(await feed.next(), null);
+  t.true(aborted);
+  t.is(feed.stats().state, 'stopped');
+  t.deepEqual(statuses, ['connecting', 'stopped']);
+});
+
+test('an aborted next() signal returns null without stopping the feed', async (t) => {
+  const frames = await jpegs;
+  const src = new ManualSource();
+  const feed = new CameraFeed({ cameraId: 'cam', source: src, fps: 1000, log: silentLogger });
+  t.teardown(() => feed.stop());
+  const ctrl = new AbortController();
+  const pending = feed.next(ctrl.signal);
+  ctrl.abort();
+  t.is(await pending, null);
+  src.push(frames[4]);
+  t.is(colourIndex((await feed.next())!.data), 4);
+});

@@ -1,0 +1,85 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { FerError } from '../../agent/core/errors.js';
+import { silentLogger } from '../../agent/core/log.js';
+import { CameraFeed } from '../../agent/sources/camera-feed.js';
+import { decodeFrame } from '../../agent/sources/decode.js';
+import { sortImageNames } from '../../agent/sources/image-sources.js';
+import { createSource, type SourceFrame } from '../../agent/sources/source.js';
+import { colourIndex, colourJpeg, take, tmpDir } from './helpers.js';
+
+async function indexOf(sf: SourceFrame): Promise<number> {
+  if (sf.kind !== 'encoded') throw new Error('expected an encoded frame');
+  return colourIndex((await decodeFrame('c', sf.frame)).data);
+}
+
+async function writeFrames(dir: string, names: string[]): Promise<void> {
+  for (const [i, n] of names.entries()) writeFileSync(path.join(dir, n), await colourJpeg(i + 1));
+}
+
+test('image names sort with numbers compared as numbers; other files are ignored', (t) => {
+  t.deepEqual(sortImageNames(['f10.jpg', 'f2.jpg', 'notes.txt', 'f1.PNG', '.hidden.jpg', 'a.webp']), ['a.webp', 'f1.PNG', 'f2.jpg', 'f10.jpg']);
+});
+
+test('dir: yields images in name order, then ends when not looping', async (t) => {
+  const dir = tmpDir(t);
+  // Written out of order: the source must sort (f2 before f10).
+  await writeFrames(dir, ['f10.jpg', 'f2.jpg', 'f1.jpg']);
+  const src = createSource('c', { type: 'dir', path: dir, interval_ms: 0 }, silentLogger);
+  const frames = await take(src, 10);
+  t.deepEqual(await Promise.all(frames.map(indexOf)), [3, 2, 1]);
+  t.deepEqual(frames.map((f) => f.frame.seq), [0, 1, 2]);
+});
+
+test('dir: loop starts over after the last image', async (t) => {
+  const dir = tmpDir(t);
+  await writeFrames(dir, ['a.jpg', 'b.jpg']);
+  const frames = await take(createSource('c', { type: 'dir', path: dir, loop: true, interval_ms: 0 }, silentLogger), 5);
+  t.deepEqual(await Promise.all(frames.map(indexOf)), [1, 2, 1, 2, 1]);
+});
+
+test('dir: paces images at the camera fps', async (t) => {
+  const dir = tmpDir(t);
+  await writeFrames(dir, ['a.jpg']);
+  const frames = await take(createSource('c', { type: 'dir', path: dir, loop: true }, silentLogger, { fps: 20 }), 6);
+  const span = frames[5].frame.monoMs - frames[0].frame.monoMs;
+  // 5 gaps of 50 ms; generous bounds, this is not a speed test.
+  t.true(span >= 5 * 50 - 5, `span ${span} ms`);
+});
+
+test('dir: an empty folder fails with a message naming it', async (t) => {
+  const dir = tmpDir(t);
+  const err = await t.throwsAsync(take(createSource('c', { type: 'dir', path: dir }, silentLogger), 1), { instanceOf: FerError });
+  t.is((err as FerError).reason, 'source_failed');
+  t.true(err!.message.includes(dir) && err!.message.includes('no images'));
+});
+
+test('file: one image once, or again and again when looping', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'snap.jpg');
+  writeFileSync(file, await colourJpeg(7));
+  const once = await take(createSource('c', { type: 'file', path: file }, silentLogger), 5);
+  t.is(once.length, 1);
+  t.is(await indexOf(once[0]), 7);
+  const looped = await take(createSource('c', { type: 'file', path: file, loop: true, interval_ms: 1 }, silentLogger), 3);
+  t.deepEqual(await Promise.all(looped.map(indexOf)), [7, 7, 7]);
+});
+
+test('file: a missing file fails naming the path', async (t) => {
+  const file = path.join(tmpDir(t), 'nope.jpg');
+  const err = await t.throwsAsync(take(createSource('c', { type: 'file', path: file }, silentLogger), 1), { instanceOf: FerError });
+  t.true(err!.message.includes(file));
+});
+
+test('feed over a non-looping dir hands out every image, then null, and ends stopped', async (t) => {
+  const dir = tmpDir(t);
+  await writeFrames(dir, ['1.jpg', '2.jpg', '3.jpg']);
+  // The dir paces at 10 fps and the consumer takes up to 50 fps, so nothing is dropped.
+  const feed = new CameraFeed({ cameraId: 'c', source: createSource('c', { type: 'dir', path: dir }, silentLogger, { fps: 10 }), fps: 50, log: silentLogger });
+  t.teardown(() => feed.stop());
+  const got: number[] = [];
+  for (let f = await feed.next(); f; f = await feed.next()) got.push(colourIndex(f.data));
+  t.deepEqual(got, [1, 2, 3]);
+  t.like(feed.stats(), { state: 'stopped', received: 3, handedOut: 3, dropped: 0, lastError: 'source ended' });
+});

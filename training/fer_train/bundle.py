@@ -1,0 +1,329 @@
+"""Writes, verifies and archives model bundles in the `fer-edge-bundle/1` format (agent/models/BUNDLE.md).
+
+A bundle is built in a temporary sibling directory and renamed into place only after its self-test passes on the
+exported ONNX model (onnxruntime) and on the TF.js weights (numpy runner), so a half-written or wrong bundle never
+appears under the requested name.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .export_onnx import INPUT_NAME, OUTPUT_NAME, export_onnx
+from .export_tfjs import MODEL_JSON, SHARD, export_tfjs, predict_numpy
+from .fold import fold_model
+from .model import ExpressionNet
+from .selftest import SCALE, preprocess, selftest_images, torch_probabilities
+
+FORMAT = "fer-edge-bundle/1"
+MANIFEST = "manifest.json"
+ONNX_FILE = "model.onnx"
+TFJS_DIR = "tfjs"
+REPORT_FILES = ("summary.json", "confusion.png", "curves.png")
+# Everything BUNDLE.md allows inside a bundle directory; nothing else is ever written there.
+ALLOWED_FILES = {MANIFEST, ONNX_FILE, f"{TFJS_DIR}/{MODEL_JSON}", f"{TFJS_DIR}/{SHARD}", "signature.json",
+                 *(f"report/{f}" for f in REPORT_FILES)}
+NAME_RE = re.compile(r"^[a-z0-9._-]+$")
+SEMVER_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+                       r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+                       r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
+TOLERANCE = 0.001
+
+
+class BundleError(Exception):
+    """A bundle cannot be written or does not verify; the message names the file or field at fault."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _b64(img: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(img, dtype=np.uint8).tobytes()).decode("ascii")
+
+
+def decode_case(pixels_b64: str, width: int, height: int, channels: int) -> np.ndarray:
+    raw = np.frombuffer(base64.b64decode(pixels_b64), dtype=np.uint8)
+    if raw.size != width * height * channels:
+        raise BundleError(f"self-test case has {raw.size} bytes, want {width}*{height}*{channels}")
+    return raw.reshape(height, width, channels)
+
+
+def onnx_probabilities(onnx_path: Path, x_nchw: np.ndarray, batch: int = 256) -> np.ndarray:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    out = [sess.run([OUTPUT_NAME], {INPUT_NAME: x_nchw[s : s + batch]})[0] for s in range(0, len(x_nchw), batch)]
+    return np.concatenate(out)
+
+
+def _fp16_tolerance(observed: float) -> float:
+    """Self-test tolerance for float16 TF.js weights: at least 2x the deviation measured at export time."""
+    for t in (0.001, 0.002, 0.005, 0.01, 0.02):
+        if 2 * observed <= t:
+            return t
+    raise BundleError(f"float16 TF.js weights change the probabilities by {observed:.4f}; export without --tfjs-float16")
+
+
+def _training_block(config: dict[str, Any], epoch: int, report: dict[str, Any] | None,
+                    dataset: str | None) -> dict[str, Any]:
+    if dataset is None:
+        dataset = "FER2013 " + str(config.get("train_usage", "Training"))
+        if config.get("ferplus_csv") and float(config.get("ferplus_weight", 0) or 0) > 0:
+            dataset += " (+FER+ votes)"
+    block: dict[str, Any] = {"dataset": dataset}
+    if epoch:
+        block["epochs"] = epoch
+    if report is not None:
+        block["metrics"] = dict(report.get("metrics") or {})
+    return block
+
+
+def _place(tmp: Path, out: Path, force: bool) -> None:
+    if out.exists():
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        elif force and out.is_dir() and (out / MANIFEST).is_file():
+            shutil.rmtree(out)  # only something that already is a bundle gets replaced
+        else:
+            raise BundleError(f"{out} already exists and is not empty (pass force=True / --force to replace a bundle)")
+    os.replace(tmp, out)
+
+
+def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: str, mean: float | list[float],
+                 std: float | list[float], labels: list[str], margin: float = 0.15, tfjs_float16: bool = False,
+                 report_dir: str | Path | None = None, config: dict[str, Any] | None = None, epoch: int = 0,
+                 created: dt.datetime | None = None, force: bool = False, size: int = 48,
+                 dataset: str | None = None) -> dict[str, Any]:
+    """Exports `model` (BN folded, softmax appended) as a complete bundle directory `out`; returns the manifest.
+
+    `config`/`epoch` are the checkpoint's (they describe the training data unless `dataset` says otherwise).
+    """
+    out = Path(out)
+    if not NAME_RE.match(name):
+        raise BundleError(f"bundle name {name!r} must match [a-z0-9._-]+")
+    if not SEMVER_RE.match(version):
+        raise BundleError(f"bundle version {version!r} is not semver (X.Y.Z)")
+    if not 0 <= margin <= 1:
+        raise BundleError(f"face_crop margin {margin} must be within 0..1")
+    channels = model.cfg.in_channels
+    mean_l = [float(mean)] * channels if isinstance(mean, (int, float)) else [float(v) for v in mean]
+    std_l = [float(std)] * channels if isinstance(std, (int, float)) else [float(v) for v in std]
+    if len(mean_l) != channels or len(std_l) != channels or min(std_l) <= 0:
+        raise BundleError(f"preprocessing mean {mean_l} / std {std_l} need {channels} entries and std > 0")
+    if len(labels) != model.cfg.num_classes or len(set(labels)) != len(labels):
+        raise BundleError(f"labels {labels} must be {model.cfg.num_classes} unique names")
+    report: dict[str, Any] | None = None
+    if report_dir is not None:
+        summary = Path(report_dir) / "summary.json"
+        if not summary.is_file():
+            raise BundleError(f"report directory {report_dir} has no summary.json (run fer_train.evaluate first)")
+        report = json.loads(summary.read_text())
+
+    model = model.float().eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        net = fold_model(model, probabilities=True)
+        export_onnx(net, tmp / ONNX_FILE, size=size)
+        export_tfjs(net, tmp / TFJS_DIR, float16=tfjs_float16, size=size)
+        if report_dir is not None:
+            (tmp / "report").mkdir()
+            for f in REPORT_FILES:
+                if (Path(report_dir) / f).is_file():
+                    shutil.copyfile(Path(report_dir) / f, tmp / "report" / f)
+
+        images = selftest_images(size, channels)
+        x = preprocess(images, mean_l, std_l, SCALE)
+        expected = torch_probabilities(model, x)
+        got_onnx = onnx_probabilities(tmp / ONNX_FILE, x)
+        d_onnx = float(np.abs(got_onnx - expected).max())
+        if d_onnx > TOLERANCE / 10:
+            raise BundleError(f"{ONNX_FILE} differs from PyTorch by {d_onnx:.2e} on the self-test inputs")
+        got_tfjs = predict_numpy(tmp / TFJS_DIR, x.transpose(0, 2, 3, 1))
+        d_tfjs = float(np.abs(got_tfjs - expected).max())
+        if tfjs_float16:
+            tolerance = _fp16_tolerance(d_tfjs)
+        elif d_tfjs > TOLERANCE / 10:
+            raise BundleError(f"{TFJS_DIR}/{MODEL_JSON} differs from PyTorch by {d_tfjs:.2e} on the self-test inputs")
+        else:
+            tolerance = TOLERANCE
+
+        files = {}
+        for p in sorted(q for q in tmp.rglob("*") if q.is_file()):
+            rel = p.relative_to(tmp).as_posix()
+            files[rel] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        created = created or dt.datetime.now(dt.timezone.utc)
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "name": name,
+            "version": version,
+            "created": created.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "labels": list(labels),
+            "input": {"width": size, "height": size, "channels": channels},
+            "preprocessing": {"scale": SCALE, "mean": mean_l, "std": std_l},
+            "output": "probabilities",
+            "face_crop": {"margin": float(margin), "square": True},
+            "engines": {
+                "onnx": {"file": ONNX_FILE, "input": INPUT_NAME, "output": OUTPUT_NAME, "layout": "NCHW"},
+                "tfjs": {"file": f"{TFJS_DIR}/{MODEL_JSON}", "layout": "NHWC"},
+            },
+            "files": files,
+            "training": _training_block(config or {}, epoch, report, dataset),
+            "selftest": {
+                "tolerance": tolerance,
+                "cases": [{"pixels_b64": _b64(img), "expected": [float(v) for v in row]}
+                          for img, row in zip(images, expected)],
+            },
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        problems = verify_bundle(tmp)
+        if problems:
+            raise BundleError("bundle does not verify: " + "; ".join(problems))
+        _place(tmp, out, force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def verify_bundle(bundle: str | Path, run_selftest: bool = True) -> list[str]:
+    """What the agent checks (agent/models/manifest.ts), in Python: returns the problems, empty when valid.
+
+    The self-test runs on onnxruntime and on the numpy TF.js runner.
+    """
+    bundle = Path(bundle)
+    problems: list[str] = []
+    try:
+        m = json.loads((bundle / MANIFEST).read_text())
+    except (OSError, ValueError) as e:
+        return [f"{bundle / MANIFEST}: cannot read: {e}"]
+    for key in ("format", "name", "version", "created", "labels", "input", "preprocessing", "output", "face_crop",
+                "engines", "files", "selftest"):
+        if key not in m:
+            problems.append(f"manifest.json: missing {key!r}")
+    if problems:
+        return problems
+    if m["format"] != FORMAT:
+        problems.append(f"manifest.json: format {m['format']!r} is not {FORMAT!r}")
+    if not NAME_RE.match(str(m["name"])):
+        problems.append(f"manifest.json: name {m['name']!r} does not match [a-z0-9._-]+")
+    if not SEMVER_RE.match(str(m["version"])):
+        problems.append(f"manifest.json: version {m['version']!r} is not semver")
+    labels = m["labels"]
+    if not labels or len(set(labels)) != len(labels):
+        problems.append("manifest.json: labels must be non-empty and unique")
+    inp = m["input"]
+    w, h, c = inp.get("width"), inp.get("height"), inp.get("channels")
+    if not all(isinstance(v, int) and 8 <= v <= 512 for v in (w, h)) or c not in (1, 3):
+        problems.append(f"manifest.json: input {inp} needs sides 8..512 and channels 1 or 3")
+        return problems
+    pre = m["preprocessing"]
+    if len(pre.get("mean", [])) != c or len(pre.get("std", [])) != c or min(pre.get("std") or [0]) <= 0:
+        problems.append(f"manifest.json: preprocessing mean/std need {c} entries and std > 0")
+        return problems
+    on_disk = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()}
+    for extra in sorted(on_disk - ALLOWED_FILES):
+        problems.append(f"{extra}: not a file BUNDLE.md allows in a bundle")
+    for rel, info in m["files"].items():
+        if rel.startswith("/") or ".." in Path(rel).parts:
+            problems.append(f"files: path {rel!r} is absolute or contains '..'")
+            continue
+        p = bundle / rel
+        if not p.is_file():
+            problems.append(f"{rel}: listed in manifest.json but missing")
+        elif p.stat().st_size != info.get("bytes"):
+            problems.append(f"{rel}: {p.stat().st_size} bytes, manifest says {info.get('bytes')}")
+        elif sha256_file(p) != info.get("sha256"):
+            problems.append(f"{rel}: sha256 differs from manifest.json")
+    for eng in m["engines"].values():
+        if eng.get("file") not in m["files"]:
+            problems.append(f"engines: {eng.get('file')!r} is not listed in files")
+    if problems or not run_selftest:
+        return problems
+    cases = m["selftest"].get("cases") or []
+    if not cases:
+        return ["selftest: no cases"]
+    imgs = [decode_case(cs["pixels_b64"], w, h, c) for cs in cases]
+    expected = np.array([cs["expected"] for cs in cases], dtype=np.float64)
+    if expected.shape[1] != len(labels):
+        return [f"selftest: {expected.shape[1]} expected values per case but {len(labels)} labels"]
+    x = preprocess(imgs, pre["mean"], pre["std"], pre["scale"])
+    tol = float(m["selftest"]["tolerance"])
+    runs = {"onnx": lambda: onnx_probabilities(bundle / m["engines"]["onnx"]["file"], x),
+            "tfjs": lambda: predict_numpy((bundle / m["engines"]["tfjs"]["file"]).parent, x.transpose(0, 2, 3, 1))}
+    for eng, run in runs.items():
+        got = run()
+        if got.shape != expected.shape:
+            problems.append(f"selftest ({eng}): output shape {got.shape}, want {expected.shape}")
+            continue
+        d = float(np.abs(got - expected).max())
+        if d > tol:
+            problems.append(f"selftest ({eng}): max difference {d:.2e} exceeds tolerance {tol}")
+    return problems
+
+
+def write_archive(bundle: str | Path, archive: str | Path) -> Path:
+    """ustar archive of the bundle's files, manifest.json first; gzipped for .tar.gz/.tgz/.fer. Reproducible."""
+    bundle, archive = Path(bundle), Path(archive)
+    if not (bundle / MANIFEST).is_file():
+        raise BundleError(f"{bundle} has no {MANIFEST}")
+    m = json.loads((bundle / MANIFEST).read_text())
+    mtime = int(dt.datetime.strptime(m["created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp())
+    rels = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+    rels.remove(MANIFEST)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for rel in [MANIFEST, *rels]:
+            data = (bundle / rel).read_bytes()
+            info = tarfile.TarInfo(rel)
+            info.size, info.mtime, info.mode = len(data), mtime, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    raw = buf.getvalue()
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    tmp = archive.with_name(archive.name + ".tmp")
+    if archive.name.endswith((".tar.gz", ".tgz", ".fer")):
+        with open(tmp, "wb") as fh, gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz:
+            gz.write(raw)
+    else:
+        tmp.write_bytes(raw)
+    os.replace(tmp, archive)
+    return archive
+
+
+def extract_archive(archive: str | Path, dest: str | Path) -> Path:
+    """Unpacks an archive written by write_archive (plain or gzipped) into `dest`; refuses links and odd paths."""
+    archive, dest = Path(archive), Path(dest)
+    with tarfile.open(archive, mode="r:*") as tar:
+        members = tar.getmembers()
+        if not members or members[0].name != MANIFEST:
+            raise BundleError(f"{archive}: first member is {members[0].name if members else None!r}, not {MANIFEST}")
+        for mem in members:
+            if not (mem.isfile() or mem.isdir()) or mem.name.startswith("/") or ".." in Path(mem.name).parts:
+                raise BundleError(f"{archive}: refusing member {mem.name!r}")
+        dest.mkdir(parents=True, exist_ok=True)
+        tar.extractall(dest, filter="data")
+    return dest

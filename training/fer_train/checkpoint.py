@@ -1,0 +1,53 @@
+"""Loading the checkpoints written by train.py (`best.pt`: model (EMA weights), config, mean, std, epoch, history)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import FER2013_LABELS
+from .model import ExpressionNet, NetConfig
+
+
+@dataclass
+class Checkpoint:
+    model: ExpressionNet  # float32, eval mode, on CPU
+    mean: float  # of pixel/255 over the training rows
+    std: float
+    config: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epoch: int = 0
+    labels: list[str] = field(default_factory=lambda: list(FER2013_LABELS))
+    path: str = ""
+
+
+def net_config_from(raw: dict[str, Any] | NetConfig | None) -> NetConfig:
+    if isinstance(raw, NetConfig):
+        return raw
+    raw = dict(raw or {})
+    known = set(NetConfig.__dataclass_fields__)
+    return NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known})
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    # Only tensors, dicts, lists, tuples and numbers: the safe unpickler is enough.
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("model", "mean", "std"):
+        if key not in ck:
+            raise ValueError(f"checkpoint {path} has no {key!r} entry (keys: {sorted(ck)})")
+    config = dict(ck.get("config") or {})
+    model = ExpressionNet(net_config_from(config.get("net")))
+    model.load_state_dict(ck["model"])
+    model = model.float().eval().to(memory_format=torch.contiguous_format)
+    n_classes = model.cfg.num_classes
+    labels = list(ck.get("labels") or FER2013_LABELS)
+    if len(labels) != n_classes:
+        raise ValueError(f"checkpoint {path}: {n_classes} outputs but {len(labels)} labels")
+    return Checkpoint(model=model, mean=float(ck["mean"]), std=float(ck["std"]), config=config,
+                      history=list(ck.get("history") or []), epoch=int(ck.get("epoch") or 0), labels=labels,
+                      path=str(path))

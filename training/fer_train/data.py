@@ -1,0 +1,218 @@
+"""Dataset readers: FER2013 CSV (plain or .gz), the FER+ vote file aligned to it, and image folders.
+
+Every malformed row is reported with file, row number and reason; nothing is skipped silently.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, TextIO
+
+import numpy as np
+
+from . import FER2013_LABELS
+
+# FER+ vote columns, in file order, and where each lands among the FER2013 labels.
+FERPLUS_COLUMNS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF"]
+FERPLUS_TO_FER2013 = {"neutral": 6, "happiness": 3, "surprise": 5, "sadness": 4, "anger": 0, "disgust": 1, "fear": 2}
+
+IMAGE_SIZE = 48
+
+
+@dataclass
+class RowProblem:
+    file: str
+    row: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.row}: {self.reason}"
+
+
+@dataclass
+class FaceSet:
+    """Grayscale faces (N, 48, 48) uint8 with integer labels and, optionally, FER+ vote distributions."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    usage: list[str]
+    labels_names: list[str] = field(default_factory=lambda: list(FER2013_LABELS))
+    votes: np.ndarray | None = None  # (N, 7) float32, rows summing to 1, or all-zero when FER+ had no usable votes
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def select(self, usage: str) -> "FaceSet":
+        mask = np.array([u == usage for u in self.usage], dtype=bool)
+        return FaceSet(
+            images=self.images[mask],
+            labels=self.labels[mask],
+            usage=[u for u in self.usage if u == usage],
+            labels_names=self.labels_names,
+            votes=None if self.votes is None else self.votes[mask],
+            problems=self.problems,
+        )
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def _open_text(path: Path) -> TextIO:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, "r", encoding="utf-8", newline="")
+
+
+def read_fer2013(path: str | Path, report: TextIO | None = sys.stderr) -> FaceSet:
+    """Read `emotion,pixels,Usage` rows. Keeps row alignment information in `kept_rows` for FER+ matching."""
+    path = Path(path)
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    usage: list[str] = []
+    kept_rows: list[int] = []
+    problems: list[RowProblem] = []
+    with _open_text(path) as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header[:3]] != ["emotion", "pixels", "Usage"]:
+            raise ValueError(f"{path}: expected header 'emotion,pixels,Usage', got {header!r}")
+        for i, row in enumerate(reader):
+            line = i + 2  # 1-based, after the header
+            if len(row) < 3:
+                problems.append(RowProblem(str(path), line, f"expected 3 columns, got {len(row)}"))
+                continue
+            emo, pix, use = row[0].strip(), row[1], row[2].strip()
+            # isascii: str.isdigit() accepts e.g. '²', which int() then rejects with an uncaught ValueError
+            if not (emo.isascii() and emo.isdigit()) or not 0 <= int(emo) < len(FER2013_LABELS):
+                problems.append(RowProblem(str(path), line, f"emotion {emo!r} is not an integer in 0..6"))
+                continue
+            try:
+                arr = np.array(pix.split(), dtype=np.int32)
+            except ValueError:
+                problems.append(RowProblem(str(path), line, "pixels contain a non-integer value"))
+                continue
+            except OverflowError:  # a value beyond int32, which np.array raises instead of ValueError
+                problems.append(RowProblem(str(path), line, "pixel value outside 0..255"))
+                continue
+            if arr.size != IMAGE_SIZE * IMAGE_SIZE:
+                problems.append(RowProblem(str(path), line, f"expected {IMAGE_SIZE * IMAGE_SIZE} pixels, got {arr.size}"))
+                continue
+            if arr.min() < 0 or arr.max() > 255:
+                problems.append(RowProblem(str(path), line, "pixel value outside 0..255"))
+                continue
+            images.append(arr.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE))
+            labels.append(int(emo))
+            usage.append(use)
+            kept_rows.append(i)
+    if report is not None:
+        for p in problems[:20]:
+            print(f"skipped {p}", file=report)
+        print(f"{path}: read {len(labels)} rows, skipped {len(problems)} malformed", file=report)
+    fs = FaceSet(
+        images=np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+        labels=np.array(labels, dtype=np.int64),
+        usage=usage,
+        problems=problems,
+    )
+    fs.kept_rows = np.array(kept_rows, dtype=np.int64)  # type: ignore[attr-defined]
+    return fs
+
+
+def read_ferplus_votes(path: str | Path, n_rows: int, report: TextIO | None = sys.stderr) -> np.ndarray:
+    """Vote distributions over the 7 FER2013 classes, one row per FER2013 row (file order).
+
+    Contempt, unknown and not-a-face votes are dropped; a row with no usable votes is all zeros.
+    """
+    path = Path(path)
+    out = np.zeros((n_rows, len(FER2013_LABELS)), dtype=np.float32)
+    problems = 0
+    with _open_text(path) as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path}: empty file")
+        cols = [h.strip() for h in header]
+        try:
+            idx = {name: cols.index(name) for name in FERPLUS_TO_FER2013}
+        except ValueError as e:
+            raise ValueError(f"{path}: missing FER+ vote column ({e}); header is {cols!r}") from None
+        i = -1
+        for i, row in enumerate(reader):
+            if i >= n_rows:
+                raise ValueError(f"{path}: more rows than the FER2013 file ({n_rows}); files are not aligned")
+            try:
+                for name, j in idx.items():
+                    out[i, FERPLUS_TO_FER2013[name]] = float(row[j])
+            except (ValueError, IndexError):
+                problems += 1
+                if report is not None and problems <= 20:
+                    print(f"skipped {path}:{i + 2}: malformed vote row", file=report)
+                out[i] = 0
+        if i + 1 != n_rows:
+            raise ValueError(f"{path}: {i + 1} rows but the FER2013 file has {n_rows}; files are not aligned")
+    s = out.sum(axis=1, keepdims=True)
+    np.divide(out, s, out=out, where=s > 0)
+    if report is not None:
+        print(f"{path}: {n_rows} vote rows, {problems} malformed, {(s[:, 0] == 0).sum()} without usable votes", file=report)
+    return out
+
+
+def read_image_folder(root: str | Path, labels: list[str] | None = None, report: TextIO | None = sys.stderr) -> FaceSet:
+    """One subfolder per label; images are converted to 48x48 grayscale. Unreadable files are reported."""
+    from PIL import Image
+
+    root = Path(root)
+    names = labels or sorted(p.name for p in root.iterdir() if p.is_dir())
+    images, ys, problems = [], [], []
+    for li, name in enumerate(names):
+        d = root / name
+        if not d.is_dir():
+            continue
+        for f in sorted(d.iterdir()):
+            if not f.is_file():
+                continue
+            try:
+                with Image.open(f) as im:
+                    g = im.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+                    images.append(np.asarray(g, dtype=np.uint8))
+                    ys.append(li)
+            except Exception as e:  # noqa: BLE001 - any decoder failure is a reportable row problem
+                problems.append(RowProblem(str(f), 0, f"cannot decode image: {e}"))
+    if report is not None:
+        for p in problems[:20]:
+            print(f"skipped {p}", file=report)
+        print(f"{root}: read {len(ys)} images, skipped {len(problems)}", file=report)
+    return FaceSet(
+        images=np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+        labels=np.array(ys, dtype=np.int64),
+        usage=["Training"] * len(ys),
+        labels_names=list(names),
+        problems=problems,
+    )
+
+
+def load_fer(csv_path: str | Path, ferplus_path: str | Path | None = None, cache: str | Path | None = None) -> FaceSet:
+    """FER2013 (+ optional FER+ votes), cached as .npz because parsing the CSV takes ~20 s."""
+    if cache is not None and Path(cache).exists():
+        z = np.load(cache, allow_pickle=False)
+        votes = z["votes"] if "votes" in z.files else None
+        return FaceSet(images=z["images"], labels=z["labels"], usage=[str(u) for u in z["usage"]], votes=votes)
+    fs = read_fer2013(csv_path)
+    if ferplus_path is not None:
+        all_votes = read_ferplus_votes(ferplus_path, n_rows=len(fs) + len(fs.problems))
+        fs.votes = all_votes[fs.kept_rows]  # type: ignore[attr-defined]
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        arrays = dict(images=fs.images, labels=fs.labels, usage=np.array(fs.usage))
+        if fs.votes is not None:
+            arrays["votes"] = fs.votes
+        np.savez(cache, **arrays)
+    return fs
+
+
+def iter_batches(n: int, batch: int, rng: np.random.Generator | None) -> Iterable[np.ndarray]:
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    for s in range(0, n, batch):
+        yield order[s : s + batch]

@@ -1,0 +1,211 @@
+"""Evaluate a checkpoint (and optionally its exported bundle) on one Usage split of a FER2013 CSV.
+
+python -m fer_train.evaluate --checkpoint RUN/best.pt [--bundle DIR] --data CSV --usage PublicTest --out REPORT_DIR
+
+Writes REPORT_DIR/summary.json (accuracy with and without horizontal-flip TTA, per-class precision/recall/F1,
+confusion matrix, and with --bundle the ONNX accuracy on the same rows), confusion.png and curves.png (from the
+checkpoint's training history). PyTorch runs in float32 here, like the exported model, so the two are comparable.
+Exits 1 when the bundle's ONNX accuracy is more than 0.5 points from PyTorch's or the bundle does not verify.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bundle import MANIFEST, onnx_probabilities, verify_bundle
+from .checkpoint import load_checkpoint
+from .data import read_fer2013
+from .selftest import preprocess, torch_probabilities
+
+MAX_ONNX_GAP_POINTS = 0.5
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
+    """Rows: true class, columns: predicted class."""
+    cm = np.zeros((n, n), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+def per_class(cm: np.ndarray, labels: list[str]) -> dict[str, dict[str, float | int]]:
+    tp = np.diag(cm).astype(np.float64)
+    pred, support = cm.sum(0).astype(np.float64), cm.sum(1).astype(np.float64)
+    out = {}
+    for i, name in enumerate(labels):
+        p = tp[i] / pred[i] if pred[i] else 0.0
+        r = tp[i] / support[i] if support[i] else 0.0
+        out[name] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": int(support[i])}
+    return out
+
+
+def macro_f1(cm: np.ndarray, labels: list[str]) -> float:
+    """Mean F1 over the classes present in the data (a class with no rows would only add a meaningless 0)."""
+    pc = per_class(cm, labels)
+    vals = [v["f1"] for v in pc.values() if v["support"] > 0]
+    return float(np.mean(vals)) if vals else 0.0
+
+
+def metric_prefix(usage: str) -> str:
+    """'PublicTest' -> 'public_test' (key prefix of the manifest's training metrics)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", usage).lower().replace("__", "_")
+
+
+def plot_confusion(cm: np.ndarray, labels: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = cm.sum(1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros(cm.shape, np.float64), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=100)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, f"{norm[i, j]:.2f}\n{cm[i, j]}", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    if history:
+        ep = [h["epoch"] for h in history]
+        for key, style in (("train_acc", "-"), ("test_acc", "--"), ("test_acc_ema", "-")):
+            if all(key in h for h in history):
+                a1.plot(ep, [h[key] for h in history], style, label=key)
+        a1.set_xlabel("epoch")
+        a1.set_ylabel("accuracy")
+        a1.legend()
+        a1.grid(alpha=0.3)
+        a2.plot(ep, [h["train_loss"] for h in history], label="train_loss")
+        a2.set_xlabel("epoch")
+        a2.set_ylabel("loss")
+        a2.grid(alpha=0.3)
+        if all("lr" in h for h in history):
+            ax_lr = a2.twinx()
+            ax_lr.plot(ep, [h["lr"] for h in history], ":", color="gray", label="lr")
+            ax_lr.set_ylabel("learning rate (end of epoch)")
+            h1, l1 = a2.get_legend_handles_labels()
+            h2, l2 = ax_lr.get_legend_handles_labels()
+            a2.legend(h1 + h2, l1 + l2, loc="upper right")
+        else:
+            a2.legend(loc="upper right")
+    else:
+        for a in (a1, a2):
+            a.text(0.5, 0.5, "no training history in the checkpoint", ha="center", va="center")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def evaluate(checkpoint: str | Path, data: str | Path, usage: str, out: str | Path,
+             bundle: str | Path | None = None) -> dict[str, Any]:
+    out = Path(out)
+    ck = load_checkpoint(checkpoint)
+    fs = read_fer2013(data)
+    rows = fs.select(usage)
+    if len(rows) == 0:
+        raise ValueError(f"{data}: no rows with Usage={usage!r}")
+    labels = ck.labels
+    y = rows.labels
+    x = preprocess(rows.images[..., None], [ck.mean] * ck.model.cfg.in_channels, [ck.std] * ck.model.cfg.in_channels)
+    p = torch_probabilities(ck.model, x)
+    p_tta = (p + torch_probabilities(ck.model, np.ascontiguousarray(x[..., ::-1]))) / 2
+    pred, pred_tta = p.argmax(1), p_tta.argmax(1)
+    n = len(labels)
+    cm, cm_tta = confusion_matrix(y, pred, n), confusion_matrix(y, pred_tta, n)
+    acc, acc_tta = float((pred == y).mean()), float((pred_tta == y).mean())
+    prefix = metric_prefix(usage)
+    summary: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "epoch": ck.epoch,
+        "data": str(data),
+        "usage": usage,
+        "rows": int(len(rows)),
+        "skipped_rows": len(fs.problems),
+        "labels": labels,
+        "accuracy": acc,
+        "accuracy_flip_tta": acc_tta,
+        "macro_f1": macro_f1(cm, labels),
+        "macro_f1_flip_tta": macro_f1(cm_tta, labels),
+        "per_class": per_class(cm, labels),
+        "confusion": cm.tolist(),
+        "onnx": None,
+        "metrics": {},
+    }
+    failures: list[str] = []
+    if bundle is not None:
+        bundle = Path(bundle)
+        m = json.loads((bundle / MANIFEST).read_text())
+        problems = verify_bundle(bundle)
+        if m["labels"] != labels:
+            problems.append(f"bundle labels {m['labels']} differ from the checkpoint's {labels}")
+        pre = m["preprocessing"]
+        xb = preprocess(rows.images[..., None], pre["mean"], pre["std"], pre["scale"])
+        po = onnx_probabilities(bundle / m["engines"]["onnx"]["file"], xb)
+        acc_onnx = float((po.argmax(1) == y).mean())
+        gap = abs(acc_onnx - acc) * 100
+        summary["onnx"] = {"bundle": str(bundle), "name": m["name"], "version": m["version"], "accuracy": acc_onnx,
+                           "gap_points": gap, "argmax_agreement": float((po.argmax(1) == pred).mean()),
+                           "max_abs_diff": float(np.abs(po - p).max()), "bundle_problems": problems}
+        if gap > MAX_ONNX_GAP_POINTS:
+            failures.append(f"ONNX accuracy {acc_onnx:.4f} is {gap:.2f} points from PyTorch's {acc:.4f}")
+        failures.extend(problems)
+    summary["metrics"] = {f"{prefix}_accuracy": acc, f"{prefix}_accuracy_flip_tta": acc_tta,
+                          f"{prefix}_macro_f1": summary["macro_f1"], f"{prefix}_rows": int(len(rows))}
+    if summary["onnx"] is not None:
+        summary["metrics"][f"{prefix}_accuracy_onnx"] = summary["onnx"]["accuracy"]
+    summary["failures"] = failures
+
+    out.mkdir(parents=True, exist_ok=True)
+    plot_confusion(cm, labels, out / "confusion.png", f"{usage}: accuracy {acc:.4f} ({len(rows)} faces)")
+    plot_curves(ck.history, out / "curves.png")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m fer_train.evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint", required=True, help="best.pt written by fer_train.train")
+    ap.add_argument("--bundle", help="bundle directory exported from this checkpoint: also evaluate its model.onnx")
+    ap.add_argument("--data", required=True, help="FER2013 CSV (plain or .gz)")
+    ap.add_argument("--usage", default="PublicTest", help="Usage value of the rows to evaluate (default PublicTest)")
+    ap.add_argument("--out", required=True, help="report directory (summary.json, confusion.png, curves.png)")
+    a = ap.parse_args(argv)
+    try:
+        s = evaluate(a.checkpoint, a.data, a.usage, a.out, a.bundle)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"evaluate failed: {e}", file=sys.stderr)
+        return 1
+    line = f"{a.usage}: {s['rows']} faces, accuracy {s['accuracy']:.4f}, with flip TTA {s['accuracy_flip_tta']:.4f}, " \
+           f"macro F1 {s['macro_f1']:.4f}"
+    if s["onnx"] is not None:
+        line += f", ONNX {s['onnx']['accuracy']:.4f} (gap {s['onnx']['gap_points']:.2f} points)"
+    print(line + f"; report in {a.out}", file=sys.stderr)
+    for f in s["failures"]:
+        print(f"FAILED: {f}", file=sys.stderr)
+    return 1 if s["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

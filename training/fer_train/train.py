@@ -1,0 +1,235 @@
+"""Train the expression net: `python -m fer_train.train --config configs/default.json --out runs/NAME`.
+
+Checkpoints every epoch (`last.pt`, `best.pt`), resumes with `--resume`, deterministic for a given seed.
+On CPU it uses bf16 autocast and channels_last (about 2x faster on AVX512-BF16 cores); on CUDA, autocast too.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .augment import AugmentConfig, augment
+from .data import FaceSet, iter_batches, load_fer
+from .model import ExpressionNet, NetConfig, count_parameters
+from .progress import Progress
+
+
+@dataclass
+class TrainConfig:
+    data_csv: str = "../shared/datasets/fer2013/fer2013.csv.gz"
+    ferplus_csv: str | None = "../shared/datasets/fer2013/fer2013new.csv"
+    cache: str | None = "runs/cache/fer2013.npz"
+    train_usage: str = "Training"
+    test_usage: str = "PublicTest"
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 2.0
+    label_smoothing: float = 0.0
+    ferplus_weight: float = 0.3  # target = (1-w) * one-hot(FER2013 label) + w * FER+ vote distribution
+    ema_decay: float = 0.999
+    seed: int = 1
+    threads: int = 0  # 0: torch's default
+    max_train: int = 0  # 0: all rows (tests use a handful)
+    net: NetConfig = field(default_factory=NetConfig)
+    aug: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def load_config(path: str | None, overrides: list[str]) -> TrainConfig:
+    raw: dict = json.loads(Path(path).read_text()) if path else {}
+    for o in overrides:
+        k, _, v = o.partition("=")
+        raw[k] = json.loads(v) if v[:1] in "[{0123456789-tfn" else v
+    net = NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("net", {}).items()})
+    aug = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("aug", {}).items()})
+    known = set(TrainConfig.__dataclass_fields__)
+    unknown = set(raw) - known
+    if unknown:
+        raise SystemExit(f"config: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
+    return TrainConfig(net=net, aug=aug, **raw)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def to_input(images: np.ndarray, mean: float, std: float, device: torch.device) -> torch.Tensor:
+    x = torch.from_numpy(images).to(device).unsqueeze(1).float().div_(255.0)
+    return x, mean, std  # type: ignore[return-value]
+
+
+def normalise(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    return (x - mean) / std
+
+
+def autocast_ctx(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+@torch.no_grad()
+def predict_proba(model: torch.nn.Module, images: np.ndarray, mean: float, std: float, device: torch.device,
+                  flip_tta: bool = False, batch: int = 512) -> np.ndarray:
+    model.eval()
+    out = []
+    for s in range(0, len(images), batch):
+        x = torch.from_numpy(images[s : s + batch]).to(device).unsqueeze(1).float().div_(255.0)
+        x = normalise(x, mean, std).contiguous(memory_format=torch.channels_last)
+        with autocast_ctx(device):
+            p = F.softmax(model(x).float(), dim=1)
+            if flip_tta:
+                p = (p + F.softmax(model(torch.flip(x, dims=[3])).float(), dim=1)) / 2
+        out.append(p.float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def targets_for(fs: FaceSet, idx: np.ndarray, n_classes: int, w: float, device: torch.device) -> torch.Tensor:
+    y = F.one_hot(torch.from_numpy(fs.labels[idx]), n_classes).float()
+    if fs.votes is not None and w > 0:
+        v = torch.from_numpy(fs.votes[idx]).float()
+        has = (v.sum(1, keepdim=True) > 0).float()
+        y = (1 - w * has) * y + w * has * v
+    return y.to(device)
+
+
+def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | None = None) -> dict:
+    device = torch.device(device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    fs = load_fer(cfg.data_csv, cfg.ferplus_csv, cfg.cache)
+    tr, te = fs.select(cfg.train_usage), fs.select(cfg.test_usage)
+    if cfg.max_train:
+        tr = FaceSet(tr.images[: cfg.max_train], tr.labels[: cfg.max_train], tr.usage[: cfg.max_train],
+                     votes=None if tr.votes is None else tr.votes[: cfg.max_train])
+    if len(tr) == 0:
+        raise SystemExit(f"no rows with Usage={cfg.train_usage!r} in {cfg.data_csv}")
+    mean = float(tr.images.mean() / 255.0)
+    std = float(tr.images.std() / 255.0)
+
+    model = ExpressionNet(cfg.net).to(device).to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(model).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                          lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    steps_per_epoch = math.ceil(len(tr) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+
+    start_epoch, step, best, history = 0, 0, -1.0, []
+    last = out / "last.pt"
+    if resume and last.exists():
+        ck = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["opt"])
+        start_epoch, step, best, history = ck["epoch"] + 1, ck["step"], ck["best"], ck["history"]
+        torch.set_rng_state(ck["rng"])
+        print(f"resumed from {last} at epoch {start_epoch}", file=sys.stderr)
+
+    print(f"device={device} params={count_parameters(model)} train={len(tr)} test={len(te)} mean={mean:.4f} std={std:.4f}",
+          file=sys.stderr)
+    gen = torch.Generator(device=device)
+    for epoch in range(start_epoch, cfg.epochs):
+        gen.manual_seed(cfg.seed * 1000 + epoch)
+        rng = np.random.default_rng(cfg.seed * 1000 + epoch)
+        model.train()
+        t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+        bar = Progress(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
+        for idx in iter_batches(len(tr), cfg.batch_size, rng):
+            x = torch.from_numpy(tr.images[idx]).to(device).unsqueeze(1).float().div_(255.0)
+            x = normalise(augment(x, cfg.aug, gen), mean, std).contiguous(memory_format=torch.channels_last)
+            y = targets_for(tr, idx, cfg.net.num_classes, cfg.ferplus_weight, device)
+            if cfg.label_smoothing:
+                y = y * (1 - cfg.label_smoothing) + cfg.label_smoothing / cfg.net.num_classes
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, warmup, cfg.lr)
+            with autocast_ctx(device):
+                logits = model(x)
+            loss = torch.sum(-y * F.log_softmax(logits.float(), dim=1), dim=1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                d = min(cfg.ema_decay, (1 + step) / (10 + step))
+                for pe, pm in zip(ema.parameters(), model.parameters()):
+                    pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+                for be, bm in zip(ema.buffers(), model.buffers()):
+                    be.copy_(bm)
+            step += 1
+            seen += len(idx)
+            loss_sum += float(loss) * len(idx)
+            correct += int((logits.argmax(1).cpu() == torch.from_numpy(tr.labels[idx])).sum())
+            bar.update(f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+        bar.close()
+        rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+               "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0}
+        if len(te):
+            for tag, m in (("test_acc", model), ("test_acc_ema", ema)):
+                p = predict_proba(m, te.images, mean, std, device)
+                rec[tag] = float((p.argmax(1) == te.labels).mean())
+        history.append(rec)
+        print(json.dumps(rec), file=sys.stderr, flush=True)
+        score = rec.get("test_acc_ema", -rec["train_loss"])
+        ck = {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
+              "best": max(best, score), "history": history, "rng": torch.get_rng_state(), "config": asdict(cfg),
+              "mean": mean, "std": std}
+        tmp = out / "last.pt.tmp"
+        torch.save(ck, tmp)
+        os.replace(tmp, last)
+        if score > best:
+            best = score
+            torch.save({"model": ema.state_dict(), "config": asdict(cfg), "mean": mean, "std": std, "epoch": epoch + 1,
+                        "history": history}, out / "best.pt.tmp")
+            os.replace(out / "best.pt.tmp", out / "best.pt")
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+    return {"best": best, "history": history}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--config", help="JSON file overriding TrainConfig defaults")
+    ap.add_argument("--out", required=True, help="run directory (checkpoints, history)")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ap.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
+    a = ap.parse_args(argv)
+    cfg = load_config(a.config, a.set)
+    train(cfg, Path(a.out), resume=a.resume, device_name=a.device)
+
+
+if __name__ == "__main__":
+    main()
