@@ -17,7 +17,7 @@ import { deviceDiscovery, legacyDiscovery, type DiscoveryContext, type Discovery
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
 import { CameraStateModel, shouldPublish, stateBody, stateKey } from './camera-state.js';
 import { commandReply, parseCommand, parseSwitchPayload, type Command, type ParsedCommand } from './commands.js';
-import { backoffMs, connectionOptions, describeConnectError, ONLINE, OFFLINE, type ConnectionOptions } from './connection.js';
+import { backoffMs, connectionOptions, describeConnectError, isSettingsError, ONLINE, OFFLINE, type ConnectionOptions } from './connection.js';
 import { DiagnosticsModel, readCpuTemperature } from './diagnostics.js';
 import { EventDelivery, type DeliveryStats } from './event-delivery.js';
 import { PauseStore } from './pause-store.js';
@@ -130,8 +130,10 @@ class MqttAgent implements MqttHandle {
   private diagTimer?: ReturnType<typeof setInterval>;
   private hasCpuTemp = false;
   private lastErrorText = '';
+  /** The last attempt's error when it was the settings' fault (refused login, untrusted certificate). */
+  private settingsError?: FerError;
   private reportedDrops = 0;
-  private readyWaiters: Array<() => void> = [];
+  private readyWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   private syncWaiter?: { nonce: string; resolve: () => void };
   private retainedPaused?: Map<string, boolean>;
   private readonly unsubscribers: Array<() => void> = [];
@@ -208,16 +210,23 @@ class MqttAgent implements MqttHandle {
 
   whenConnected(timeoutMs = 10_000): Promise<void> {
     if (this.ready) return Promise.resolve();
+    if (this.settingsError) return Promise.reject(this.settingsError);
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
-        this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
+        this.readyWaiters = this.readyWaiters.filter((w) => w !== waiter);
         reject(new FerError('broker_unavailable', `MQTT broker ${this.url} not reached within ${timeoutMs} ms${this.lastErrorText ? `: ${this.lastErrorText}` : ''}`));
       }, timeoutMs);
-      const done = (): void => {
-        clearTimeout(t);
-        resolve();
+      const waiter = {
+        resolve: (): void => {
+          clearTimeout(t);
+          resolve();
+        },
+        reject: (err: Error): void => {
+          clearTimeout(t);
+          reject(err);
+        },
       };
-      this.readyWaiters.push(done);
+      this.readyWaiters.push(waiter);
     });
   }
 
@@ -315,6 +324,7 @@ class MqttAgent implements MqttHandle {
     if (this.lastErrorText) this.log.info({ url: this.url }, 'MQTT connected again');
     else this.log.info({ url: this.url }, 'MQTT connected');
     this.lastErrorText = '';
+    this.settingsError = undefined;
     try {
       await this.publish(this.topics.availability, ONLINE, 1, true);
       const subs = [this.topics.command, this.topics.pausedSetAll, this.topics.sync];
@@ -333,7 +343,7 @@ class MqttAgent implements MqttHandle {
       this.delivery.setOnline(true);
       this.reportDrops();
       this.ready = true;
-      for (const w of this.readyWaiters.splice(0)) w();
+      for (const w of this.readyWaiters.splice(0)) w.resolve();
     } catch (err) {
       if (!this.stopping) this.log.warn({ err: errorMessage(err) }, 'MQTT connect sequence interrupted');
     }
@@ -360,6 +370,12 @@ class MqttAgent implements MqttHandle {
     // Once per distinct error, not once per reconnect attempt.
     if (e.message !== this.lastErrorText) this.log.error({ reason: e.reason }, e.message);
     this.lastErrorText = e.message;
+    // Whoever waits for the connection learns now that the settings are wrong (retries go on: they may be fixed
+    // on the broker's side).
+    if (isSettingsError(err)) {
+      this.settingsError = e;
+      for (const w of this.readyWaiters.splice(0)) w.reject(e);
+    }
   }
 
   /**

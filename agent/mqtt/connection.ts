@@ -77,12 +77,23 @@ export function backoffMs(attempt: number, random: () => number = Math.random, b
   return Math.round(d * (0.8 + 0.2 * random()));
 }
 
-/** A CONNACK refusal means the settings are wrong, not that the broker is away: say which. */
+const TLS_CODE_RE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|UNABLE_TO_GET_ISSUER/;
+
+/** A CONNACK refusal or a certificate the client cannot trust: retrying will not help until the settings change. */
+export function isSettingsError(err: Error & { code?: unknown }): boolean {
+  if (typeof err.code === 'number') return [2, 4, 5, 133, 134, 135].includes(err.code);
+  return typeof err.code === 'string' && TLS_CODE_RE.test(err.code);
+}
+
+/** Says which settings to look at when the broker refuses us, rather than just relaying the error. */
 export function describeConnectError(err: Error & { code?: unknown }, url: string): FerError {
-  const code = typeof err.code === 'number' ? err.code : undefined;
+  const code = err.code;
   if (code === 4 || code === 5 || code === 134 || code === 135) {
     return new FerError('broker_unavailable', `MQTT broker ${url} refused the login (${err.message}): check mqtt.username and mqtt.password / mqtt.password_file`);
   }
-  if (code === 2 || code === 133) return new FerError('broker_unavailable', `MQTT broker ${url} refused client id (${err.message}): check mqtt.client_id`);
+  if (code === 2 || code === 133) return new FerError('broker_unavailable', `MQTT broker ${url} refused the client id (${err.message}): check mqtt.client_id`);
+  if (typeof code === 'string' && TLS_CODE_RE.test(code)) {
+    return new FerError('broker_unavailable', `MQTT broker ${url}: TLS certificate not trusted (${code}: ${err.message}): check mqtt.ca_file (and mqtt.reject_unauthorized)`);
+  }
   return new FerError('broker_unavailable', `MQTT broker ${url}: ${err.message}`);
 }

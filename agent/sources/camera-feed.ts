@@ -68,6 +68,8 @@ export interface CameraFeedOptions {
   onStatus?: (status: SourceStatus) => void;
   /** At most one warning about corrupt frames per this period (each one is logged at debug). */
   corruptWarnIntervalMs?: number;
+  /** How long stop() waits for the source to end (default 5000). */
+  stopTimeoutMs?: number;
 }
 
 export class CameraFeed {
@@ -116,7 +118,15 @@ export class CameraFeed {
     this.done = true;
     this.ctrl.abort();
     this.wake();
-    await this.pump;
+    // Sources end on abort; one that does not must not hang the agent's shutdown.
+    const timeoutMs = this.opts.stopTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([
+      this.pump?.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (late) this.log.warn({ source: this.source.description, timeoutMs }, 'source did not stop in time; leaving it');
     this.slot = undefined;
     this.setState('stopped');
   }

@@ -50,7 +50,7 @@ export function resolveProgram(programs: string[], installHint: string): string 
 }
 
 function lastLines(text: string): string {
-  return text.trim().split('\n').slice(-3).join(' | ');
+  return text.trim().split('\n').slice(-5).join(' | ');
 }
 
 export abstract class ProcessSource implements FrameSource {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import test from 'ava';
 import fc from 'fast-check';
-import { FerError } from '../../agent/core/errors.js';
+import { FerError, type ReasonCode } from '../../agent/core/errors.js';
 import { extractEntries, packBundle, readArchive, readTar, writeTar, type TarEntry } from '../../agent/models/archive.js';
 import { loadBundle } from '../../agent/models/bundle.js';
 import { checkBundlePath } from '../../agent/models/manifest.js';
@@ -29,7 +29,7 @@ function pyTar(body: string): Uint8Array {
   return new Uint8Array(readFileSync(out));
 }
 
-async function rejects(t: import('ava').ExecutionContext, bytes: Uint8Array, reason: string, msg: RegExp, limits = LIMITS): Promise<void> {
+async function rejects(t: import('ava').ExecutionContext, bytes: Uint8Array, reason: ReasonCode, msg: RegExp, limits = LIMITS): Promise<void> {
   const err = await t.throwsAsync(readArchive(bytes, limits), { instanceOf: FerError });
   t.is(err?.reason, reason, err?.message);
   t.regex(err!.message, msg);
@@ -63,7 +63,7 @@ test('GNU tar reads what we write, and we read what GNU tar writes (./ prefixes,
 
 test('Python tarfile (pax headers for long names and float mtimes) is read', async (t) => {
   const long = 'x/'.repeat(60) + 'file.bin';
-  const tar = pyTar(`add('manifest.json', b'{}', mtime=1.5)\nadd(${JSON.stringify(long)}, b'long')\nadd('tfjs', type=tarfile.DIRTYPE)`);
+  const tar = pyTar(`add('manifest.json', b'{}', mtime=1.5)\nadd(${JSON.stringify(long)}, b'long')\nadd('tfjs', b'', type=tarfile.DIRTYPE)`);
   const entries = await readArchive(tar, LIMITS);
   t.deepEqual(entries.map((e) => e.path), ['manifest.json', long]);
   t.is(Buffer.from(entries[1]!.data).toString(), 'long');

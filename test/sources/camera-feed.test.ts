@@ -16,9 +16,11 @@ class ManualSource implements FrameSource {
   push(bytes: Uint8Array): void {
     this.q.push({ kind: 'encoded', frame: { seq: this.seq++, monoMs: performance.now(), wallMs: Date.now(), bytes } });
   }
-  open(): AsyncIterable<SourceFrame> {
-    this.q = new PushQueue<SourceFrame>(1_000_000);
-    return this.q;
+  open(signal: AbortSignal): AsyncIterable<SourceFrame> {
+    const q = new PushQueue<SourceFrame>(1_000_000);
+    signal.addEventListener('abort', () => q.end());
+    this.q = q;
+    return q;
   }
 }
 
@@ -92,15 +94,16 @@ test('stale frames are never decoded: corrupt frames that were replaced do not c
 test('next() waits for a new frame, skips corrupt ones (truncated, random, empty) and goes on', async (t) => {
   const frames = await jpegs;
   const src = new ManualSource();
-  const feed = new CameraFeed({ cameraId: 'cam', source: src, fps: 1000, log: silentLogger, corruptWarnIntervalMs: 0 });
+  const feed = new CameraFeed({ cameraId: 'cam', source: src, fps: 1000, log: silentLogger, corruptWarnIntervalMs: 0 }).start();
   t.teardown(() => feed.stop());
   src.push(frames[1]);
   t.is(colourIndex((await feed.next())!.data), 1);
   const pending = feed.next();
   const truncated = frames[2].subarray(0, frames[2].length >> 1);
-  for (const bad of [truncated, garbage, new Uint8Array(0)]) {
+  for (const [i, bad] of [truncated, garbage, new Uint8Array(0)].entries()) {
     src.push(bad);
-    await waitFor('the bad frame taken', () => feed.stats().received === feed.stats().handedOut + feed.stats().corrupt + feed.stats().dropped);
+    // Pushed one at a time, each taken (and found corrupt) before the next arrives.
+    await waitFor('the bad frame taken', () => feed.stats().received === i + 2 && feed.stats().corrupt + feed.stats().dropped === i + 1);
   }
   src.push(frames[3]);
   const f = await pending;
@@ -165,6 +168,7 @@ test('a slow consumer always gets a newer frame, drops grow, and memory stays bo
   t.true(drops.every((d, i) => i === 0 || d > drops[i - 1]), `dropped: ${drops.join(',')}`);
   const received = feed.stats().received;
   t.true(received > 100, `received ${received}`);
+  t.log(`grew ${((peak - before) / 1048576).toFixed(0)} MB, received ${received}`);
   t.true(peak - before < 150 * 1024 * 1024, `memory grew by ${((peak - before) / 1048576).toFixed(0)} MB over ${received} frames of 0.8 MB`);
 });
 

@@ -26,10 +26,14 @@ from .model import ExpressionNet, NetConfig, count_parameters
 from .progress import Progress
 
 
+# The dataset sits beside the repository (../shared/datasets/fer2013 from the repo root), never inside it.
+_SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "fer2013"
+
+
 @dataclass
 class TrainConfig:
-    data_csv: str = "../shared/datasets/fer2013/fer2013.csv.gz"
-    ferplus_csv: str | None = "../shared/datasets/fer2013/fer2013new.csv"
+    data_csv: str = str(_SHARED / "fer2013.csv.gz")
+    ferplus_csv: str | None = str(_SHARED / "fer2013new.csv")
     cache: str | None = "runs/cache/fer2013.npz"
     train_usage: str = "Training"
     test_usage: str = "PublicTest"
@@ -54,7 +58,10 @@ def load_config(path: str | None, overrides: list[str]) -> TrainConfig:
     raw: dict = json.loads(Path(path).read_text()) if path else {}
     for o in overrides:
         k, _, v = o.partition("=")
-        raw[k] = json.loads(v) if v[:1] in "[{0123456789-tfn" else v
+        try:
+            raw[k] = json.loads(v)
+        except json.JSONDecodeError:
+            raw[k] = v  # a plain string, e.g. a path
     net = NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("net", {}).items()})
     aug = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("aug", {}).items()})
     known = set(TrainConfig.__dataclass_fields__)
@@ -191,7 +198,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
                     be.copy_(bm)
             step += 1
             seen += len(idx)
-            loss_sum += float(loss) * len(idx)
+            loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1).cpu() == torch.from_numpy(tr.labels[idx])).sum())
             bar.update(f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
         bar.close()

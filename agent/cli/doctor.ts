@@ -1,0 +1,105 @@
+/**
+ * `fer-agent doctor`: checks what the agent needs, one line per check, and says why something fails:
+ * config, engines (which one `auto` takes and why the others were not), model bundle (hashes, load, self-test),
+ * each camera source (a first frame within a timeout), and the broker.
+ */
+import mqtt from 'mqtt';
+import { loadConfig, resolveCameras } from '../config/load.js';
+import type { AgentConfig } from '../config/schema.js';
+import { errorMessage } from '../core/errors.js';
+import { silentLogger } from '../core/log.js';
+import { probeAll, selectEngine } from '../engines/select.js';
+import { loadClassifier } from '../emotion/load-classifier.js';
+import { loadBundle } from '../models/bundle.js';
+import { toModelSpec } from '../models/manifest.js';
+import { runSelfTest } from '../models/selftest.js';
+import { connectionOptions } from '../mqtt/connection.js';
+import { CameraFeed } from '../sources/camera-feed.js';
+import { createSource } from '../sources/source.js';
+import { overridesFrom, parse } from './args.js';
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+async function checkModel(cfg: AgentConfig, engine: string): Promise<Check> {
+  try {
+    const b = await loadBundle(cfg.model.path);
+    const c = await loadClassifier(b.dir, toModelSpec(b.manifest), engine, cfg.threads);
+    try {
+      const r = await runSelfTest(c, b.manifest);
+      return { name: 'model', ok: true, detail: `${b.manifest.name}@${b.manifest.version} (${b.dir}): hashes ok, self-test ${r.cases} cases max diff ${r.maxDiff.toExponential(1)} on ${engine}` };
+    } finally {
+      await c.dispose();
+    }
+  } catch (err) {
+    return { name: 'model', ok: false, detail: `${cfg.model.path}: ${errorMessage(err)}` };
+  }
+}
+
+async function checkCamera(cam: ReturnType<typeof resolveCameras>[number], timeoutMs: number): Promise<Check> {
+  const name = `camera ${cam.id}`;
+  let feed: CameraFeed | undefined;
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  try {
+    feed = new CameraFeed({ cameraId: cam.id, source: createSource(cam.id, cam.source, silentLogger), fps: cam.fps, log: silentLogger });
+    const frame = await feed.next(ctrl.signal);
+    if (!frame) {
+      const st = feed.stats();
+      return { name, ok: false, detail: `${cam.source.type}: no frame within ${timeoutMs} ms${st.lastError ? ` (${st.lastError})` : ''}` };
+    }
+    return { name, ok: true, detail: `${cam.source.type}: ${frame.width}x${frame.height} frame received` };
+  } catch (err) {
+    return { name, ok: false, detail: `${cam.source.type}: ${errorMessage(err)}` };
+  } finally {
+    clearTimeout(timer);
+    await feed?.stop();
+  }
+}
+
+async function checkBroker(cfg: AgentConfig, timeoutMs: number): Promise<Check> {
+  if (!cfg.mqtt.url) return { name: 'broker', ok: true, detail: 'MQTT off (mqtt.url is empty)' };
+  if (cfg.mqtt.url === 'embedded') return { name: 'broker', ok: true, detail: `embedded broker on ${cfg.mqtt.embedded_host}:${cfg.mqtt.embedded_port} (started by run)` };
+  try {
+    const conn = connectionOptions(cfg.mqtt, cfg.agent_id, cfg.mqtt.url, undefined);
+    const client = await mqtt.connectAsync(conn.url, { ...conn.options, clientId: `${conn.options.clientId}-doctor`, reconnectPeriod: 0, connectTimeout: timeoutMs });
+    await client.endAsync();
+    return { name: 'broker', ok: true, detail: `${cfg.mqtt.url}: connected` };
+  } catch (err) {
+    return { name: 'broker', ok: false, detail: `${cfg.mqtt.url}: ${errorMessage(err)}` };
+  }
+}
+
+export async function doctorCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { timeout: { type: 'string' }, json: { type: 'boolean' } });
+  const timeoutMs = Number(values.timeout ?? 8000);
+  const checks: Check[] = [];
+  let cfg: AgentConfig;
+  try {
+    cfg = loadConfig({ file: values.config as string | undefined, overrides: overridesFrom(values) });
+    checks.push({ name: 'config', ok: true, detail: `${values.config ?? 'defaults'}: ${cfg.cameras.length} camera(s)` });
+  } catch (err) {
+    checks.push({ name: 'config', ok: false, detail: errorMessage(err) });
+    return report(checks, values.json === true);
+  }
+  for (const p of await probeAll()) checks.push({ name: `engine ${p.engine}`, ok: true, detail: p.ok ? `available (${p.detail})` : `not available: ${p.detail}` });
+  try {
+    const choice = await selectEngine(cfg.engine);
+    checks.push({ name: 'engine', ok: true, detail: `${cfg.engine} → ${choice.engine}` });
+    checks.push(await checkModel(cfg, choice.engine));
+  } catch (err) {
+    checks.push({ name: 'engine', ok: false, detail: errorMessage(err) });
+  }
+  for (const cam of resolveCameras(cfg)) checks.push(await checkCamera(cam, timeoutMs));
+  checks.push(await checkBroker(cfg, timeoutMs));
+  return report(checks, values.json === true);
+}
+
+function report(checks: Check[], json: boolean): number {
+  if (json) process.stdout.write(JSON.stringify(checks) + '\n');
+  else for (const c of checks) process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(22)} ${c.detail}\n`);
+  return checks.every((c) => c.ok) ? 0 : 1;
+}
