@@ -78,7 +78,7 @@
       const line = Math.max(2, Math.round(w / 320));
       ctx.font = `${Math.max(12, Math.round(w / 40))}px system-ui, sans-serif`;
       ctx.textBaseline = 'top';
-      for (const f of []) {
+      for (const f of result.faces) {
         const x = f.box.x * s, y = f.box.y * s, bw = f.box.width * s, bh = f.box.height * s;
         const color = trackColor(f.trackId);
         ctx.lineWidth = line;
