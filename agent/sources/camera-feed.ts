@@ -4,7 +4,8 @@
  * - A source that fails (its iteration throws) is reopened with exponential backoff; the attempt count resets once
  *   a connection has been healthy for a while. A source that ends normally (a non-looping file or dir) is done.
  * - Frames land in a one-slot buffer: a frame not taken before the next arrives is dropped and counted. There is no
- *   queue, so a slow consumer always gets the newest frame and memory does not grow.
+ *   queue, so a slow consumer always gets the newest frame and memory does not grow. Pull sources (stored images)
+ *   instead wait for the slot to empty, so none of their frames is dropped.
  * - Only frames that are handed out are decoded. Corrupt ones are skipped and counted.
  * - `next()` returns at most `fps` frames per second.
  */
@@ -13,6 +14,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Frame } from '../core/types.js';
+import { linkSignals } from './abort.js';
 import { decodeFrame, downscaleRaw } from './decode.js';
 import { sleep as realSleep, type SleepFn } from './sleep.js';
 import type { FrameSource, SourceFrame } from './source.js';
@@ -50,6 +52,8 @@ export interface FeedStats {
   handedOut: number;
   /** Times the source was reopened after a failure. */
   reconnects: number;
+  /** How long decoding (and downscaling) the last handed-out frame took, ms. */
+  lastDecodeMs?: number;
 }
 
 export interface CameraFeedOptions {
@@ -109,7 +113,13 @@ export class CameraFeed {
 
   /** Starts reading the source (next() also starts it). */
   start(): this {
-    this.pump ??= this.run();
+    this.pump ??= this.run().catch((err: unknown) => {
+      // Only a broken injected sleep or clock gets here; the feed cannot go on.
+      this.done = true;
+      this.setState('failed', errorMessage(err));
+      this.wake();
+      this.log.error({ err: errorMessage(err) }, 'camera feed crashed');
+    });
     return this;
   }
 
@@ -141,7 +151,15 @@ export class CameraFeed {
    */
   async next(signal?: AbortSignal): Promise<Frame | null> {
     this.start();
-    const stopSignal = signal ? AbortSignal.any([signal, this.ctrl.signal]) : this.ctrl.signal;
+    const linked = signal ? linkSignals(signal, this.ctrl.signal) : undefined;
+    try {
+      return await this.nextFrame(linked?.signal ?? this.ctrl.signal);
+    } finally {
+      linked?.dispose();
+    }
+  }
+
+  private async nextFrame(stopSignal: AbortSignal): Promise<Frame | null> {
     for (;;) {
       if (stopSignal.aborted) return null;
       const gap = this.lastHandOutMono + this.minIntervalMs - this.clock.mono();
@@ -152,13 +170,16 @@ export class CameraFeed {
       const sf = this.slot;
       if (!sf) {
         if (this.done) return null;
-        await this.waitForFrame(stopSignal);
+        await this.waitForChange(stopSignal);
         continue;
       }
       this.slot = undefined;
+      this.wake(); // a pull source waits for the slot to empty
       let frame: Frame;
+      const t0 = this.clock.mono();
       try {
         frame = await this.decode(sf);
+        this.s.lastDecodeMs = this.clock.mono() - t0;
       } catch (err) {
         this.onCorrupt(sf, err);
         continue;
@@ -213,7 +234,8 @@ export class CameraFeed {
     for (const w of ws) w();
   }
 
-  private waitForFrame(signal: AbortSignal): Promise<void> {
+  /** Resolves on the next wake() (a frame arrived or was taken, the feed stopped) or when the signal aborts. */
+  private waitForChange(signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         this.waiters.delete(done);
@@ -256,6 +278,7 @@ export class CameraFeed {
             if (this.s.reconnects > 0) this.log.info({ reconnects: this.s.reconnects }, 'source is back');
           }
           this.accept(sf);
+          while (this.source.pull && this.slot && !signal.aborted) await this.waitForChange(signal);
         }
         if (signal.aborted) break;
         this.log.info({ source: this.source.description, frames: this.s.received }, 'source ended');

@@ -13,7 +13,8 @@ import type { SourceConfig } from '../config/schema.js';
 import { MAX_FRAME_PIXELS } from './decode.js';
 import { findExecutable } from './find-executable.js';
 import { ProcessSource, type ProcessOutput, type ProcessSpec } from './process-source.js';
-import { redactUrl, type SourceContext } from './source.js';
+import { redactUrl } from './redact.js';
+import type { SourceContext } from './source.js';
 
 export type InputKind = 'device' | 'url' | 'file';
 
@@ -77,7 +78,7 @@ export async function probeSize(input: string, inputArgs: string[], signal: Abor
   if (!ffprobe) return undefined;
   const args = ['-v', 'error', ...inputArgs, '-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'csv=p=0', input];
   return new Promise((resolve) => {
-    const child = spawn(ffprobe, args, { stdio: ['ignore', 'pipe', 'ignore'], signal: AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]) });
+    const child = spawn(ffprobe, args, { stdio: ['ignore', 'pipe', 'ignore'], signal, timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL' });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d: string) => (out += d));

@@ -5,9 +5,11 @@
  */
 import { FerError, errorMessage } from '../core/errors.js';
 import type { SourceConfig } from '../config/schema.js';
+import { linkSignals } from './abort.js';
 import { DEFAULT_MAX_FRAME_BYTES, MjpegSplitter, MultipartSplitter, multipartBoundary, type FrameSplitter } from './mjpeg-splitter.js';
 import { sleep } from './sleep.js';
-import { redactUrl, type FrameSource, type SourceContext, type SourceFrame } from './source.js';
+import { redactUrl } from './redact.js';
+import type { FrameSource, SourceContext, SourceFrame } from './source.js';
 
 const DEFAULT_INTERVAL_MS = 1000;
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -91,9 +93,9 @@ export class HttpSnapshotSource implements FrameSource {
     while (!signal.aborted) {
       const started = clock.mono();
       const stall = new StallTimer(this.timeoutMs, what);
-      const reqSignal = AbortSignal.any([signal, stall.controller.signal]);
+      const req = linkSignals(signal, stall.controller.signal);
       try {
-        const res = await fetch(this.url, { headers: this.headers, signal: reqSignal, redirect: 'follow' });
+        const res = await fetch(this.url, { headers: this.headers, signal: req.signal, redirect: 'follow' });
         if (!res.ok) {
           await res.body?.cancel().catch(() => undefined);
           throw new FerError('source_failed', `${what} answered ${res.status} ${res.statusText}`);
@@ -115,6 +117,7 @@ export class HttpSnapshotSource implements FrameSource {
         throw err instanceof FerError ? err : new FerError('source_failed', fetchFailure(what, err), { cause: err });
       } finally {
         stall.clear();
+        req.dispose();
       }
       await sleep(interval - (clock.mono() - started), signal);
     }

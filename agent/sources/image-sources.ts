@@ -32,6 +32,7 @@ function requirePath(cfg: SourceConfig, ctx: SourceContext): string {
 
 abstract class ImageSource implements FrameSource {
   abstract readonly description: string;
+  readonly pull = true;
   protected readonly root: string;
 
   constructor(

@@ -49,8 +49,7 @@ class ByteBuffer {
   }
 
   indexOf(needle: number | Uint8Array, from: number): number {
-    const i = this.buf.subarray(0, this.len).indexOf(needle, from);
-    return i;
+    return this.buf.subarray(0, this.len).indexOf(needle, from);
   }
 }
 

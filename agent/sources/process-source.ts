@@ -9,6 +9,7 @@ import { FerError } from '../core/errors.js';
 import { findExecutable } from './find-executable.js';
 import { MjpegSplitter } from './mjpeg-splitter.js';
 import { RawFrameSplitter } from './raw-splitter.js';
+import { redactUrl } from './redact.js';
 import type { FrameSource, SourceContext, SourceFrame } from './source.js';
 
 export type ProcessOutput = { kind: 'mjpeg' } | { kind: 'raw'; width: number; height: number };
@@ -79,7 +80,7 @@ export abstract class ProcessSource implements FrameSource {
     const program = resolveProgram(spec.programs, spec.installHint);
     const name = spec.programs.find((p) => program.endsWith('/' + p)) ?? program;
     const { log, clock, cameraId } = this.ctx;
-    log.debug({ program, args: spec.args }, 'starting');
+    log.debug({ program, args: spec.args.map(redactUrl) }, 'starting');
     const child: Child = spawn(program, spec.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let spawnError: Error | undefined;
@@ -94,19 +95,18 @@ export abstract class ProcessSource implements FrameSource {
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => {
       stderrTail = (stderrTail + d).slice(-STDERR_TAIL_BYTES);
-      log.debug({ stderr: d.trimEnd() }, `${name} says`);
+      log.debug({ stderr: redactUrl(d.trimEnd()) }, `${name} says`);
     });
     const onAbort = (): void => stop(child);
     signal.addEventListener('abort', onAbort, { once: true });
 
     const out = spec.output;
-    const mjpeg = out.kind === 'mjpeg' ? new MjpegSplitter() : undefined;
-    this.splitter = mjpeg;
-    const raw = out.kind === 'raw' ? new RawFrameSplitter(out.width * out.height * 3) : undefined;
+    const splitter = out.kind === 'mjpeg' ? new MjpegSplitter() : new RawFrameSplitter(out.width * out.height * 3);
+    if (splitter instanceof MjpegSplitter) this.splitter = splitter;
     let seq = 0;
     try {
       for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-        const frames = mjpeg ? mjpeg.push(chunk) : raw!.push(chunk);
+        const frames = splitter.push(chunk);
         for (const bytes of frames) {
           const monoMs = clock.mono();
           const wallMs = clock.wall();
@@ -123,12 +123,12 @@ export abstract class ProcessSource implements FrameSource {
       if (spawnError) throw new FerError('source_failed', `${name} could not start: ${spawnError.message}`);
       if (spec.finite && code === 0) return;
       const how = code !== null ? `with code ${code}` : `on signal ${sig ?? 'unknown'}`;
-      throw new FerError('source_failed', `${name} exited ${how}${stderrTail.trim() ? ': ' + lastLines(stderrTail) : ''}`);
+      throw new FerError('source_failed', `${name} exited ${how}${stderrTail.trim() ? ': ' + redactUrl(lastLines(stderrTail)) : ''}`);
     } finally {
       signal.removeEventListener('abort', onAbort);
       stop(child);
-      if (mjpeg) {
-        this.discardedClosed += mjpeg.discarded;
+      if (splitter instanceof MjpegSplitter) {
+        this.discardedClosed += splitter.discarded;
         this.splitter = undefined;
       }
       if (this.child === child) this.child = undefined;

@@ -15,6 +15,8 @@ import { HttpSnapshotSource } from './http-source.js';
 import { RaspistillSource } from './raspistill-source.js';
 import { RpicamSource } from './rpicam-source.js';
 
+export { redactUrl } from './redact.js';
+
 export type SourceFrame = { kind: 'encoded'; frame: EncodedFrame } | { kind: 'raw'; frame: Frame };
 
 export interface FrameSource {
@@ -23,6 +25,11 @@ export interface FrameSource {
   open(signal: AbortSignal): AsyncIterable<SourceFrame>;
   /** Frames the source threw away before they became frames (broken framing, over the size cap), over its life. */
   readonly discarded?: number;
+  /**
+   * Stored images (file, dir): the feed takes the next frame only once the last one was handed out, so none is
+   * dropped. Live sources leave this unset: they are drained at once and a slow consumer gets the newest frame.
+   */
+  readonly pull?: boolean;
 }
 
 export interface SourceOptions {
@@ -61,9 +68,4 @@ export function createSource(cameraId: string, cfg: SourceConfig, log: Logger, o
       throw new FerError('config_invalid', `camera ${cameraId}: unknown source type ${JSON.stringify(t)}`);
     }
   }
-}
-
-/** Hides user:password in URLs so descriptions and logs never carry credentials. */
-export function redactUrl(u: string): string {
-  return u.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1***@');
 }

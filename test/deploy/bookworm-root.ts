@@ -73,7 +73,10 @@ mount --bind "$SRC" "$R/src"
 mount -o remount,bind,ro "$R/src"
 mount --bind "$NPMCACHE" "$R/root/.npm"
 mount --bind /etc/resolv.conf "$R/etc/resolv.conf"
-exec chroot "$R" /usr/bin/env -i PATH="$P" HOME=/root LANG=C.UTF-8 \${https_proxy:+https_proxy=$https_proxy} \${http_proxy:+http_proxy=$http_proxy} "$@"`;
+exec chroot "$R" /usr/bin/env -i PATH="$P" HOME=/root LANG=C.UTF-8 \${https_proxy:+https_proxy=$https_proxy} \${http_proxy:+http_proxy=$http_proxy} \${FER_CA:+NODE_EXTRA_CA_CERTS=$FER_CA} "$@"`;
+
+/** Where the host's extra CA bundle (a TLS-inspecting proxy's, say) goes inside the root, so npm trusts the same registry. */
+const CA_IN_ROOT = '/usr/local/share/fer-test-extra-ca.crt';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -98,11 +101,23 @@ export async function unpackRoot(): Promise<Chroot> {
     rmSync(path.join(dir, 'etc/resolv.conf'), { force: true });
     writeFileSync(path.join(dir, 'etc/resolv.conf'), '');
   }
+  const extraCa = process.env.NODE_EXTRA_CA_CERTS;
+  const hasCa = extraCa !== undefined && existsSync(extraCa);
+  if (hasCa) cpSync(extraCa, path.join(dir, CA_IN_ROOT));
   const npmCache = process.env.FER_NPM_CACHE ?? execFileSync('npm', ['config', 'get', 'cache'], { encoding: 'utf8' }).trim();
   mkdirSync(npmCache, { recursive: true });
   return {
     dir,
-    exec: (argv, opts = {}) => run('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', MOUNT_AND_CHROOT, 'sh', dir, REPO, npmCache, opts.path ?? DEFAULT_PATH, ...argv], opts.timeoutMs ?? 15 * 60_000),
+    exec: (argv, opts = {}) =>
+      run(
+        'env',
+        [
+          ...(hasCa ? [`FER_CA=${CA_IN_ROOT}`] : []),
+          ...['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', MOUNT_AND_CHROOT, 'sh', dir, REPO, npmCache, opts.path ?? DEFAULT_PATH],
+          ...argv,
+        ],
+        opts.timeoutMs ?? 15 * 60_000,
+      ),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -8,7 +8,7 @@ set -euo pipefail
 VENV="${1:?usage: setup-ha.sh VENV_DIR}"
 HA_VERSION="${FER_HA_VERSION:-2025.4.4}"
 
-if [ -x "$VENV/bin/hass" ] && "$VENV/bin/python" -c "import homeassistant.const as c, sys; sys.exit(c.__version__ != '$HA_VERSION')" 2>/dev/null; then
+if [ -x "$VENV/bin/hass" ] && "$VENV/bin/python" -c "import homeassistant.const as c, sys, paho.mqtt, hass_frontend; sys.exit(c.__version__ != '$HA_VERSION')" 2>/dev/null; then
   echo "Home Assistant $HA_VERSION already in $VENV"
   exit 0
 fi
@@ -26,8 +26,32 @@ if [ -z "$PY" ]; then
   exit 1
 fi
 
-"$PY" -m venv "$VENV"
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/pip" install --disable-pip-version-check -q "homeassistant==$HA_VERSION"
-# The MQTT integration's requirement, installed now so Home Assistant can start with --skip-pip (no network).
-"$VENV/bin/pip" install --disable-pip-version-check -q "paho-mqtt==2.1.0"
+
+# Home Assistant pip-installs the requirements of the integrations it loads (frontend, backup, mqtt, ...) at
+# startup. Install them now, read from the manifests of the integrations it always sets up plus the ones the test
+# uses, so the test can start it with --skip-pip and needs no network.
+REQS="$(mktemp)"
+trap 'rm -f "$REQS"' EXIT
+"$VENV/bin/python" - > "$REQS" <<'PY'
+import json, pathlib
+import homeassistant.bootstrap as b
+comp = pathlib.Path(b.__file__).parent / "components"
+todo = set(b.CORE_INTEGRATIONS) | set(b.LOGGING_AND_HTTP_DEPS_INTEGRATIONS) | set(b.FRONTEND_INTEGRATIONS) | set(b.DEFAULT_INTEGRATIONS)
+todo |= {"mqtt", "api", "config", "http", "onboarding", "auth", "websocket_api", "automation", "recorder", "zeroconf", "cloud"}
+seen, reqs = set(), set()
+while todo:
+    d = todo.pop()
+    if d in seen:
+        continue
+    seen.add(d)
+    f = comp / d / "manifest.json"
+    if f.exists():
+        m = json.loads(f.read_text())
+        reqs.update(m.get("requirements", []))
+        todo.update(m.get("dependencies", []))
+print("\n".join(sorted(reqs)))
+PY
+"$VENV/bin/pip" install --disable-pip-version-check -q -r "$REQS"
 "$VENV/bin/python" -c "import homeassistant.const as c; print('Home Assistant', c.__version__, 'in $VENV')"

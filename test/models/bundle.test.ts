@@ -93,3 +93,22 @@ test('declared shapes: an input size or label count the model does not have is a
     t.regex(e2!.message, /output shape \[\?,7\] does not match the manifest's \[\?,6\]/, engine);
   }
 });
+
+test('fer-agent model verify checks hashes, signature and the self-test; model pack writes a readable archive', async (t) => {
+  const { modelPackCommand, modelVerifyCommand } = await import('../../agent/models/push-cli.js');
+  const { readArchive } = await import('../../agent/models/archive.js');
+  const { silentLogger } = await import('../../agent/core/log.js');
+  const { makeKey, sign } = await import('./support.js');
+  const { readFileSync } = await import('node:fs');
+  const key = makeKey();
+  const dir = bundleCopy('1.0.0');
+  sign(dir, key);
+  t.is(await modelVerifyCommand([dir, '--trusted-key', key.pubFile, '--engine', 'onnxruntime'], silentLogger), 0);
+  await t.throwsAsync(modelVerifyCommand([dir, '--trusted-key', makeKey().pubFile, '--no-selftest'], silentLogger), { message: /not in model\.trusted_keys/ });
+  const out = path.join(tempDir(), 'b.fer');
+  t.is(await modelPackCommand([dir, '--out', out], silentLogger), 0);
+  const entries = await readArchive(new Uint8Array(readFileSync(out)), { maxBytes: 8 << 20, maxEntries: 64 });
+  t.deepEqual(entries.map((e) => e.path), ['manifest.json', 'signature.json', 'model.onnx', 'tfjs/group1-shard1of1.bin', 'tfjs/model.json']);
+  flipByte(path.join(dir, 'model.onnx'), 4000);
+  await t.throwsAsync(modelVerifyCommand([dir, '--no-selftest'], silentLogger), { message: /has sha256/ });
+});

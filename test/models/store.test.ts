@@ -158,3 +158,16 @@ test('a stale lock from a dead process is taken over; a live one is waited for',
   await p;
   t.true(done);
 });
+
+test('fer-agent model rollback --state-dir works on a stopped agent\'s store', async (t) => {
+  const { modelRollbackCommand } = await import('../../agent/models/push-cli.js');
+  const stateDir = tempDir('fer-state-');
+  const store = newStore(3, stateDir);
+  await install(store, '1.0.0');
+  await install(store, '1.1.0');
+  t.is(await modelRollbackCommand(['--state-dir', stateDir], silentLogger), 0);
+  t.is(await activeVersion(store), '1.0.0');
+  t.is(await modelRollbackCommand(['--state-dir', stateDir], silentLogger), 0);
+  t.is(await activeVersion(store), null);
+  await t.throwsAsync(modelRollbackCommand(['--state-dir', stateDir], silentLogger), { message: /no previous model version/ });
+});

@@ -70,6 +70,7 @@ test('a consumer that comes late gets the newest frame; older ones are dropped a
   t.is(f?.cameraId, 'cam');
   t.is(colourIndex(f!.data), 9);
   t.like(feed.stats(), { dropped: 9, handedOut: 1, state: 'running' });
+  t.true(feed.stats().lastDecodeMs! >= 0);
   for (let i = 10; i < 15; i++) src.push(frames[i]);
   await waitFor('15 frames received', () => feed.stats().received === 15);
   const g = await feed.next();

@@ -4,7 +4,7 @@ import { silentLogger } from '../../agent/core/log.js';
 import { CameraFeed } from '../../agent/sources/camera-feed.js';
 import { decodeFrame } from '../../agent/sources/decode.js';
 import { urlAndHeaders } from '../../agent/sources/http-source.js';
-import { createSource, type SourceFrame } from '../../agent/sources/source.js';
+import { createSource, redactUrl, type SourceFrame } from '../../agent/sources/source.js';
 import { TestServer, colourIndex, colourJpeg, delay, mjpegHandler, take, waitFor } from './helpers.js';
 
 const frames = Promise.all(Array.from({ length: 25 }, (_, i) => colourJpeg(i)));
@@ -19,6 +19,10 @@ test('credentials in the URL become a Basic header and leave the URL', (t) => {
   t.is(url, 'http://cam.local:8080/snap.jpg?x=1');
   t.is(headers.authorization, 'Basic ' + Buffer.from('ad@min:s3cr:t').toString('base64'));
   t.deepEqual(urlAndHeaders('http://cam.local/a').headers, {});
+});
+
+test('credentials are hidden in every URL of a text', (t) => {
+  t.is(redactUrl('rtsp://u:p@cam/x failed, http://a:b@c:80/y and http://plain/z'), 'rtsp://***@cam/x failed, http://***@c:80/y and http://plain/z');
 });
 
 test('http-snapshot polls the URL every interval_ms and yields each JPEG', async (t) => {

@@ -7,7 +7,7 @@ import { CameraFeed } from '../../agent/sources/camera-feed.js';
 import { decodeFrame } from '../../agent/sources/decode.js';
 import { sortImageNames } from '../../agent/sources/image-sources.js';
 import { createSource, type SourceFrame } from '../../agent/sources/source.js';
-import { colourIndex, colourJpeg, take, tmpDir } from './helpers.js';
+import { colourIndex, colourJpeg, delay, take, tmpDir } from './helpers.js';
 
 async function indexOf(sf: SourceFrame): Promise<number> {
   if (sf.kind !== 'encoded') throw new Error('expected an encoded frame');
@@ -72,14 +72,17 @@ test('file: a missing file fails naming the path', async (t) => {
   t.true(err!.message.includes(file));
 });
 
-test('feed over a non-looping dir hands out every image, then null, and ends stopped', async (t) => {
+test('feed over a non-looping dir hands out every image even to a slow consumer, then null, and ends stopped', async (t) => {
   const dir = tmpDir(t);
-  await writeFrames(dir, ['1.jpg', '2.jpg', '3.jpg']);
-  // The dir paces at 10 fps and the consumer takes up to 50 fps, so nothing is dropped.
-  const feed = new CameraFeed({ cameraId: 'c', source: createSource('c', { type: 'dir', path: dir }, silentLogger, { fps: 10 }), fps: 50, log: silentLogger });
+  await writeFrames(dir, ['1.jpg', '2.jpg', '3.jpg', '4.jpg']);
+  // The dir paces at 50 fps but the consumer takes 100 ms per frame: stored images wait for it instead of dropping.
+  const feed = new CameraFeed({ cameraId: 'c', source: createSource('c', { type: 'dir', path: dir }, silentLogger, { fps: 50 }), fps: 50, log: silentLogger });
   t.teardown(() => feed.stop());
   const got: number[] = [];
-  for (let f = await feed.next(); f; f = await feed.next()) got.push(colourIndex(f.data));
-  t.deepEqual(got, [1, 2, 3]);
-  t.like(feed.stats(), { state: 'stopped', received: 3, handedOut: 3, dropped: 0, lastError: 'source ended' });
+  for (let f = await feed.next(); f; f = await feed.next()) {
+    got.push(colourIndex(f.data));
+    await delay(100);
+  }
+  t.deepEqual(got, [1, 2, 3, 4]);
+  t.like(feed.stats(), { state: 'stopped', received: 4, handedOut: 4, dropped: 0, lastError: 'source ended' });
 });

@@ -1,0 +1,243 @@
+/**
+ * Pipeline benchmark (child process, one detector/engine configuration): 640x480 JPEG frames with 0, 1 and 3
+ * faces, each decoded with the agent's decodeFrame and run through CameraPipeline.process back to back (a camera
+ * that delivers a new frame the moment the last one is done). Measures frames/s, capture → result/event latency,
+ * CPU time per frame and peak RSS; with a broker URL the agent's MQTT publisher runs too, and the parent measures
+ * capture → message received from the broker. The `faceapi-baseline` configuration runs face-api.js's own
+ * detectAllFaces(TinyFaceDetector).withFaceExpressions() on the same decoded frames instead.
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { loadConfig, resolveCameras } from '../../agent/config/load.js';
+import type { EngineName, DetectorName } from '../../agent/config/schema.js';
+import { Bus } from '../../agent/core/bus.js';
+import { systemClock } from '../../agent/core/clock.js';
+import { createLogger } from '../../agent/core/log.js';
+import type { AgentControl, Frame } from '../../agent/core/types.js';
+import { startMqtt, type MqttHandle } from '../../agent/mqtt/client.js';
+import { CameraPipeline } from '../../agent/pipeline/camera-pipeline.js';
+import { setupClassifier } from '../../agent/pipeline/classifier-setup.js';
+import { ModelSlot } from '../../agent/pipeline/model-slot.js';
+import { decodeFrame } from '../../agent/sources/decode.js';
+import { createDetector } from '../../agent/vision/create-detector.js';
+import { defaultFaceApiModelDir } from '../../agent/vision/faceapi-detector.js';
+import { childMain } from './child.js';
+import { loadFaceApi } from './classifiers.js';
+import { summarize, type LatencySummary } from './stats.js';
+
+export interface PipelineConfigSpec {
+  id: string;
+  label: string;
+  engine: EngineName;
+  detector: DetectorName | 'faceapi-baseline';
+}
+
+export const PIPELINE_CONFIGS: readonly PipelineConfigSpec[] = [
+  { id: 'centerface-onnxruntime', label: 'fer-edge: CenterFace 320x256 + classifier, onnxruntime (default)', engine: 'onnxruntime', detector: 'centerface' },
+  { id: 'tiny-tfjs-wasm', label: 'fer-edge: face-api tiny 320 + classifier, tfjs-wasm', engine: 'tfjs-wasm', detector: 'tiny' },
+  { id: 'ssd-tfjs-wasm', label: 'fer-edge: face-api SSD MobileNet v1 + classifier, tfjs-wasm', engine: 'tfjs-wasm', detector: 'ssd' },
+  { id: 'faceapi-baseline', label: 'face-api.js own pipeline: detectAllFaces(tiny 416).withFaceExpressions(), tfjs-wasm', engine: 'tfjs-wasm', detector: 'faceapi-baseline' },
+];
+
+export interface PipelineBenchOptions {
+  config: string;
+  /** Folder with one subfolder per face count (0, 1, 3) of JPEGs. */
+  framesDir: string;
+  faceCounts: number[];
+  warmupFrames: number;
+  maxFrames: number;
+  minFrames: number;
+  seconds: number;
+  /** Broker to publish to (the agent's MQTT code, state on every change); empty: no MQTT. */
+  mqttUrl: string;
+  agentId: string;
+}
+
+export interface PipelineSetResult {
+  faces: number;
+  cameraId: string;
+  frames: number;
+  seconds: number;
+  fps: number;
+  /** Mean faces found per frame (checks that the detector sees what the set holds). */
+  facesFound: number;
+  /** capture (before JPEG decode) → FrameResult and its events emitted on the bus, ms. */
+  latencyMs: LatencySummary;
+  decodeMsP50: number;
+  detectMsP50: number;
+  classifyMsP50: number;
+  cpuMsPerFrame: number;
+  events: number;
+  /** Wall-clock window (ms since epoch, fractional) of the timed frames, to match MQTT messages. */
+  windowWall: [number, number];
+  rssAfterMiB: number;
+}
+
+export interface PipelineBenchResult {
+  config: string;
+  label: string;
+  engine: string;
+  detector: string;
+  threads: number;
+  mqtt: boolean;
+  loadSeconds: number;
+  sets: PipelineSetResult[];
+  peakRssMiB: number;
+}
+
+const wallNow = (): number => performance.timeOrigin + performance.now();
+const MiB = 1024 * 1024;
+
+async function readSet(dir: string): Promise<Buffer[]> {
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.jpg')).sort();
+  return Promise.all(names.map((n) => readFile(path.join(dir, n))));
+}
+
+interface FrameStep {
+  faces: number;
+  decodeMs: number;
+  detectMs: number;
+  classifyMs: number;
+}
+
+type Step = (frame: Frame) => Promise<Omit<FrameStep, 'decodeMs'>>;
+
+async function runSet(o: PipelineBenchOptions, faces: number, cameraId: string, jpegs: Buffer[], step: Step, events: () => number): Promise<PipelineSetResult> {
+  let seq = 0;
+  const one = async (): Promise<{ latency: number } & FrameStep> => {
+    const capMono = performance.now();
+    const frame = await decodeFrame(cameraId, { seq, monoMs: capMono, wallMs: performance.timeOrigin + capMono, bytes: jpegs[seq % jpegs.length]! });
+    seq++;
+    const decodeMs = performance.now() - capMono;
+    const r = await step(frame);
+    return { latency: performance.now() - capMono, decodeMs, ...r };
+  };
+  for (let i = 0; i < o.warmupFrames; i++) await one();
+  const ev0 = events();
+  const lat: number[] = [];
+  const dec: number[] = [];
+  const det: number[] = [];
+  const cls: number[] = [];
+  let found = 0;
+  const cpu0 = process.cpuUsage();
+  const wall0 = wallNow();
+  const t0 = performance.now();
+  while (lat.length < o.minFrames || (lat.length < o.maxFrames && performance.now() - t0 < o.seconds * 1000)) {
+    const r = await one();
+    lat.push(r.latency);
+    dec.push(r.decodeMs);
+    det.push(r.detectMs);
+    cls.push(r.classifyMs);
+    found += r.faces;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    faces,
+    cameraId,
+    frames: lat.length,
+    seconds,
+    fps: lat.length / seconds,
+    facesFound: found / lat.length,
+    latencyMs: summarize(lat),
+    decodeMsP50: summarize(dec).p50,
+    detectMsP50: summarize(det).p50,
+    classifyMsP50: summarize(cls).p50,
+    cpuMsPerFrame: (cpu.user + cpu.system) / 1000 / lat.length,
+    events: events() - ev0,
+    windowWall: [wall0, wallNow()],
+    rssAfterMiB: process.memoryUsage().rss / MiB,
+  };
+}
+
+const control = (ids: string[]): AgentControl => ({ cameraIds: () => ids, isPaused: () => false, setPaused: () => {}, republishState: () => {} });
+
+async function runAgentConfig(o: PipelineBenchOptions, spec: PipelineConfigSpec, sets: Record<number, Buffer[]>): Promise<PipelineBenchResult> {
+  const t0 = performance.now();
+  const ids = o.faceCounts.map((n) => `faces${n}`);
+  const cfg = loadConfig({
+    skipDefaultFile: true,
+    env: {},
+    overrides: {
+      agent_id: o.agentId,
+      engine: spec.engine,
+      'detection.detector': spec.detector,
+      'mqtt.url': o.mqttUrl,
+      'homeassistant.discovery': false,
+      'sinks.stdout.enabled': false,
+      cameras: ids.map((id) => ({ id, source: { type: 'dir', path: o.framesDir }, fps: 240 })),
+    },
+  });
+  const log = createLogger(process.env.FER_LOG_LEVEL ?? 'warn', false);
+  const loaded = await setupClassifier(cfg, cfg.model.path, log);
+  const slot = new ModelSlot(loaded.classifier);
+  const bus = new Bus();
+  const cams = resolveCameras(cfg);
+  // One camera's detector, shared by the three sets (they run one after another, as one camera would).
+  const detector = await createDetector(cams[0]!.detection, loaded.choice.engine, cfg.threads, log);
+  let mqtt: MqttHandle | undefined;
+  if (o.mqttUrl) {
+    mqtt = await startMqtt({ cfg, bus, control: control(ids), log, cameras: cams.map((c) => ({ id: c.id, name: c.name })), labels: loaded.classifier.labels, stateMinIntervalMs: 0 });
+    await mqtt.whenConnected(10_000);
+  }
+  let events = 0;
+  bus.on('event', () => events++);
+  const loadSeconds = (performance.now() - t0) / 1000;
+  const results: PipelineSetResult[] = [];
+  try {
+    for (const [i, faces] of o.faceCounts.entries()) {
+      const pipeline = new CameraPipeline({ camera: cams[i]!, feed: { next: async () => null }, detector, models: slot, bus, clock: systemClock, log });
+      results.push(
+        await runSet(o, faces, cams[i]!.id, sets[faces]!, async (frame) => {
+          const r = await pipeline.process(frame);
+          return { faces: r.faces.length, detectMs: r.timings.detectMs, classifyMs: r.timings.classifyMs };
+        }, () => events),
+      );
+    }
+  } finally {
+    await mqtt?.stop();
+    await detector.dispose();
+    await slot.dispose();
+  }
+  return { config: spec.id, label: spec.label, engine: loaded.choice.engine, detector: detector.name, threads: cfg.threads, mqtt: mqtt !== undefined, loadSeconds, sets: results, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+}
+
+async function runFaceApiBaseline(o: PipelineBenchOptions, spec: PipelineConfigSpec, sets: Record<number, Buffer[]>): Promise<PipelineBenchResult> {
+  const t0 = performance.now();
+  const threads = loadConfig({ skipDefaultFile: true, env: {} }).threads;
+  const faceapi = await loadFaceApi(threads);
+  const dir = defaultFaceApiModelDir();
+  await faceapi.nets.tinyFaceDetector.loadFromDisk(dir);
+  await faceapi.nets.faceExpressionNet.loadFromDisk(dir);
+  const tf = faceapi.tf;
+  // face-api's defaults: inputSize 416, scoreThreshold 0.5.
+  const options = new faceapi.TinyFaceDetectorOptions();
+  const loadSeconds = (performance.now() - t0) / 1000;
+  const results: PipelineSetResult[] = [];
+  for (const faces of o.faceCounts) {
+    results.push(
+      await runSet(o, faces, `faces${faces}`, sets[faces]!, async (frame) => {
+        const input = tf.tensor3d(frame.data, [frame.height, frame.width, frame.channels], 'int32');
+        try {
+          const found = await faceapi.detectAllFaces(input, options).withFaceExpressions();
+          return { faces: found.length, detectMs: NaN, classifyMs: NaN };
+        } finally {
+          input.dispose();
+        }
+      }, () => 0),
+    );
+  }
+  faceapi.nets.tinyFaceDetector.dispose();
+  faceapi.nets.faceExpressionNet.dispose();
+  return { config: spec.id, label: spec.label, engine: 'tfjs-wasm', detector: 'face-api tiny 416', threads, mqtt: false, loadSeconds, sets: results, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+}
+
+export async function runPipelineBench(o: PipelineBenchOptions): Promise<PipelineBenchResult> {
+  const spec = PIPELINE_CONFIGS.find((c) => c.id === o.config);
+  if (!spec) throw new Error(`unknown pipeline config ${o.config}; known: ${PIPELINE_CONFIGS.map((c) => c.id).join(', ')}`);
+  const sets: Record<number, Buffer[]> = {};
+  for (const n of o.faceCounts) sets[n] = await readSet(path.join(o.framesDir, String(n)));
+  return spec.detector === 'faceapi-baseline' ? runFaceApiBaseline(o, spec, sets) : runAgentConfig(o, spec, sets);
+}
+
+childMain(import.meta.url, runPipelineBench);

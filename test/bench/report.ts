@@ -1,0 +1,168 @@
+/** Renders the benchmark JSON as markdown tables (pure). */
+import type { EngineProbe } from '../../agent/engines/select.js';
+import type { ClassifierBenchResult } from './classifier-bench.js';
+import type { PipelineBenchResult } from './pipeline-bench.js';
+import { cell, markdownTable } from './stats.js';
+
+export interface Environment {
+  date: string;
+  node: string;
+  cpu: string;
+  cores: number;
+  loadAvgStart: number[];
+  loadAvgEnd?: number[];
+  engines: EngineProbe[];
+  quick: boolean;
+  command: string;
+}
+
+export interface MqttLatency {
+  n: number;
+  p50: number;
+  p95: number;
+}
+
+export interface PipelineRow extends PipelineBenchResult {
+  /** capture → state/event message received from the broker, per face count. */
+  mqttLatency: Record<string, MqttLatency | null>;
+}
+
+export interface ScalingPhase {
+  name: string;
+  agents: number;
+  fps: number;
+  stateMinIntervalMs: number;
+  eventEveryMs: number;
+  seconds: number;
+  messagesPerS: number;
+  kibPerS: number;
+  byKind: Record<string, number>;
+  eventsSent: number;
+  eventsReceived: number;
+  eventsDuplicated: number;
+  eventLatency: MqttLatency | null;
+  stateLatency: MqttLatency | null;
+  brokerCpuPercent: number | null;
+  brokerRssMiB: number | null;
+  agentsCpuPercent: number;
+  agentsPeakRssMiB: number;
+}
+
+export interface BenchReport {
+  environment: Environment;
+  classifier?: ClassifierBenchResult | { skipped: string };
+  pipeline?: PipelineRow[] | { skipped: string };
+  scaling?: ScalingPhase[] | { skipped: string };
+  notes: string[];
+}
+
+const isSkipped = (x: unknown): x is { skipped: string } => typeof x === 'object' && x !== null && 'skipped' in x;
+
+function environment(e: Environment): string {
+  const load = (l?: number[]): string => (l ? l.map((x) => x.toFixed(2)).join(' / ') : '—');
+  const engines = e.engines.map((p) => `${p.engine}: ${p.ok ? `available (${p.detail})` : `not available (${p.detail})`}`).join('; ');
+  return [
+    `Command: \`${e.command}\`${e.quick ? ' (quick smoke run: tiny counts, numbers meaningless)' : ''}`,
+    '',
+    `${e.date}; Node ${e.node}; ${e.cpu}, ${e.cores} cores; load average (1/5/15 min) at start ${load(e.loadAvgStart)}, at end ${load(e.loadAvgEnd)}.`,
+    `Engines: ${engines}.`,
+  ].join('\n');
+}
+
+function classifier(c: ClassifierBenchResult): string {
+  const batches = [...new Set(c.speed.map((s) => s.batch))].sort((a, b) => a - b);
+  const speed = (m: string, b: number) => c.speed.find((s) => s.model === m && s.batch === b);
+  const acc = (m: string) => c.accuracy.find((a) => a.model === m);
+  const top = Math.max(...batches);
+  const human = speed('human-tfjs-wasm', top)?.facesPerS;
+  const header = ['Model', 'Engine', 'Input', 'Weights (MB)', ...batches.map((b) => `faces/s @${b}`), 'ms/face @1 (p50 call)', `× human @${top}`, `PublicTest accuracy`];
+  const rows = c.models.map((m) => {
+    const a = acc(m.id);
+    const top1 = speed(m.id, top)?.facesPerS;
+    return [
+      m.name,
+      m.engine,
+      m.input,
+      cell(m.weightBytes / 1e6, 2),
+      ...batches.map((b) => cell(speed(m.id, b)?.facesPerS, 0)),
+      cell(speed(m.id, 1)?.callP50Ms, 2),
+      human && top1 ? `${cell(top1 / human, 2)}×` : '—',
+      a ? `${cell(a.accuracy * 100, 2)} % (n=${a.n})` : '—',
+    ];
+  });
+  const lines = [
+    markdownTable(header, rows),
+    '',
+    `Single process, ${c.threads} inference thread(s); each call starts from uint8 48x48 gray crops and ends with probabilities in JS, each model's own preprocessing included (ours: the agent's Preprocessor; face-api: predictExpressions; human: resize to 64x64, gray, (x-0.5)*2, as its src/gear/emotion.ts).`,
+  ];
+  if (c.data.present) {
+    lines.push(`Accuracy: ${c.data.rows} ${c.data.usage} rows of ${c.data.file}${c.data.malformed ? ` (${c.data.malformed} malformed rows skipped)` : ''}, labels mapped to FER2013's 7 classes; throughput over that pass at batch 64 is in bench.json.`);
+  } else {
+    lines.push(`Accuracy not measured: ${c.data.note}.`);
+  }
+  return lines.join('\n');
+}
+
+function pipeline(rows: PipelineRow[]): string {
+  const header = ['Configuration', 'Faces', 'Frames/s', 'Latency p50 / p95 (ms)', 'MQTT p50 / p95 (ms)', 'CPU ms/frame', 'Faces found/frame', 'Peak RSS (MiB)'];
+  const body: string[][] = [];
+  for (const r of rows) {
+    for (const s of r.sets) {
+      const m = r.mqttLatency[String(s.faces)];
+      body.push([
+        r.label,
+        String(s.faces),
+        cell(s.fps, 1),
+        `${cell(s.latencyMs.p50, 1)} / ${cell(s.latencyMs.p95, 1)}`,
+        m ? `${cell(m.p50, 1)} / ${cell(m.p95, 1)}` : '—',
+        cell(s.cpuMsPerFrame, 1),
+        cell(s.facesFound, 2),
+        cell(r.peakRssMiB, 0),
+      ]);
+    }
+  }
+  const lines = [markdownTable(header, body), ''];
+  lines.push(
+    '640x480 JPEG frames decoded with sharp and processed back to back (each configuration in its own process, 1 camera). Latency: frame captured (before JPEG decode) → FrameResult and its debounced events emitted on the bus. MQTT: captured → the state/event message received by a subscriber on the same Mosquitto (the agent publishes state on every change here); none for 0 faces because an empty state does not change. CPU: process user+system time (all threads) per frame.',
+  );
+  const def = rows.find((r) => r.config === 'centerface-onnxruntime');
+  const base = rows.find((r) => r.config === 'faceapi-baseline');
+  const fps = (r: PipelineRow | undefined, n: number): number | undefined => r?.sets.find((s) => s.faces === n)?.fps;
+  const d3 = fps(def, 3);
+  const b3 = fps(base, 3);
+  if (d3 && b3) lines.push('', `Three faces: fer-edge default ${cell(d3, 1)} frames/s vs face-api.js's own pipeline ${cell(b3, 1)} frames/s = **${cell(d3 / b3, 1)}×** (issue 10 asks ≥ 6×).`);
+  const d1 = fps(def, 1);
+  if (d1) lines.push(`One face: fer-edge default **${cell(d1, 1)} frames/s** (issue 10 asks ≥ 60).`);
+  return lines.join('\n');
+}
+
+function scaling(phases: ScalingPhase[]): string {
+  const header = ['Phase', 'Agents', 'Per agent', 'Broker msgs/s', 'KiB/s', 'Events sent / received / dup', 'Event latency p50 / p95 (ms)', 'State latency p50 / p95 (ms)', 'Broker CPU %', 'Broker RSS (MiB)', 'Agents CPU %'];
+  const body = phases.map((p) => [
+    p.name,
+    String(p.agents),
+    `${p.fps} results/s, state ≤ ${p.stateMinIntervalMs ? `1 per ${p.stateMinIntervalMs} ms unless changed` : 'every change'}, 1 event/${p.eventEveryMs / 1000} s`,
+    cell(p.messagesPerS, 1),
+    cell(p.kibPerS, 1),
+    `${p.eventsSent} / ${p.eventsReceived} / ${p.eventsDuplicated}`,
+    p.eventLatency ? `${cell(p.eventLatency.p50, 1)} / ${cell(p.eventLatency.p95, 1)}` : '—',
+    p.stateLatency ? `${cell(p.stateLatency.p50, 1)} / ${cell(p.stateLatency.p95, 1)}` : '—',
+    cell(p.brokerCpuPercent, 1),
+    cell(p.brokerRssMiB, 1),
+    cell(p.agentsCpuPercent, 1),
+  ]);
+  return [
+    markdownTable(header, body),
+    '',
+    "Each simulated agent is the agent's real MQTT publisher (startMqtt: availability, Home Assistant discovery, retained state, QoS 1 events, diagnostics) fed synthetic frame results and events, all in one process, against one local Mosquitto; a subscriber on fer/# and homeassistant/# counts what the broker forwards. Latency: the payload's ts (capture time) → received by the subscriber.",
+  ].join('\n');
+}
+
+export function renderMarkdown(r: BenchReport): string {
+  const out = ['# fer-edge benchmarks', '', environment(r.environment)];
+  if (r.classifier) out.push('', '## Expression classifier', '', isSkipped(r.classifier) ? `Skipped: ${r.classifier.skipped}` : classifier(r.classifier));
+  if (r.pipeline) out.push('', '## Pipeline (640x480)', '', isSkipped(r.pipeline) ? `Skipped: ${r.pipeline.skipped}` : pipeline(r.pipeline));
+  if (r.scaling) out.push('', '## Many agents, one broker', '', isSkipped(r.scaling) ? `Skipped: ${r.scaling.skipped}` : scaling(r.scaling));
+  if (r.notes.length) out.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`));
+  return out.join('\n') + '\n';
+}
