@@ -10,6 +10,13 @@ export interface UpdateEntityOptions {
   baseTopic: string;
   /** Entity name shown in Home Assistant. */
   name?: string;
+  /** The agent's availability (the discovery helper's usual list), so the entity greys out with the agent. */
+  availability?: ReadonlyArray<Record<string, string>>;
+}
+
+/** As agent/homeassistant/discovery.ts: lowercase a-z, 0-9 and single underscores. */
+function slug(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '') || 'x';
 }
 
 /** One component for device-based discovery (`cmps` in `<prefix>/device/<id>/config`); keys are unabbreviated. */
@@ -26,12 +33,16 @@ const VALUE_TEMPLATE =
 
 export function modelUpdateComponent(o: UpdateEntityOptions): UpdateEntityComponent {
   const statusTopic = topics.status(o.baseTopic, o.agentId);
+  const id = `fer_${slug(o.agentId)}`;
   return {
     key: 'model_update',
     config: {
       platform: 'update',
       name: o.name ?? 'Expression model',
-      unique_id: `fer_${o.agentId}_model_update`,
+      unique_id: `${id}_model_update`,
+      object_id: `${id}_model`,
+      default_entity_id: `update.${id}_model`,
+      ...(o.availability ? { availability: o.availability } : {}),
       entity_category: 'diagnostic',
       icon: 'mdi:brain',
       state_topic: statusTopic,

@@ -125,7 +125,7 @@ async function scalingSection(p: Plan, broker: Mosquitto): Promise<ScalingPhase[
       const events = watch.between(from, to + 5000, (m) => mine(m) && m.topic.endsWith('/event') && m.ts !== undefined && m.ts >= from && m.ts <= to);
       const eventKeys = events.map((m) => `${m.topic}@${m.ts}`);
       const states = inWindow.filter((m) => m.topic.endsWith('/state'));
-      const broker = sampler?.over(from, to);
+      const brokerUse = sampler?.over(from, to);
       phases.push({
         name,
         agents: ph.agents,
@@ -141,8 +141,8 @@ async function scalingSection(p: Plan, broker: Mosquitto): Promise<ScalingPhase[
         eventsDuplicated: eventKeys.length - new Set(eventKeys).size,
         eventLatency: latency(events),
         stateLatency: latency(states),
-        brokerCpuPercent: broker?.cpuPercent ?? null,
-        brokerRssMiB: broker?.rssMiB ?? null,
+        brokerCpuPercent: brokerUse?.cpuPercent ?? null,
+        brokerRssMiB: brokerUse?.rssMiB ?? null,
         agentsCpuPercent: (100 * r.cpuMs) / (to - from),
         agentsPeakRssMiB: r.peakRssMiB,
       });

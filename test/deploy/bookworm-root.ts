@@ -58,9 +58,23 @@ export async function ensureRootTarball(log: (s: string) => void): Promise<numbe
   return performance.now() - t0;
 }
 
+/**
+ * A snapshot of the sources install.sh reads, so that edits made in the working tree while the test runs cannot
+ * make a "second run" see different sources.
+ */
+export function snapshotSources(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fer-src-'));
+  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'agent', 'configs', 'systemd', 'deploy', 'README.md', 'LICENSE']) {
+    const from = path.join(REPO, f);
+    if (existsSync(from)) cpSync(from, path.join(dir, f), { recursive: true, filter: (p) => !p.includes('/node_modules') && !p.includes('__pycache__') });
+  }
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
 export interface Chroot {
   dir: string;
-  /** Runs argv inside the root as root, with the repository at /src (read-only) and the host's npm cache. */
+  /** Runs argv inside the root as root, with a snapshot of the sources at /src (read-only) and the host's npm cache. */
   exec(argv: string[], opts?: { path?: string; timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
   remove(): void;
 }
@@ -106,6 +120,7 @@ export async function unpackRoot(): Promise<Chroot> {
   if (hasCa) cpSync(extraCa, path.join(dir, CA_IN_ROOT));
   const npmCache = process.env.FER_NPM_CACHE ?? execFileSync('npm', ['config', 'get', 'cache'], { encoding: 'utf8' }).trim();
   mkdirSync(npmCache, { recursive: true });
+  const src = snapshotSources();
   return {
     dir,
     exec: (argv, opts = {}) =>
@@ -113,12 +128,15 @@ export async function unpackRoot(): Promise<Chroot> {
         'env',
         [
           ...(hasCa ? [`FER_CA=${CA_IN_ROOT}`] : []),
-          ...['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', MOUNT_AND_CHROOT, 'sh', dir, REPO, npmCache, opts.path ?? DEFAULT_PATH],
+          ...['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', MOUNT_AND_CHROOT, 'sh', dir, src, npmCache, opts.path ?? DEFAULT_PATH],
           ...argv,
         ],
         opts.timeoutMs ?? 15 * 60_000,
       ),
-    remove: () => rmSync(dir, { recursive: true, force: true }),
+    remove: () => {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(src, { recursive: true, force: true });
+    },
   };
 }
 

@@ -15,8 +15,11 @@ export interface Entry {
 
 export type Manifest = Map<string, Entry>;
 
-/** Walks `root`, skipping the given top-level paths (mount points such as /proc and /dev). */
-export function manifest(root: string, skip: readonly string[] = ['/proc', '/dev', '/src', '/root/.npm', '/sys/fs']): Manifest {
+/**
+ * Walks `root`, skipping the given paths: the test's mount points (/proc, /dev, /src, the npm cache) and /run,
+ * which is a fresh tmpfs on every boot (systemd-analyze leaves a marker there).
+ */
+export function manifest(root: string, skip: readonly string[] = ['/proc', '/dev', '/src', '/root/.npm', '/run']): Manifest {
   const out: Manifest = new Map();
   const walk = (rel: string): void => {
     const abs = path.join(root, rel);

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, type KeyObject } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../../agent/core/paths.js';
@@ -12,17 +12,38 @@ import { loadPrivateKey, parseTrustedKey, signManifest, generateSigningKeyPair, 
 
 let fixtureDir: string | null = null;
 
+/** Hash of the fixture script and the training code it runs: a changed exporter gives a fresh fixture. */
+function fixtureKey(): string {
+  const h = createHash('sha256');
+  const script = path.join(packageRoot, 'training', 'tools', 'make_parity_fixture.py');
+  h.update(readFileSync(script));
+  const pkg = path.join(packageRoot, 'training', 'fer_train');
+  for (const f of readdirSync(pkg).filter((n) => n.endsWith('.py')).sort()) h.update(f).update(readFileSync(path.join(pkg, f)));
+  return h.digest('hex').slice(0, 12);
+}
+
 export function tempDir(prefix = 'fer-models-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** The real parity-fixture bundle (read-only: copy it before changing anything). */
+/**
+ * The real parity-fixture bundle (read-only: copy it before changing anything). Made once and shared by the test
+ * processes through a folder named after fixtureKey() (written aside, then renamed into place).
+ */
 export function fixtureBundle(): string {
   if (!fixtureDir) {
-    const dir = tempDir('fer-models-fixture-');
-    execFileSync('python3', [path.join(packageRoot, 'training', 'tools', 'make_parity_fixture.py'), dir], { stdio: ['ignore', 'ignore', 'pipe'] });
-    fixtureDir = dir;
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const final = path.join(os.tmpdir(), `fer-models-fixture-${fixtureKey()}`);
+    if (!existsSync(path.join(final, 'bundle', 'manifest.json'))) {
+      const dir = tempDir('fer-models-fixture-tmp-');
+      execFileSync('python3', [path.join(packageRoot, 'training', 'tools', 'make_parity_fixture.py'), dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+      try {
+        renameSync(dir, final);
+      } catch {
+        // Another test process got there first: use its copy.
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    fixtureDir = final;
   }
   return path.join(fixtureDir, 'bundle');
 }

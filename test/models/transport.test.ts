@@ -198,6 +198,7 @@ test('Home Assistant update entity reads the status topic', (t) => {
   const c = modelUpdateComponent({ agentId: 'pi-1', baseTopic: 'fer' });
   t.is(c.config.platform, 'update');
   t.is(c.config.state_topic, 'fer/pi-1/model/status');
-  t.is(c.config.unique_id, 'fer_pi-1_model_update');
+  t.is(c.config.unique_id, 'fer_pi_1_model_update');
+  t.is(c.config.default_entity_id, 'update.fer_pi_1_model');
   t.regex(String(c.config.value_template), /installed_version.*latest_version/);
 });

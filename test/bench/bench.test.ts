@@ -1,0 +1,142 @@
+/**
+ * The benchmark code keeps working: its pure helpers, and a `--quick` run of the whole bench (tiny counts) on a
+ * generated FER2013-format file. Speed is never asserted; structure, counts and correctness are.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import test from 'ava';
+import { mosquittoAvailable } from '../helpers/mosquitto.js';
+import { FACE_API_LABELS, FER2013_LABELS, HUMAN_LABELS, ferIndexMap, predictedFerClass } from './labels.js';
+import type { BenchReport, PipelineRow, ScalingPhase } from './report.js';
+import type { ClassifierBenchResult } from './classifier-bench.js';
+import { markdownTable, quantile, slope, summarize } from './stats.js';
+
+const run = promisify(execFile);
+const RUN_JS = new URL('./run.js', import.meta.url).pathname;
+
+test('quantile interpolates between order statistics and ignores input order', (t) => {
+  t.is(quantile([5, 1, 3], 0.5), 3);
+  t.is(quantile([1, 2, 3, 4], 0.5), 2.5);
+  t.is(quantile([10, 20], 0.95), 19.5);
+  t.true(Number.isNaN(quantile([], 0.5)));
+  const s = summarize([4, 1, 2, 3]);
+  t.deepEqual([s.n, s.p50, s.mean, s.max], [4, 2.5, 2.5, 4]);
+});
+
+test('slope finds growth per step and none in flat data', (t) => {
+  t.is(slope([0, 1, 2, 3], [10, 12, 14, 16]), 2);
+  t.is(slope([0, 1, 2, 3], [7, 7, 7, 7]), 0);
+  t.is(slope([1], [1]), 0);
+});
+
+test('markdownTable right-aligns numeric columns only', (t) => {
+  const md = markdownTable(['name', 'fps'], [['a', '12.5'], ['b', '—']]);
+  t.is(md, '| name | fps |\n|---|---:|\n| a | 12.5 |\n| b | — |');
+});
+
+test('peer labels map onto FER2013 classes', (t) => {
+  // face-api: neutral happy sad angry fearful disgusted surprised
+  t.deepEqual(ferIndexMap(FACE_API_LABELS), [6, 3, 4, 0, 2, 1, 5]);
+  t.deepEqual(ferIndexMap(HUMAN_LABELS), [0, 1, 2, 3, 4, 5, 6]);
+  t.deepEqual(ferIndexMap(FER2013_LABELS), [0, 1, 2, 3, 4, 5, 6]);
+  t.throws(() => ferIndexMap(['happy', 'contempt']), { message: /contempt/ });
+  // Row 1 of a face-api output with "fearful" highest → FER class 2 (fear).
+  const probs = new Float32Array([...[0.9, 0, 0, 0, 0.1, 0, 0], ...[0.1, 0, 0, 0, 0.8, 0.1, 0]]);
+  t.is(predictedFerClass(probs, 0, ferIndexMap(FACE_API_LABELS)), 6);
+  t.is(predictedFerClass(probs, 1, ferIndexMap(FACE_API_LABELS)), 2);
+});
+
+/** A FER2013-format CSV: `rows` PublicTest and a few Training rows of seeded noise, plus one malformed row. */
+function ferCsv(dir: string, rows: number): string {
+  let x = 7;
+  const pixels = (): string =>
+    Array.from({ length: 48 * 48 }, () => {
+      x = (x * 1103515245 + 12345) >>> 0;
+      return String(x >>> 24);
+    }).join(' ');
+  const lines = ['emotion,pixels,Usage'];
+  for (let i = 0; i < 3; i++) lines.push(`${i},${pixels()},Training`);
+  for (let i = 0; i < rows; i++) lines.push(`${i % 7},${pixels()},PublicTest`);
+  lines.push('3,1 2 3,PublicTest');
+  const file = path.join(dir, 'fer.csv.gz');
+  writeFileSync(file, gzipSync(lines.join('\n') + '\n'));
+  return file;
+}
+
+function tmp(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fer-bench-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('npm run bench -- --quick runs every part and writes consistent JSON and markdown', async (t) => {
+  t.timeout(240_000);
+  const dir = tmp(t);
+  const fer = ferCsv(dir, 20);
+  const out = path.join(dir, 'out');
+  const { stdout } = await run(process.execPath, [RUN_JS, '--quick', '--out', out, '--fer', fer], { timeout: 230_000, maxBuffer: 16 << 20 });
+  const report = JSON.parse(readFileSync(path.join(out, 'bench.json'), 'utf8')) as BenchReport;
+  const md = readFileSync(path.join(out, 'bench.md'), 'utf8');
+  t.is(stdout, md, 'stdout carries the same markdown as bench.md');
+
+  const c = report.classifier as ClassifierBenchResult;
+  t.deepEqual(c.models.map((m) => m.id), ['ours-onnxruntime', 'ours-tfjs-wasm', 'face-api-tfjs-wasm', 'human-tfjs-wasm']);
+  t.is(c.data.rows, 20);
+  t.is(c.data.malformed, 1, 'the malformed row is counted, not silently dropped');
+  for (const m of c.models) {
+    for (const b of [1, 8]) {
+      const s = c.speed.find((r) => r.model === m.id && r.batch === b);
+      t.truthy(s, `${m.id} @${b}`);
+      t.true(s!.faces >= b && s!.facesPerS > 0);
+    }
+    const a = c.accuracy.find((r) => r.model === m.id)!;
+    t.is(a.n, 20);
+    t.true(a.accuracy >= 0 && a.accuracy <= 1);
+  }
+  // The same bundle on two engines makes the same predictions (noise crops may tie: allow one flip).
+  const onnx = c.accuracy.find((r) => r.model === 'ours-onnxruntime')!;
+  const wasm = c.accuracy.find((r) => r.model === 'ours-tfjs-wasm')!;
+  t.true(Math.abs(onnx.accuracy - wasm.accuracy) <= 1 / 20 + 1e-9);
+
+  const rows = report.pipeline as PipelineRow[];
+  t.deepEqual(rows.map((r) => r.config), ['centerface-onnxruntime', 'tiny-tfjs-wasm', 'ssd-tfjs-wasm', 'faceapi-baseline']);
+  for (const r of rows) {
+    t.deepEqual(r.sets.map((s) => s.faces), [0, 1, 3]);
+    for (const s of r.sets) t.true(s.frames >= 2 && s.fps > 0 && s.cpuMsPerFrame > 0, `${r.config}/${s.faces}`);
+    t.true(r.peakRssMiB > 0);
+  }
+  // CenterFace finds exactly what each set holds (the composed frames really have three faces).
+  const cf = rows[0]!;
+  t.deepEqual(cf.sets.map((s) => s.facesFound), [0, 1, 3]);
+  t.is(cf.engine, 'onnxruntime');
+
+  if (mosquittoAvailable()) {
+    t.truthy(cf.mqttLatency['1'], 'state messages for the one-face set arrived from the broker');
+    const phases = report.scaling as ScalingPhase[];
+    t.is(phases.length, 1);
+    t.true(phases[0]!.eventsSent > 0);
+    t.is(phases[0]!.eventsReceived, phases[0]!.eventsSent, 'every QoS 1 event reached the subscriber');
+    t.true(phases[0]!.messagesPerS > 0);
+  } else {
+    t.log('mosquitto not installed: MQTT parts skipped');
+  }
+  for (const h of ['## Expression classifier', '## Pipeline (640x480)', '## Many agents, one broker', '| Model | Engine |']) t.true(md.includes(h), h);
+});
+
+test('without the dataset the accuracy column is skipped with a note', async (t) => {
+  t.timeout(120_000);
+  const dir = tmp(t);
+  const out = path.join(dir, 'out');
+  const missing = path.join(dir, 'no-such-fer.csv.gz');
+  await run(process.execPath, [RUN_JS, '--quick', '--only', 'classifier', '--out', out, '--fer', missing], { timeout: 110_000 });
+  const report = JSON.parse(readFileSync(path.join(out, 'bench.json'), 'utf8')) as BenchReport;
+  const c = report.classifier as ClassifierBenchResult;
+  t.false(c.data.present);
+  t.deepEqual(c.accuracy, []);
+  t.true(c.speed.length > 0, 'speed is still measured, on synthetic crops');
+  t.regex(readFileSync(path.join(out, 'bench.md'), 'utf8'), /Accuracy not measured: .*no-such-fer\.csv\.gz not found/);
+});

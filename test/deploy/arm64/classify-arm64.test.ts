@@ -1,0 +1,70 @@
+/**
+ * Issue 13: the agent runs on arm64 as on a Raspberry Pi 4. `fer-agent classify` on the bundled sample, with
+ * Debian's arm64 Node.js and the package's arm64 npm dependencies under qemu-aarch64-static (Cortex-A72), gives
+ * the same faces, classes and scores as on x64 within 1e-4, for both engines. Skips, saying what is missing, only
+ * where deploy/arm64/make-sysroot.sh cannot build its sysroot here (no qemu, no apt, no network on a first run).
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { packageRoot } from '../../../agent/core/paths.js';
+import { arm64Unavailable, assembleApp, buildArm64Runtime, cleanEnv, exec, runArm64Node } from './arm64-runtime.js';
+import { compareClassify, parseClassifyOutput } from './compare.js';
+
+const SAMPLE = path.join('agent', 'assets', 'samples', 'astronaut.jpg');
+const ENGINES = ['onnxruntime', 'tfjs-wasm'] as const;
+const TOLERANCE = 1e-4;
+const TITLE = 'classify under qemu-aarch64 with Debian arm64 Node.js matches x64 (onnxruntime and tfjs-wasm)';
+
+const secs = (ms: number): string => (ms / 1000).toFixed(1);
+
+/** The lowest Node major the package declares (`engines.node` ">=N"). */
+function minNodeMajor(): number {
+  const pkg = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { engines?: { node?: string } };
+  const m = /^>=\s*(\d+)/.exec(pkg.engines?.node ?? '');
+  if (!m) throw new Error(`package.json engines.node is not of the form ">=N": ${String(pkg.engines?.node)}`);
+  return Number(m[1]);
+}
+
+const unavailable = await arm64Unavailable();
+
+if (unavailable !== null) {
+  process.stderr.write(`test/deploy/arm64: SKIPPED, the arm64 sysroot cannot be built here: ${unavailable}\n`);
+  test.skip(`${TITLE} (skipped: ${unavailable})`, () => {});
+} else {
+  test(TITLE, async (t) => {
+    t.timeout(20 * 60_000, 'a first run downloads Debian packages and npm dependencies; each qemu run takes about 30 s');
+    const t0 = performance.now();
+    const rt = await buildArm64Runtime();
+    t.log(`sysroot and arm64 node_modules ready in ${secs(performance.now() - t0)} s: ${rt.sysroot}, ${rt.nodeModules}`);
+
+    const app = assembleApp(rt.nodeModules);
+    try {
+      const v = await runArm64Node(rt, app, ['-p', 'process.arch + " " + process.version'], 120_000);
+      t.is(v.code, 0, `arm64 node did not start: ${v.stderr}`);
+      const [arch, version = ''] = v.stdout.trim().split(' ');
+      t.is(arch, 'arm64');
+      t.true(Number(/^v(\d+)/.exec(version)?.[1]) >= minNodeMajor(), `arm64 node ${version} is older than package.json's engines.node`);
+      t.log(`arm64 node ${version} under ${rt.qemu} -cpu ${rt.qemuCpu}`);
+
+      const cli = path.join('dist', 'agent', 'cli', 'main.js');
+      for (const engine of ENGINES) {
+        const args = [cli, 'classify', SAMPLE, '--engine', engine, '--log-level', 'error'];
+        const x64 = await exec(process.execPath, args, { cwd: packageRoot, env: cleanEnv(), timeoutMs: 120_000 });
+        t.is(x64.code, 0, `x64 classify --engine ${engine} failed: ${x64.stderr}`);
+        const ref = parseClassifyOutput(x64.stdout);
+        t.true(ref.faces.length > 0, `x64 finds no face in ${SAMPLE} with ${engine}: nothing to compare`);
+        t.is(ref.engine, engine);
+
+        const arm = await runArm64Node(rt, app, args, 5 * 60_000);
+        t.is(arm.code, 0, `arm64 classify --engine ${engine} failed: ${arm.stderr}`);
+        const got = parseClassifyOutput(arm.stdout);
+        t.deepEqual(compareClassify(ref, got, TOLERANCE), [], `${engine}: arm64 output differs from x64`);
+        const summary = got.faces.map((f) => `${f.emotion} p=${f.probabilities[f.emotion]} face=${f.score}`).join(', ');
+        t.log(`${engine}: x64 ${secs(x64.ms)} s, arm64 under qemu ${secs(arm.ms)} s; ${summary}`);
+      }
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
+  });
+}
