@@ -29,6 +29,8 @@ CAMERA=auto
 VIDEO_DEVICE=
 START=1
 HEALTH_PORT=$HEALTH_PORT_DEFAULT
+MQTT_URL=
+MQTT_USERNAME=
 
 CONF_DIR=/etc/fer-agent
 STATE_DIR=/var/lib/fer-agent
@@ -51,6 +53,8 @@ usage: install.sh [options]
   --purge              with --uninstall: also remove $CONF_DIR, $STATE_DIR and the $APP user
   --camera KIND        auto (default), pi-csi, usb-webcam, jetson-csi, rtsp or demo
   --video-device DEV   V4L2 device for usb-webcam (default: the one detected, else /dev/video0)
+  --mqtt-url URL       broker for the generated config (default: the example's, mqtt://homeassistant.local:1883)
+  --mqtt-username NAME broker user for the generated config (password: $CONF_DIR/credentials/mqtt_password)
   --health-port PORT   port for /healthz and /metrics on 127.0.0.1 in the generated config (default $HEALTH_PORT_DEFAULT, 0: off)
   --prefix DIR         install folder (default /opt/fer-agent)
   --root DIR           install into another root file system (image building, tests); implies --no-start
@@ -69,6 +73,10 @@ while [ $# -gt 0 ]; do
     --camera=*) CAMERA=${1#*=} ;;
     --video-device) VIDEO_DEVICE=${2:?--video-device needs a path}; shift ;;
     --video-device=*) VIDEO_DEVICE=${1#*=} ;;
+    --mqtt-url) MQTT_URL=${2?--mqtt-url needs a URL}; shift ;;
+    --mqtt-url=*) MQTT_URL=${1#*=} ;;
+    --mqtt-username) MQTT_USERNAME=${2?--mqtt-username needs a name}; shift ;;
+    --mqtt-username=*) MQTT_USERNAME=${1#*=} ;;
     --health-port) HEALTH_PORT=${2:?--health-port needs a number}; shift ;;
     --health-port=*) HEALTH_PORT=${1#*=} ;;
     --prefix) PREFIX=${2:?--prefix needs a folder}; shift ;;
@@ -203,6 +211,7 @@ uninstall() {
   rm -f "$(r "$UNIT_DIR/$UNIT.d/10-jetson.conf")" "$(r "$UNIT_DIR/$UNIT.d/20-compat32.conf")"
   rmdir "$(r "$UNIT_DIR/$UNIT.d")" 2>/dev/null || true
   rm -f "$(r "$UNIT_DIR/multi-user.target.wants/fer-agent-firstboot.service")" "$(r "$UNIT_DIR/fer-agent-firstboot.service")"
+  rm -rf "$(r /usr/local/lib/fer-agent-firstboot)"
   rmdir "$(r "$UNIT_DIR/multi-user.target.wants")" 2>/dev/null || true
   if [ -L "$(r "$BIN_LINK")" ] && [ "$(readlink "$(r "$BIN_LINK")")" = "$PREFIX/bin/fer-agent" ]; then rm -f "$(r "$BIN_LINK")"; fi
   rm -rf "$(r "$PREFIX")" "$(r "$PREFIX").new" "$(r "$PREFIX").old"
@@ -372,7 +381,7 @@ MARK=$(r "$CONF_DIR/.config.json.generated-sha256")
 TMP_CONF=$(mktemp)
 trap 'rm -f "$TMP_CONF"' EXIT
 "$NODE_BIN" "$SRC/deploy/lib/render-config.mjs" --example "$SRC/configs/$CAMERA.example.json" \
-  ${VIDEO_DEVICE:+--video-device "$VIDEO_DEVICE"} --state-dir "$STATE_DIR/models" --health-port "$HEALTH_PORT" >"$TMP_CONF"
+  ${VIDEO_DEVICE:+--video-device "$VIDEO_DEVICE"} ${MQTT_URL:+--mqtt-url "$MQTT_URL"} ${MQTT_USERNAME:+--mqtt-username "$MQTT_USERNAME"} --state-dir "$STATE_DIR/models" --health-port "$HEALTH_PORT" >"$TMP_CONF"
 
 validate_config() {
   # The installed agent's own loader: the same strict checks `fer-agent run` applies.

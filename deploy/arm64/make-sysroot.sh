@@ -74,10 +74,7 @@ check() {
   if ! sysroot_ok; then
     need_tools apt-get dpkg-deb
     [[ -r $KEYRING ]] || unavailable "the Debian archive keyring $KEYRING is missing (apt-get install debian-archive-keyring)"
-    if command -v curl >/dev/null; then
-      curl -fsS --max-time 20 -o /dev/null "$MIRROR/dists/$SUITE/InRelease" 2>/dev/null ||
-        unavailable "the Debian mirror $MIRROR is not reachable (fetching dists/$SUITE/InRelease failed)"
-    fi
+    apt_update
   fi
   if ! npm_ok; then
     need_tools npm
@@ -95,12 +92,18 @@ write_cpuinfo() {
   printf 'Hardware\t: BCM2835\nRevision\t: c03114\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n' >>"$f"
 }
 
-build_sysroot() {
+# Also the reachability probe for --check: the lists are needed anyway, and a rerun only revalidates them.
+apt_update() {
   mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/archives/partial" "$APT_DIR/cache"
   : >"$APT_DIR/status"
   echo "deb [arch=arm64 signed-by=$KEYRING] $MIRROR $SUITE main" >"$APT_DIR/sources.list"
   say "fetching the $SUITE arm64 package lists from $MIRROR"
-  apt-get "${APT_OPTS[@]}" -q update >&2 || unavailable "apt-get update from $MIRROR ($SUITE, arm64) failed"
+  # apt-get update exits 0 on some fetch errors; -o APT::Update::Error-Mode=any is too new for Bookworm's apt.
+  apt-get "${APT_OPTS[@]}" -q update >"$APT_DIR/update.log" 2>&1 && ! grep -Eq '^(E:|W: Failed|Err:)' "$APT_DIR/update.log" ||
+    unavailable "the Debian mirror $MIRROR is not reachable or not usable (apt-get update for $SUITE arm64: $(grep -E '^(E|W|Err):' "$APT_DIR/update.log" | head -1))"
+}
+
+build_sysroot() {
   rm -f "$APT_DIR"/archives/*.deb
   say "downloading nodejs:arm64 and its dependencies"
   apt-get "${APT_OPTS[@]}" -q -y --download-only install nodejs >&2
@@ -142,6 +145,7 @@ build_node_modules() {
 
 check
 if ((CHECK)); then exit 0; fi
+# check has refreshed the package lists when the sysroot is missing.
 sysroot_ok || build_sysroot
 npm_ok || build_node_modules
 

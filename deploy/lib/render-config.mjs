@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Renders /etc/fer-agent/config.json for deploy/install.sh from a configs/*.example.json: the detected V4L2
-// device for a USB webcam, the state folder for pushed models, and the health endpoint port.
+// device for a USB webcam, the broker URL and user, the state folder for pushed models, the health port.
 // Prints the JSON on stdout. Kept in plain JavaScript so it runs before the TypeScript build exists.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -11,6 +11,8 @@ const { values } = parseArgs({
     'video-device': { type: 'string' },
     'state-dir': { type: 'string' },
     'health-port': { type: 'string' },
+    'mqtt-url': { type: 'string' },
+    'mqtt-username': { type: 'string' },
   },
   strict: true,
 });
@@ -35,6 +37,8 @@ if (device) {
     if (cam.source?.type === 'ffmpeg' && typeof cam.source.path === 'string' && cam.source.path.startsWith('/dev/video')) cam.source.path = device;
   }
 }
+if (values['mqtt-url'] !== undefined) cfg.mqtt = { ...cfg.mqtt, url: values['mqtt-url'] };
+if (values['mqtt-username'] !== undefined) cfg.mqtt = { ...cfg.mqtt, username: values['mqtt-username'] };
 if (values['state-dir']) cfg.model = { ...cfg.model, state_dir: values['state-dir'] };
 if (values['health-port'] !== undefined) {
   const port = Number(values['health-port']);

@@ -172,6 +172,38 @@ if (reason) {
     const d = diff(before, manifest(root!.dir), false);
     // useradd/userdel keep one backup of each account file (/etc/passwd- ...): the files themselves are back as they were.
     t.deepEqual({ ...d, changed: d.changed.filter((p) => !/^\/etc\/(passwd|group|shadow|gshadow)-$/.test(p)) }, { added: [], removed: [], changed: [] });
+  });
+
+  test.serial('first boot: firstrun.sh queues a one-shot unit that installs with the given broker and disables itself', async (t) => {
+    t.timeout(20 * 60_000);
+    const d = root!.dir;
+    const at = (p: string): string => path.join(d, p);
+    const settings = ['FER_SOURCE=/src', 'FER_CAMERA=demo', 'FER_MQTT_URL=mqtt://broker.lan:1883', 'FER_MQTT_USERNAME=fer', 'FER_MQTT_PASSWORD=s3cret pass'];
+    const first = await root!.exec(['env', ...settings, 'bash', '/src/deploy/firstboot/firstrun.sh']);
+    t.is(first.code, 0, first.stderr);
+    t.is((await root!.exec(['systemctl', '--root=/', 'is-enabled', 'fer-agent-firstboot.service'])).stdout.trim(), 'enabled');
+    const verify = await root!.exec(['systemd-analyze', 'verify', '/etc/systemd/system/fer-agent-firstboot.service']);
+    t.deepEqual([verify.code, verify.stdout + verify.stderr], [0, '']);
+    t.is(statSync(at('usr/local/lib/fer-agent-firstboot/settings.env')).mode & 0o777, 0o600, 'settings may hold a password');
+    t.false(existsSync(at('opt/fer-agent')), 'nothing is installed before the network is up');
+
+    // What the unit runs once the network is online:
+    const run = await root!.exec(['/usr/local/lib/fer-agent-firstboot/run.sh']);
+    t.is(run.code, 0, run.stdout + run.stderr);
+    const cfg = JSON.parse(readFileSync(at('etc/fer-agent/config.json'), 'utf8')) as { cameras: Array<{ id: string }>; mqtt: { url: string; username: string } };
+    t.is(cfg.cameras[0].id, 'demo');
+    t.deepEqual([cfg.mqtt.url, cfg.mqtt.username], ['mqtt://broker.lan:1883', 'fer']);
+    t.is(readFileSync(at('etc/fer-agent/credentials/mqtt_password'), 'utf8'), 's3cret pass');
+    t.is(statSync(at('etc/fer-agent/credentials/mqtt_password')).mode & 0o777, 0o600);
+    t.is((await root!.exec(['systemctl', '--root=/', 'is-enabled', 'fer-agent.service'])).stdout.trim(), 'enabled');
+    t.not((await root!.exec(['systemctl', '--root=/', 'is-enabled', 'fer-agent-firstboot.service'])).stdout.trim(), 'enabled', 'it disabled itself');
+    t.false(existsSync(at('usr/local/lib/fer-agent-firstboot/settings.env')), 'the settings (and password) are gone');
+    t.true(existsSync(at('var/lib/fer-agent/.firstboot-done')));
+
+    const purge = await install(['--uninstall', '--purge']);
+    t.is(purge.code, 0, purge.stderr);
+    const left = diff(before, manifest(d), false);
+    t.deepEqual({ ...left, changed: left.changed.filter((p) => !/^\/etc\/(passwd|group|shadow|gshadow)-$/.test(p)) }, { added: [], removed: [], changed: [] });
     t.log(`whole chroot test took ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   });
 }
