@@ -79,6 +79,11 @@ export function loadConfig(opts: LoadOptions = {}): AgentConfig {
     throw new FerError('config_invalid', `invalid configuration: ${errorMessage(err)}`);
   }
   const cfg = conf.getProperties() as AgentConfig;
+  // systemd's LoadCredential= puts secrets in $CREDENTIALS_DIRECTORY: used when no password/token is configured.
+  const creds = (opts.env ?? process.env).CREDENTIALS_DIRECTORY;
+  const credential = (name: string): string => (creds && existsSync(path.join(creds, name)) ? path.join(creds, name) : '');
+  if (!cfg.mqtt.password && !cfg.mqtt.password_file) cfg.mqtt.password_file = credential('mqtt_password');
+  if (!cfg.homeassistant.token && !cfg.homeassistant.token_file) cfg.homeassistant.token_file = credential('ha_token');
   if (cfg.mqtt.password_file) cfg.mqtt.password = readSecret(cfg.mqtt.password_file, 'mqtt.password_file');
   if (cfg.homeassistant.token_file) cfg.homeassistant.token = readSecret(cfg.homeassistant.token_file, 'homeassistant.token_file');
   if (!cfg.model.path) cfg.model.path = bundledModelDir;

@@ -4,9 +4,12 @@
  * (a wedged camera driver, a stuck inference call, a deadlocked decoder), the pings stop and systemd kills and
  * restarts the agent after WatchdogSec. A plain timer that always pings would only prove the event loop turns.
  *
- * Progress is a processed frame, or a status report from the camera's source (a source cycling through
- * reconnect attempts is alive; a process that cannot even report is not). Paused and deliberately stopped
- * cameras are exempt: they make no progress on purpose.
+ * Progress is a processed frame (or a status report) from a camera whose source says it is running. A source
+ * that is connecting or reconnecting is exempt: its own backoff (up to 30 s between attempts) and timeouts are in
+ * charge, and restarting the agent would not bring an unplugged camera back; /healthz reports it instead.
+ * Paused and stopped cameras are exempt too. A camera is watched from the start (before its first status) and
+ * again from the moment its source reports running. A blocked event loop stops the timer itself, so it stops
+ * the pings as well.
  */
 import type { Bus, SourceStatus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
@@ -27,7 +30,8 @@ export interface ProgressCheck {
 interface CameraProgress {
   lastMono: number;
   paused: boolean;
-  stopped: boolean;
+  /** The source is connecting, reconnecting or stopped: not expected to deliver frames now. */
+  sourceIdle: boolean;
 }
 
 /** Pure: remembers the last progress per camera and says which cameras have stalled. */
@@ -50,7 +54,7 @@ export class ProgressMonitor {
   progress(cameraId: string): void {
     const c = this.cams.get(cameraId);
     if (c) c.lastMono = this.clock.mono();
-    else this.cams.set(cameraId, { lastMono: this.clock.mono(), paused: false, stopped: false });
+    else this.cams.set(cameraId, { lastMono: this.clock.mono(), paused: false, sourceIdle: false });
   }
 
   /** Paused cameras are exempt; resuming restarts their clock so they get a full interval to deliver a frame. */
@@ -59,17 +63,17 @@ export class ProgressMonitor {
     this.cams.get(cameraId)!.paused = paused;
   }
 
-  /** Called with every source status: a report is progress; a stopped source (ended on purpose) is exempt. */
+  /** Called with every source status: only a running source is expected to deliver; its clock restarts now. */
   sourceStatus(cameraId: string, state: SourceStatus['state']): void {
     this.progress(cameraId);
-    this.cams.get(cameraId)!.stopped = state === 'stopped';
+    this.cams.get(cameraId)!.sourceIdle = state !== 'running';
   }
 
   check(): ProgressCheck {
     const now = this.clock.mono();
     const stalled: StalledCamera[] = [];
     for (const [cameraId, c] of this.cams) {
-      if (c.paused || c.stopped) continue;
+      if (c.paused || c.sourceIdle) continue;
       const idleMs = now - c.lastMono;
       if (idleMs > this.stallMs) stalled.push({ cameraId, idleMs });
     }

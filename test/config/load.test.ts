@@ -75,3 +75,11 @@ test('secrets come from *_file paths and are masked when shown', (t) => {
   t.is(maskedConfig(cfg).mqtt.password, '***');
   rejects(t, () => loadConfig({ env: { FER_MQTT_PASSWORD_FILE: path.join(dir, 'nope') } }), 'mqtt.password_file', 'nope');
 });
+
+test('systemd credentials are used when no password or token is configured', (t) => {
+  const dir = tmp();
+  writeFileSync(path.join(dir, 'mqtt_password'), 'from-systemd\n');
+  t.is(loadConfig({ env: { CREDENTIALS_DIRECTORY: dir } }).mqtt.password, 'from-systemd');
+  t.is(loadConfig({ env: { CREDENTIALS_DIRECTORY: dir, FER_MQTT_PASSWORD: 'explicit' } }).mqtt.password, 'explicit');
+  t.is(loadConfig({ env: { CREDENTIALS_DIRECTORY: dir } }).homeassistant.token, '', 'no ha_token file: no token');
+});

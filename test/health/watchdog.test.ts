@@ -6,30 +6,33 @@ import { startHealthService } from '../../agent/health/service.js';
 import { ProgressMonitor, startWatchdog } from '../../agent/health/watchdog.js';
 import { ManualClock, NotifySocket, result } from './helpers.js';
 
-test('progress monitor: a camera without progress for longer than the bound has stalled; paused and stopped ones are exempt', (t) => {
+test('progress monitor: a camera without progress for longer than the bound has stalled; paused cameras and idle sources are exempt', (t) => {
   const clock = new ManualClock(0);
-  const m = new ProgressMonitor(clock, 1000, ['a', 'b', 'c']);
+  const m = new ProgressMonitor(clock, 1000, ['a', 'b', 'c', 'd']);
   clock.advance(1000);
   t.true(m.check().ok, 'start-up grace: exactly the bound is not a stall');
   m.setPaused('b', true);
   m.sourceStatus('c', 'stopped');
+  m.sourceStatus('d', 'failed');
   clock.advance(1500);
-  t.deepEqual(m.check().stalled.map((x) => x.cameraId), ['a'], 'b is paused and c stopped: only a counts');
+  t.deepEqual(m.check().stalled.map((x) => x.cameraId), ['a'], 'b is paused, c stopped, d reconnecting: only a counts');
+  clock.advance(30_000);
+  t.deepEqual(m.check().stalled.map((x) => x.cameraId), ['a'], 'a reconnecting source may back off for as long as it likes');
   m.setPaused('b', false);
-  m.sourceStatus('c', 'connecting');
+  m.sourceStatus('c', 'running');
+  m.sourceStatus('d', 'running');
   clock.advance(1001);
   t.deepEqual(m.check(), {
     ok: false,
     stalled: [
-      { cameraId: 'a', idleMs: 3501 },
+      { cameraId: 'a', idleMs: 33_501 },
       { cameraId: 'b', idleMs: 1001 },
       { cameraId: 'c', idleMs: 1001 },
+      { cameraId: 'd', idleMs: 1001 },
     ],
-  });
-  m.progress('a');
-  m.progress('b');
-  m.sourceStatus('c', 'failed');
-  t.true(m.check().ok, 'a reconnecting source still reports, so it is alive');
+  }, 'back to running: each must deliver within the bound again');
+  for (const id of ['a', 'b', 'c', 'd']) m.progress(id);
+  t.true(m.check().ok);
 });
 
 test('the bus drives the monitor: results and source reports are progress, pause events exempt a camera', (t) => {
