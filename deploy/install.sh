@@ -421,8 +421,7 @@ if [ "$BOARD" = jetson ]; then
 fi
 # 32-bit Node.js on a 64-bit kernel (32-bit Raspberry Pi OS on a Pi 4/5): allow its ABI next to the native one.
 if [ "$("$NODE_BIN" -p process.arch)" = arm ] && [ "$(uname -m)" = aarch64 ]; then
-  printf '[Service]\n# 32-bit Node.js on a 64-bit kernel: written by deploy/install.sh\nSystemCallArchitectures=native arm\n' >"$TMP_CONF"
-  put_file "$TMP_CONF" "$DROPIN/20-compat32.conf" 0644 0:0 && UNIT_CHANGED=1
+  put_file "$SRC/systemd/fer-agent-compat32.conf" "$DROPIN/20-compat32.conf" 0644 0:0 && UNIT_CHANGED=1
 fi
 
 if systemd_running; then

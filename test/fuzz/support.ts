@@ -1,0 +1,67 @@
+/** Shared by the fuzz tests: run counts (FER_SOAK=1 runs many more) and helpers to inspect rejections. */
+import fc from 'fast-check';
+import { FerError, type ReasonCode } from '../../agent/core/errors.js';
+
+export const LONG = process.env.FER_SOAK === '1';
+
+/** fast-check parameters: `short` runs in the normal suite, 20× as many under `npm run test:soak`. */
+export function runs(short: number): { numRuns: number } {
+  return { numRuns: LONG ? short * 20 : short };
+}
+
+/** What a call did: returned, or threw (and what). */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; err: unknown };
+
+export function attempt<T>(fn: () => T): Outcome<T> {
+  try {
+    return { ok: true, value: fn() };
+  } catch (err) {
+    return { ok: false, err };
+  }
+}
+
+export async function attemptAsync<T>(fn: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (err) {
+    return { ok: false, err };
+  }
+}
+
+/** Describes an unexpected throw for a property failure message. */
+export function describe(err: unknown): string {
+  if (err instanceof FerError) return `FerError(${err.reason}): ${err.message}`;
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return `non-error thrown: ${String(err)}`;
+}
+
+/** True when `err` is a FerError with one of the reasons and a message that is not empty. */
+export function isFerError(err: unknown, ...reasons: ReasonCode[]): err is FerError {
+  return err instanceof FerError && reasons.includes(err.reason) && err.message.trim().length > 0;
+}
+
+/** Every key (at any depth) of a JSON value. */
+export function keysOf(v: unknown, out = new Set<string>()): Set<string> {
+  if (Array.isArray(v)) for (const x of v) keysOf(x, out);
+  else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      out.add(k);
+      keysOf(x, out);
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs a fast-check property and, on failure, fails the ava test with the shrunk counterexample, the error the
+ * property raised and the seed to replay it.
+ */
+export function check<Ts extends [unknown, ...unknown[]]>(t: { fail(message: string): void; pass(): void }, prop: fc.IProperty<Ts>, params: fc.Parameters<Ts>): void {
+  const d = fc.check(prop, params);
+  if (!d.failed) {
+    t.pass();
+    return;
+  }
+  const err = d.errorInstance instanceof Error ? d.errorInstance.message : String(d.errorInstance);
+  t.fail(`counterexample ${fc.stringify(d.counterexample)}\n${err}\n(seed ${d.seed}, path ${d.counterexamplePath ?? ''})`);
+}
