@@ -244,7 +244,15 @@ class MqttAgent implements MqttHandle {
     }
     const left = this.delivery.clear();
     if (left > 0) this.log.warn({ events: left }, 'MQTT stopping with events not delivered');
-    if (client) await new Promise<void>((r) => client.end(false, {}, () => r()));
+    if (client) {
+      // end() waits for the socket to close; never let a half-open socket hold the agent's shutdown.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((r) => client.end(!this.online, {}, () => r())),
+        new Promise<void>((r) => (timer = setTimeout(r, 5000))),
+      ]);
+      clearTimeout(timer);
+    }
     this.online = false;
     await this.embedded?.stop();
   }

@@ -12,7 +12,7 @@
 import { FerError } from '../core/errors.js';
 import type { Box, ClassifiedFace, TrackedFace } from '../core/types.js';
 import type { TrackingConfig } from '../config/schema.js';
-import { center, iou, shift, side } from './geometry.js';
+import { center, iou, shift, side } from '../core/geometry.js';
 import { checkSmoothingWeight, smoothProbs } from './smoothing.js';
 
 export interface TrackerOptions {

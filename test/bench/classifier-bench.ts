@@ -20,7 +20,7 @@ export interface ClassifierBenchOptions {
   seconds: number;
   minCalls: number;
   warmupCalls: number;
-  /** At most this many test rows for accuracy (Infinity: all). */
+  /** At most this many test rows for accuracy (null: all). */
   accuracyLimit: number | null;
   accuracyBatch: number;
   /** Model ids to run (default all). */

@@ -27,6 +27,8 @@ export interface HomeAssistant {
   state(entityId: string): Promise<HaState | undefined>;
   connect(token?: string): Promise<haws.Connection>;
   log(): string;
+  /** Stops and starts Home Assistant on the same config dir and port (its token stays valid). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -82,33 +84,41 @@ export async function startHomeAssistant(opts: StartHomeAssistantOptions): Promi
     ].join('\n') + '\n',
   );
   let output = '';
-  const proc: ChildProcess = spawn(path.join(opts.venv, 'bin', 'hass'), ['-c', dir, '--skip-pip'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-
-  const stop = async (): Promise<void> => {
-    if (proc.exitCode === null) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => proc.kill('SIGKILL'), 30_000);
-        proc.once('exit', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        proc.kill('SIGTERM');
-      });
+  let proc: ChildProcess | undefined;
+  const launch = async (): Promise<void> => {
+    const p = spawn(path.join(opts.venv, 'bin', 'hass'), ['-c', dir, '--skip-pip'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    p.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    proc = p;
+    const until = Date.now() + 180_000;
+    for (;;) {
+      if (p.exitCode !== null) throw new Error(`Home Assistant exited with code ${p.exitCode}`);
+      const status = await fetch(`${url}/api/`).then((r) => r.status, () => 0);
+      if (status === 401) return;
+      if (Date.now() > until) throw new Error('Home Assistant did not answer on /api/ within 180 s');
+      await sleep(500);
     }
+  };
+  const halt = async (): Promise<void> => {
+    const p = proc;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => p.kill('SIGKILL'), 30_000);
+      p.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      p.kill('SIGTERM');
+    });
+  };
+  const stop = async (): Promise<void> => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
 
   try {
+    await launch();
     const until = Date.now() + 180_000;
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`Home Assistant exited with code ${proc.exitCode}`);
-      const status = await fetch(`${url}/api/`).then((r) => r.status, () => 0);
-      if (status === 401) break;
-      if (Date.now() > until) throw new Error('Home Assistant did not answer on /api/ within 180 s');
-      await sleep(500);
-    }
     const clientId = `${url}/`;
     const post = async <T>(route: string, body: unknown, token?: string, form = false): Promise<T> => {
       const r = await fetch(`${url}${route}`, {
@@ -141,12 +151,15 @@ export async function startHomeAssistant(opts: StartHomeAssistantOptions): Promi
       return (text ? JSON.parse(text) : undefined) as T;
     };
     // Wait until Home Assistant has finished starting (automations are live from then on).
-    for (;;) {
-      const cfg = await rest<{ state: string }>('GET', '/api/config');
-      if (cfg.state === 'RUNNING') break;
-      if (Date.now() > until) throw new Error(`Home Assistant still ${cfg.state} after 180 s`);
-      await sleep(500);
-    }
+    const running = async (deadline: number): Promise<void> => {
+      for (;;) {
+        const cfg = await rest<{ state: string }>('GET', '/api/config');
+        if (cfg.state === 'RUNNING') return;
+        if (Date.now() > deadline) throw new Error(`Home Assistant still ${cfg.state} after 180 s`);
+        await sleep(500);
+      }
+    };
+    await running(until);
     const states = (): Promise<HaState[]> => rest<HaState[]>('GET', '/api/states');
     return {
       url,
@@ -162,6 +175,11 @@ export async function startHomeAssistant(opts: StartHomeAssistantOptions): Promi
         } catch {
           return output;
         }
+      },
+      async restart() {
+        await halt();
+        await launch();
+        await running(Date.now() + 180_000);
       },
       stop,
     };

@@ -15,7 +15,7 @@ import { packageRoot } from '../../agent/core/paths.js';
 import { startHomeAssistantWs, type HomeAssistantWsHandle } from '../../agent/homeassistant/websocket-sink.js';
 import { startMqtt, type MqttHandle } from '../../agent/mqtt/client.js';
 import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
-import { LABELS, MemoryControl, event, face, modelInfo, result, sleep, testConfig } from '../mqtt/support.js';
+import { LABELS, MemoryControl, Watcher, event, face, modelInfo, result, sleep, testConfig } from '../mqtt/support.js';
 import { haVenv, startHomeAssistant, type HaState, type HomeAssistant } from './ha-core.js';
 
 const CAMERAS = [{ id: 'living_room', name: 'Living room' }];
@@ -33,7 +33,8 @@ interface Ctx {
   conn: haws.Connection;
   fired: Array<Record<string, unknown>>;
   ferEvents: Array<Record<string, unknown>>;
-  agent?: Agent;
+  /** AVA hands each test a shallow copy of the context: the running agent lives in a shared holder. */
+  run: { agent?: Agent };
 }
 
 const test = anyTest as TestFn<Ctx>;
@@ -115,7 +116,11 @@ if (!venv) {
               emotion_event: 'event.fer_living_room_emotion',
               emotions: ['sad'],
               min_confidence: 0.6,
-              actions: [{ event: 'fer_test_fired', event_data: { emotion: '{{ trigger.to_state.attributes.event_type }}', track: '{{ trigger.to_state.attributes.track_id }}', event_id: '{{ trigger.to_state.attributes.event_id }}' } }],
+              actions: [
+                // A counter survives Home Assistant restarts (the websocket subscription below may miss a run then).
+                { action: 'counter.increment', target: { entity_id: 'counter.fer_fired' } },
+                { event: 'fer_test_fired', event_data: { emotion: '{{ trigger.to_state.attributes.event_type }}', track: '{{ trigger.to_state.attributes.track_id }}', event_id: '{{ trigger.to_state.attributes.event_id }}' } },
+              ],
             },
           },
         },
@@ -130,18 +135,18 @@ if (!venv) {
         [path.join(deploy, 'blueprints'), 'blueprints'],
         [e2eAutomations, 'e2e-automations.yaml'],
       ],
-      extraYaml: ['automation: !include automations.yaml', 'automation e2e: !include e2e-automations.yaml'].join('\n'),
+      extraYaml: ['automation: !include automations.yaml', 'automation e2e: !include e2e-automations.yaml', 'counter:', '  fer_fired:', '    initial: 0', '    restore: true'].join('\n'),
     });
     const conn = await ha.connect();
     const fired: Array<Record<string, unknown>> = [];
     const ferEvents: Array<Record<string, unknown>> = [];
     await conn.subscribeEvents<{ data: Record<string, unknown> }>((e) => fired.push(e.data), 'fer_test_fired');
     await conn.subscribeEvents<{ data: Record<string, unknown> }>((e) => ferEvents.push(e.data), 'fer_emotion');
-    t.context = { broker, ha, conn, fired, ferEvents };
+    t.context = { broker, ha, conn, fired, ferEvents, run: {} };
   });
 
   test.after.always(async (t) => {
-    await stopAgent(t.context.agent);
+    await stopAgent(t.context.run?.agent);
     t.context.conn?.close();
     await t.context.ha?.stop();
     await t.context.broker?.stop();
@@ -150,7 +155,7 @@ if (!venv) {
   test.serial('all entities appear before any face is seen, with the documented attributes', async (t) => {
     t.timeout(90_000);
     const c = t.context;
-    c.agent = await startAgent(c);
+    c.run.agent = await startAgent(c);
     const s = await waitStates(c.ha, (m) => ENTITIES.every((id) => m.has(id) && m.get(id)?.state !== 'unavailable') && m.get('sensor.fer_e2e_engine')?.state === 'onnxruntime', 'the discovered entities');
     t.is(s.get('sensor.fer_living_room_emotion')?.state, 'none');
     t.like(s.get('sensor.fer_living_room_emotion')?.attributes, { device_class: 'enum', options: [...LABELS, 'none'], friendly_name: 'Living room Emotion' });
@@ -171,7 +176,7 @@ if (!venv) {
   test.serial('an automation fires on an emotion event; state sensors follow the frames', async (t) => {
     t.timeout(90_000);
     const c = t.context;
-    const a = c.agent as Agent;
+    const a = c.run.agent as Agent;
     a.bus.emit('result', result('living_room', 1, performance.now(), [face(7, 'sad', 0.9)]));
     a.bus.emit('event', { ...event('living_room', 7, 'sad', 'none', performance.now()), confidence: 0.85 });
     await waitFor(() => c.fired.length === 1, 'the blueprint automation to fire');
@@ -197,7 +202,12 @@ if (!venv) {
   test.serial('the pause switch in Home Assistant stops events', async (t) => {
     t.timeout(90_000);
     const c = t.context;
-    const a = c.agent as Agent;
+    const a = c.run.agent as Agent;
+    // The last event before the pause (and the restart below) is one the automation runs for, so a replay or a
+    // trigger on the entity coming back would show.
+    const n = c.fired.length;
+    a.bus.emit('event', { ...event('living_room', 10, 'sad', 'neutral', performance.now()), confidence: 0.9 });
+    await waitFor(() => c.fired.length === n + 1, 'the automation to fire for track 10');
     await c.ha.rest('POST', '/api/services/switch/turn_on', { entity_id: 'switch.fer_living_room_pause' });
     await waitFor(() => a.control.isPaused('living_room'), 'the agent to pause the camera');
     const before = await waitStates(c.ha, (m) => m.get('switch.fer_living_room_pause')?.state === 'on' && m.get('binary_sensor.fer_living_room_presence')?.state === 'off', 'the switch on and nobody present');
@@ -216,14 +226,14 @@ if (!venv) {
     const c = t.context;
     const lastEvent = (await c.ha.state('event.fer_living_room_emotion'))?.state;
     const fired = c.fired.length;
-    await stopAgent(c.agent);
-    c.agent = undefined;
+    await stopAgent(c.run.agent);
+    c.run.agent = undefined;
     await waitStates(c.ha, (m) => ENTITIES.every((id) => m.get(id)?.state === 'unavailable'), 'the entities to go unavailable');
 
-    c.agent = await startAgent(c);
+    c.run.agent = await startAgent(c);
     const s = await waitStates(c.ha, (m) => ENTITIES.every((id) => m.get(id)?.state !== 'unavailable'), 'the entities to come back');
     // Still paused (the switch's retained state was read back), nobody seen by the new process.
-    t.true(c.agent.control.isPaused('living_room'));
+    t.true(c.run.agent.control.isPaused('living_room'));
     t.is(s.get('switch.fer_living_room_pause')?.state, 'on');
     t.is(s.get('sensor.fer_living_room_emotion')?.state, 'none');
     t.is(s.get('binary_sensor.fer_living_room_presence')?.state, 'off');
@@ -235,12 +245,64 @@ if (!venv) {
 
     // Resumed from Home Assistant, the next sad event runs the automation exactly once more.
     await c.ha.rest('POST', '/api/services/switch/turn_off', { entity_id: 'switch.fer_living_room_pause' });
-    await waitFor(() => !(c.agent as Agent).control.isPaused('living_room'), 'the agent to resume');
-    c.agent.bus.emit('event', { ...event('living_room', 11, 'sad', 'neutral', performance.now()), confidence: 0.9 });
+    await waitFor(() => !(c.run.agent as Agent).control.isPaused('living_room'), 'the agent to resume');
+    c.run.agent.bus.emit('event', { ...event('living_room', 11, 'sad', 'neutral', performance.now()), confidence: 0.9 });
     await waitFor(() => c.fired.length === fired + 1, 'the automation to fire for the new event');
     await sleep(1000);
     t.is(c.fired.length, fired + 1);
     t.like(c.fired[c.fired.length - 1], { emotion: 'sad', track: 11 });
+  });
+
+  test.serial('a model with other labels republishes discovery: Home Assistant takes the new emotion', async (t) => {
+    t.timeout(60_000);
+    const c = t.context;
+    const a = c.run.agent as Agent;
+    const labels = [...LABELS, 'contempt'];
+    a.bus.emit('model', modelInfo(labels, '2.0.0'));
+    await waitStates(
+      c.ha,
+      (m) =>
+        JSON.stringify(m.get('sensor.fer_living_room_emotion')?.attributes.options) === JSON.stringify([...labels, 'none']) &&
+        JSON.stringify(m.get('event.fer_living_room_emotion')?.attributes.event_types) === JSON.stringify([...labels, 'face_lost']) &&
+        m.get('sensor.fer_e2e_model_version')?.state === '2.0.0',
+      'the new labels in Home Assistant',
+    );
+    a.bus.emit('event', { ...event('living_room', 12, 'contempt', 'sad', performance.now()), confidence: 0.7 });
+    const s = await waitStates(c.ha, (m) => m.get('event.fer_living_room_emotion')?.attributes.event_type === 'contempt', 'the new emotion as an event');
+    t.like(s.get('event.fer_living_room_emotion')?.attributes, { track_id: 12 });
+  });
+
+  test.serial('Home Assistant restarting: the agent republishes discovery on its birth message, nothing fires again', async (t) => {
+    t.timeout(240_000);
+    const c = t.context;
+    const a = c.run.agent as Agent;
+    a.bus.emit('event', { ...event('living_room', 13, 'sad', 'contempt', performance.now()), confidence: 0.9 });
+    const counter = async (): Promise<number> => Number((await c.ha.state('counter.fer_fired'))?.state);
+    const fired = c.fired.length;
+    await waitFor(() => c.fired.length === fired + 1, 'the automation to run for track 13');
+    const before = await waitStates(c.ha, (m) => Number(m.get('counter.fer_fired')?.state) === fired + 1, 'the counter');
+    const lastEvent = before.get('event.fer_living_room_emotion')?.state;
+    const w = await Watcher.open(c.broker.url, ['homeassistant/device/fer_e2e_living_room/config']);
+    try {
+      await w.waitFor(() => true); // the retained config
+      const configs = w.seen.length;
+      await c.ha.restart();
+      // Home Assistant says `online` on homeassistant/status; the agent answers with its discovery again.
+      await w.waitFor(() => w.seen.length > configs, 30_000);
+      const s = await waitStates(c.ha, (m) => ENTITIES.every((id) => m.has(id) && m.get(id)?.state !== 'unavailable'), 'the entities after the restart', 60_000);
+      t.is(s.get('sensor.fer_living_room_emotion')?.state, 'none');
+      t.is(s.get('event.fer_living_room_emotion')?.state, lastEvent);
+      await sleep(3000);
+      t.is(await counter(), fired + 1);
+      // And it still works: a new event runs the automation once.
+      await waitFor(() => a.ws.connected(), 'the websocket sink to reconnect', 30_000);
+      a.bus.emit('event', { ...event('living_room', 14, 'sad', 'sad', performance.now()), confidence: 0.9 });
+      await waitStates(c.ha, (m) => Number(m.get('counter.fer_fired')?.state) === fired + 2, 'the automation to run for track 14');
+      await sleep(1000);
+      t.is(await counter(), fired + 2);
+    } finally {
+      await w.close();
+    }
   });
 
   test.serial('the websocket sink refuses a bad token with a clear error', async (t) => {

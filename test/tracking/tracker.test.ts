@@ -1,7 +1,7 @@
 import test from 'ava';
 import { FerError } from '../../agent/core/errors.js';
 import type { ClassifiedFace } from '../../agent/core/types.js';
-import { iou } from '../../agent/tracking/geometry.js';
+import { iou } from '../../agent/core/geometry.js';
 import { FaceTracker } from '../../agent/tracking/tracker.js';
 import { box, classified, probs, rng, tracking } from './faces.js';
 

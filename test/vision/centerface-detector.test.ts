@@ -5,7 +5,7 @@ import test from 'ava';
 import { FerError } from '../../agent/core/errors.js';
 import { createCenterFaceDetector } from '../../agent/vision/centerface-detector.js';
 import type { FaceDetector } from '../../agent/vision/face-detector.js';
-import { iou } from '../../agent/vision/nms.js';
+import { iou } from '../../agent/core/geometry.js';
 import { ASTRONAUT_FACE, detection, expectedFaces, loadFrame, sampleFrameFiles, samplesDir } from './samples.js';
 
 const astronaut = path.join(samplesDir, 'astronaut.jpg');

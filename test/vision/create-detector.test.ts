@@ -2,7 +2,7 @@ import path from 'node:path';
 import test from 'ava';
 import { silentLogger } from '../../agent/core/log.js';
 import { createDetector, resolveDetector } from '../../agent/vision/create-detector.js';
-import { iou } from '../../agent/vision/nms.js';
+import { iou } from '../../agent/core/geometry.js';
 import { ASTRONAUT_FACE, detection, loadFrame, samplesDir } from './samples.js';
 
 test('auto means CenterFace on onnxruntime and the tiny detector on tfjs engines; explicit choices win', (t) => {

@@ -3,7 +3,7 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
 import { createFaceApiDetector } from '../../agent/vision/faceapi-detector.js';
 import type { FaceDetector } from '../../agent/vision/face-detector.js';
-import { iou } from '../../agent/vision/nms.js';
+import { iou } from '../../agent/core/geometry.js';
 import { ASTRONAUT_FACE, detection, expectedFaces, loadFrame, sampleFrameFiles, samplesDir } from './samples.js';
 
 const astronaut = path.join(samplesDir, 'astronaut.jpg');

@@ -1,7 +1,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import type { Box } from '../../agent/core/types.js';
-import { iou, nms } from '../../agent/vision/nms.js';
+import { iou } from '../../agent/core/geometry.js';
+import { nms } from '../../agent/vision/nms.js';
 
 const box = (x: number, y: number, width: number, height = width): Box => ({ x, y, width, height });
 

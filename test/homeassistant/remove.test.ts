@@ -1,0 +1,37 @@
+/** `fer-agent ha remove`: empty retained payloads clear what the agent published, so Home Assistant drops it. */
+import test from 'ava';
+import { Bus } from '../../agent/core/bus.js';
+import { silentLogger } from '../../agent/core/log.js';
+import { removeDiscovery } from '../../agent/homeassistant/remove.js';
+import { startMqtt } from '../../agent/mqtt/client.js';
+import { mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.js';
+import { CAMERAS, LABELS, MemoryControl, Watcher, sleep, testConfig } from '../mqtt/support.js';
+
+async function retainedTopics(url: string, filters: string[]): Promise<string[]> {
+  const w = await Watcher.open(url, filters);
+  await sleep(500);
+  await w.close();
+  return w.seen.filter((s) => s.retain && s.payload !== '').map((s) => s.topic);
+}
+
+for (const legacy of [false, true]) {
+  test(`removeDiscovery clears every retained discovery and state topic (${legacy ? 'legacy' : 'device-based'} discovery)`, async (t) => {
+    if (!mosquittoAvailable()) throw new Error('mosquitto is not installed: apt-get install -y mosquitto mosquitto-clients');
+    const broker = await startMosquitto();
+    try {
+      const cfg = testConfig({ agent_id: 'a-rm', 'mqtt.url': broker.url, 'homeassistant.legacy_discovery': legacy });
+      const bus = new Bus();
+      const mqtt = await startMqtt({ cfg, bus, control: new MemoryControl(bus, CAMERAS.map((c) => c.id)), log: silentLogger, cameras: CAMERAS, labels: LABELS });
+      await mqtt.whenConnected();
+      await mqtt.stop();
+      const filters = ['homeassistant/#', 'fer/a-rm/#'];
+      const before = await retainedTopics(broker.url, filters);
+      t.true(before.filter((x) => x.startsWith('homeassistant/')).length >= (legacy ? 17 : 3), before.join(', '));
+      const cleared = await removeDiscovery({ cfg, cameras: CAMERAS, log: silentLogger });
+      for (const topic of before) t.true(cleared.includes(topic), `${topic} cleared`);
+      t.deepEqual(await retainedTopics(broker.url, filters), []);
+    } finally {
+      await broker.stop();
+    }
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * Why NoReplayStore exists: mqtt.js keeps QoS 1 publishes made while offline and sends them all on reconnect,
+ * however old. Checked here against a real broker, for mqtt.js's own store and for ours.
+ */
+import test from 'ava';
+import { connect, Store, type IStore } from 'mqtt';
+import { NoReplayStore } from '../../agent/mqtt/no-replay-store.js';
+import { mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.js';
+import { Watcher, sleep } from './support.js';
+
+async function offlinePublishThenReconnect(store: IStore, topic: string): Promise<string[]> {
+  // Persistence keeps the watcher's session over the restart, so it gets whatever the client sends on reconnect.
+  const broker = await startMosquitto({ persistence: true });
+  const w = await Watcher.open(broker.url, [topic], { clientId: `w-${topic.replace('/', '-')}`, clean: false });
+  const client = connect(broker.url, { clientId: `c-${topic.replace('/', '-')}`, reconnectPeriod: 100, outgoingStore: store });
+  try {
+    await new Promise<void>((r) => client.once('connect', () => r()));
+    await broker.stopBroker();
+    while (client.connected) await sleep(20);
+    client.publish(topic, 'raised while offline', { qos: 1 });
+    await broker.start();
+    await new Promise<void>((r) => client.once('connect', () => r()));
+    await sleep(800);
+    return w.on(topic).map((s) => s.payload);
+  } finally {
+    client.end(true);
+    await w.close();
+    await broker.stop();
+  }
+}
+
+test("mqtt.js's own store replays an offline publish on reconnect; NoReplayStore does not", async (t) => {
+  if (!mosquittoAvailable()) throw new Error('mosquitto is not installed: apt-get install -y mosquitto mosquitto-clients');
+  t.deepEqual(await offlinePublishThenReconnect(new Store(), 'replay/default'), ['raised while offline']);
+  t.deepEqual(await offlinePublishThenReconnect(new NoReplayStore(), 'replay/ours'), []);
+});
+
+test('NoReplayStore acknowledges deletes of packets it forgot, so a late PUBACK is still a success', (t) => {
+  const s = new NoReplayStore();
+  let ok = false;
+  s.del({ messageId: 42 }, (err) => (ok = err === undefined));
+  t.true(ok);
+  let missing: Error | undefined;
+  s.get({ messageId: 42 }, (err) => (missing = err ?? undefined));
+  t.truthy(missing);
+});
