@@ -4,7 +4,7 @@
  * the pause switch stops events, and after an agent restart the states are right and no old event fires again.
  * Home Assistant also loads deploy/homeassistant/automations.yaml, so the examples are checked by the real thing.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import anyTest, { type TestFn } from 'ava';
@@ -101,7 +101,7 @@ if (!venv) {
     t.timeout(240_000);
     if (!mosquittoAvailable()) throw new Error('mosquitto is not installed: apt-get install -y mosquitto mosquitto-clients');
     const broker = await startMosquitto();
-    const tmp = mkdtempSync(path.join(os.tmpdir(), 'fer-e2e-'));
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'fer-ha-e2e-'));
     const e2eAutomations = path.join(tmp, 'e2e-automations.yaml');
     // JSON is YAML: the test's automation, made from the blueprint in deploy/.
     writeFileSync(
@@ -137,6 +137,7 @@ if (!venv) {
       ],
       extraYaml: ['automation: !include automations.yaml', 'automation e2e: !include e2e-automations.yaml', 'counter:', '  fer_fired:', '    initial: 0', '    restore: true'].join('\n'),
     });
+    rmSync(tmp, { recursive: true, force: true });
     const conn = await ha.connect();
     const fired: Array<Record<string, unknown>> = [];
     const ferEvents: Array<Record<string, unknown>> = [];

@@ -1,5 +1,5 @@
 /** The MQTT client against a real Mosquitto: topics, retained state, events, commands, discovery republishing. */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -281,7 +281,8 @@ test('the pause survives a restart: read back from the retained topic, or from t
     await b.mqtt.stop();
   }
 
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'fer-state-'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fer-mqtt-state-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const c = await startAgent('a-file', {}, dir);
   await w.client.publishAsync('fer/a-file/hall-2/paused/set', 'ON', { qos: 1 });
   const until = Date.now() + 5000;

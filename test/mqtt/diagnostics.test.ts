@@ -1,12 +1,18 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { DiagnosticsModel, readCpuTemperature } from '../../agent/mqtt/diagnostics.js';
 import { modelInfo, result } from './support.js';
 
+const made: string[] = [];
+test.after.always(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 function thermal(zones: Array<[string, string]>): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'fer-thermal-'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fer-mqtt-thermal-'));
+  made.push(dir);
   zones.forEach(([type, temp], i) => {
     mkdirSync(path.join(dir, `thermal_zone${i}`));
     writeFileSync(path.join(dir, `thermal_zone${i}`, 'type'), `${type}\n`);

@@ -1,5 +1,5 @@
 /** TLS (CA, client certificate) and user/password (from a file) against a real Mosquitto. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -15,12 +15,13 @@ let secrets: string;
 test.before(async () => {
   if (!mosquittoAvailable()) throw new Error('mosquitto is not installed: apt-get install -y mosquitto mosquitto-clients');
   broker = await startMosquitto({ passwords: { fer: 'correct horse', watcher: 'w' }, tls: true, requireClientCert: true });
-  secrets = mkdtempSync(path.join(os.tmpdir(), 'fer-secrets-'));
+  secrets = mkdtempSync(path.join(os.tmpdir(), 'fer-mqtt-secrets-'));
   writeFileSync(path.join(secrets, 'good'), 'correct horse\n');
   writeFileSync(path.join(secrets, 'bad'), 'battery staple\n');
 });
 test.after.always(async () => {
   await broker?.stop();
+  if (secrets) rmSync(secrets, { recursive: true, force: true });
 });
 
 function start(agentId: string, over: Record<string, unknown>) {
@@ -66,7 +67,8 @@ test('a wrong password is reported as a refused login naming the settings to che
 });
 
 test('a broker certificate from another CA is refused', async (t) => {
-  const other = mkdtempSync(path.join(os.tmpdir(), 'fer-otherca-'));
+  const other = mkdtempSync(path.join(os.tmpdir(), 'fer-mqtt-otherca-'));
+  t.teardown(() => rmSync(other, { recursive: true, force: true }));
   const otherCerts = makeTestCerts(other);
   const { mqtt } = await start('a-badca', { 'mqtt.ca_file': otherCerts.caFile });
   try {
