@@ -23,9 +23,13 @@ export interface DiscoveryContext {
   origin: { name: string; sw: string; url?: string };
   /** Whether the board exposes a CPU temperature (else no such entity). */
   cpuTemperature: boolean;
+  /** The retained model status topic when the agent accepts pushed models (model.state_dir set): adds an update entity. */
+  modelStatusTopic?: string;
+  /** The live view's URL when it is enabled: the device page links to it. */
+  configurationUrl?: string;
 }
 
-export type Platform = 'sensor' | 'binary_sensor' | 'switch' | 'event';
+export type Platform = 'sensor' | 'binary_sensor' | 'switch' | 'event' | 'update';
 
 /** One entity's discovery options (long key names; `platform` is only kept in device-based discovery). */
 export interface Component {
@@ -216,8 +220,31 @@ export function cameraComponents(ctx: DiscoveryContext, cameraId: string): Recor
   };
 }
 
+// The status payload carries more than the update entity knows; hand it only its own keys.
+const UPDATE_VALUE_TEMPLATE =
+  "{{ {'installed_version': value_json.installed_version, 'latest_version': value_json.latest_version, " +
+  "'title': value_json.title, 'release_summary': value_json.release_summary, 'in_progress': value_json.in_progress} | to_json }}";
+
+/** Installed and latest offered model version (agent/models/updates.ts publishes the status topic). */
+export function modelUpdateEntity(ctx: DiscoveryContext, statusTopic: string): Component {
+  return {
+    platform: 'update',
+    unique_id: `${agentDeviceId(ctx.agentId)}_model_update`,
+    name: 'Expression model',
+    ...ids(agentEntityId('update', ctx.agentId, 'model')),
+    availability: availability(ctx),
+    entity_category: 'diagnostic',
+    icon: 'mdi:brain',
+    state_topic: statusTopic,
+    value_template: UPDATE_VALUE_TEMPLATE,
+    json_attributes_topic: statusTopic,
+    json_attributes_template: "{{ {'active': value_json.active, 'last_update': value_json.last_update} | to_json }}",
+  };
+}
+
 export function agentComponents(ctx: DiscoveryContext): Record<string, Component> {
   return {
+    ...(ctx.modelStatusTopic ? { model_update: modelUpdateEntity(ctx, ctx.modelStatusTopic) } : {}),
     fps: fpsSensor(ctx),
     latency: latencySensor(ctx),
     engine: engineSensor(ctx),
@@ -234,10 +261,18 @@ interface DeviceInfo {
   model: string;
   sw_version: string;
   via_device?: string;
+  configuration_url?: string;
 }
 
 function agentDevice(ctx: DiscoveryContext): DeviceInfo {
-  return { identifiers: [agentDeviceId(ctx.agentId)], name: `fer-agent ${ctx.agentId}`, manufacturer: 'fer-edge', model: 'fer-agent', sw_version: ctx.origin.sw };
+  return {
+    identifiers: [agentDeviceId(ctx.agentId)],
+    name: `fer-agent ${ctx.agentId}`,
+    manufacturer: 'fer-edge',
+    model: 'fer-agent',
+    sw_version: ctx.origin.sw,
+    ...(ctx.configurationUrl ? { configuration_url: ctx.configurationUrl } : {}),
+  };
 }
 
 function cameraDevice(ctx: DiscoveryContext, cam: { id: string; name: string }): DeviceInfo {
@@ -248,6 +283,7 @@ function cameraDevice(ctx: DiscoveryContext, cam: { id: string; name: string }):
     model: 'fer-agent camera',
     sw_version: ctx.origin.sw,
     via_device: agentDeviceId(ctx.agentId),
+    ...(ctx.configurationUrl ? { configuration_url: `${ctx.configurationUrl}#camera=${encodeURIComponent(cam.id)}` } : {}),
   };
 }
 

@@ -23,6 +23,8 @@ import { EventDelivery, type DeliveryStats } from './event-delivery.js';
 import { PauseStore } from './pause-store.js';
 import { errorPayload, eventIdFactory, eventPayload } from './payloads.js';
 import { agentTopics, type AgentTopics } from './topics.js';
+import { topics as modelTopics } from '../models/transport.js';
+import { liveViewUrl } from '../web/live-view.js';
 
 export interface StartMqttOptions {
   cfg: AgentConfig;
@@ -517,6 +519,8 @@ class MqttAgent implements MqttHandle {
       cameras: this.o.cameras,
       origin: { name: 'fer-edge', sw: this.pkg.version, ...(this.pkg.url ? { url: this.pkg.url } : {}) },
       cpuTemperature: this.hasCpuTemp,
+      ...(this.cfg.model.state_dir ? { modelStatusTopic: modelTopics.status(this.cfg.mqtt.base_topic, this.cfg.agent_id) } : {}),
+      ...(liveViewUrl(this.cfg) ? { configurationUrl: liveViewUrl(this.cfg) } : {}),
     };
   }
 

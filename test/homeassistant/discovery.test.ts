@@ -144,3 +144,18 @@ test('a model with other labels changes the options and event types', (t) => {
   t.deepEqual(cam.cmps.emotion.options, ['happy', 'sad', 'none']);
   t.deepEqual(cam.cmps.emotion_event.event_types, ['happy', 'sad', 'none', 'face_lost']);
 });
+
+test('with model updates and the live view on, the agent device has an update entity and links to the live view', (t) => {
+  const msgs = deviceDiscovery(ctx({ modelStatusTopic: 'fer/pi/model/status', configurationUrl: 'http://pi.local:8090/' }));
+  for (const m of msgs) t.deepEqual(checkDeviceMessage(m.topic, m.payload), [], m.topic);
+  const agent = parse(msgs[0]!.payload);
+  const update = agent.cmps.model_update as Record<string, unknown>;
+  t.is(update.platform, 'update');
+  t.is(update.state_topic, 'fer/pi/model/status');
+  t.regex(String(update.value_template), /installed_version.*latest_version/);
+  t.is((agent.dev as Record<string, unknown>).configuration_url, 'http://pi.local:8090/');
+  t.regex(String((parse(msgs[1]!.payload).dev as Record<string, unknown>).configuration_url), /^http:\/\/pi\.local:8090\/#camera=/);
+  const plain = parse(deviceDiscovery(ctx())[0]!.payload);
+  t.false('model_update' in plain.cmps);
+  t.false('configuration_url' in (plain.dev as Record<string, unknown>));
+});

@@ -40,6 +40,12 @@ export const PLATFORMS: Record<string, PlatformSchema> = {
     required: ['event_types', 'state_topic'],
     deviceClasses: ['button', 'doorbell', 'motion'],
   },
+  // https://www.home-assistant.io/integrations/update.mqtt/ (our use needs the state topic).
+  update: {
+    allowed: [...COMMON, 'command_topic', 'device_class', 'display_precision', 'entity_picture', 'latest_version_template', 'latest_version_topic', 'payload_install', 'release_summary', 'release_url', 'retain', 'state_topic', 'title', 'value_template'],
+    required: ['state_topic'],
+    deviceClasses: ['firmware'],
+  },
 };
 
 const AVAILABILITY_KEYS = ['topic', 'payload_available', 'payload_not_available', 'value_template'];

@@ -3,7 +3,6 @@ import test from 'ava';
 import fc from 'fast-check';
 import type { Clock } from '../../agent/core/clock.js';
 import { FerError } from '../../agent/core/errors.js';
-import { modelUpdateComponent } from '../../agent/models/ha-update.js';
 import type { ActiveInfo, UpdateResult } from '../../agent/models/installer.js';
 import {
   agentTargets,
@@ -194,11 +193,3 @@ test('status payload: installed/latest versions for Home Assistant and the last 
   t.is(fresh.last_update, null);
 });
 
-test('Home Assistant update entity reads the status topic', (t) => {
-  const c = modelUpdateComponent({ agentId: 'pi-1', baseTopic: 'fer' });
-  t.is(c.config.platform, 'update');
-  t.is(c.config.state_topic, 'fer/pi-1/model/status');
-  t.is(c.config.unique_id, 'fer_pi_1_model_update');
-  t.is(c.config.default_entity_id, 'update.fer_pi_1_model');
-  t.regex(String(c.config.value_template), /installed_version.*latest_version/);
-});
