@@ -14,13 +14,11 @@ if [ -x "$VENV/bin/hass" ] && "$VENV/bin/python" -c "import homeassistant.const 
 fi
 
 # Python 3.13: FER_HA_PYTHON, else python3.13 on PATH, else pyenv's.
-PY="${FER_HA_PYTHON:-}"
-if [ -z "$PY" ]; then PY="$(command -v python3.13 || true)"; fi
-if [ -z "$PY" ]; then
-  for p in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13; do
-    if [ -x "$p" ]; then PY="$p"; break; fi
-  done
-fi
+# A pyenv shim on PATH may exist without 3.13 being active, so each candidate must actually run.
+PY=""
+for p in "${FER_HA_PYTHON:-}" "$(command -v python3.13 || true)" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13; do
+  if [ -n "$p" ] && [ -x "$p" ] && "$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1; then PY="$p"; break; fi
+done
 if [ -z "$PY" ]; then
   echo "setup-ha.sh: no Python 3.13 found (set FER_HA_PYTHON, or install it e.g. with pyenv)" >&2
   exit 1
