@@ -60,8 +60,11 @@ function readSecret(file: string, key: string): string {
 }
 
 export function loadConfig(opts: LoadOptions = {}): AgentConfig {
-  const conf = convict(schema, { env: opts.env ?? process.env, args: opts.args ?? [] });
+  const build = () => convict(schema, { env: opts.env ?? process.env, args: opts.args ?? [] });
+  let conf: ReturnType<typeof build>;
   try {
+    // Construction reads the environment, so a bad FER_* value already fails here.
+    conf = build();
     if (!opts.skipDefaultFile && existsSync(defaultConfigFile)) conf.load(readJson(defaultConfigFile, 'default config'));
     if (opts.file) conf.load(readJson(opts.file, 'config file'));
     // Environment beats files: convict applies env at construction, so re-apply it after loading files.

@@ -74,35 +74,83 @@ function fail(key: string, value: unknown, allowed: string): never {
   throw new Error(`${key} = ${JSON.stringify(value)} is invalid: ${allowed}`);
 }
 
-function checkNumber(key: string, v: unknown, min: number, max: number): void {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) fail(key, v, `expected a number in [${min}, ${max}]`);
+type Check = (key: string, v: unknown) => void;
+
+const num = (min: number, max: number, integer = false): Check => (key, v) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    fail(key, v, `expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}]`);
+  }
+};
+const str: Check = (key, v) => {
+  if (typeof v !== 'string') fail(key, v, 'expected a string');
+};
+const bool: Check = (key, v) => {
+  if (typeof v !== 'boolean') fail(key, v, 'expected true or false');
+};
+const strings: Check = (key, v) => {
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) fail(key, v, 'expected an array of strings');
+};
+const oneOf = (values: readonly string[]): Check => (key, v) => {
+  if (!values.includes(v as string)) fail(key, v, `expected one of ${values.join(', ')}`);
+};
+const unit = num(0, 1);
+const ms = num(0, 86_400_000, true);
+
+/** Every key a camera entry may hold, with its check. Per-camera overrides are checked like the global keys. */
+const CAMERA_KEYS: Record<string, Check | Record<string, Check>> = {
+  id: (key, v) => {
+    if (typeof v !== 'string' || !ID_RE.test(v)) fail(key, v, 'expected 1-64 characters of a-z, A-Z, 0-9, _ or -');
+  },
+  name: str,
+  fps: num(0.1, 240),
+  source: {
+    type: oneOf(SOURCE_TYPES),
+    path: str,
+    url: str,
+    pipeline: str,
+    loop: bool,
+    width: num(1, 16384, true),
+    height: num(1, 16384, true),
+    args: strings,
+    interval_ms: ms,
+    timeout_ms: num(1, 86_400_000, true),
+  },
+  detection: {
+    detector: oneOf(DETECTORS),
+    input_width: num(32, 4096, true),
+    input_height: num(32, 4096, true),
+    min_face_px: num(0, 4096, true),
+    score_threshold: unit,
+    nms_iou: unit,
+    max_faces: num(1, 256, true),
+  },
+  tracking: { iou_threshold: unit, max_missed_frames: num(0, 10_000, true), smoothing: unit },
+  debounce: { min_confidence: unit, min_duration_ms: ms, hysteresis: unit, cooldown_ms: ms, absence_timeout_ms: ms },
+};
+
+function checkObject(key: string, v: unknown, checks: Record<string, Check | Record<string, Check>>): void {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(key, v, 'expected an object');
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    const c = checks[k];
+    if (!c) fail(`${key}.${k}`, val, `unknown key; allowed: ${Object.keys(checks).join(', ')}`);
+    if (typeof c === 'function') c(`${key}.${k}`, val);
+    else checkObject(`${key}.${k}`, val, c);
+  }
 }
 
 /** Validates one camera entry; messages name the exact key, e.g. `cameras[1].source.type`. */
 export function validateCamera(c: unknown, i: number): void {
   const k = `cameras[${i}]`;
-  if (typeof c !== 'object' || c === null || Array.isArray(c)) fail(k, c, 'expected an object with id and source');
+  checkObject(k, c, CAMERA_KEYS);
   const cam = c as Record<string, unknown>;
-  const known = new Set(['id', 'name', 'source', 'fps', 'detection', 'tracking', 'debounce']);
-  for (const key of Object.keys(cam)) if (!known.has(key)) fail(`${k}.${key}`, cam[key], `unknown key; allowed: ${[...known].join(', ')}`);
-  if (typeof cam.id !== 'string' || !ID_RE.test(cam.id)) fail(`${k}.id`, cam.id, 'expected 1-64 characters of a-z, A-Z, 0-9, _ or -');
-  if (cam.fps !== undefined) checkNumber(`${k}.fps`, cam.fps, 0.1, 240);
+  if (cam.id === undefined) fail(`${k}.id`, undefined, 'required');
   const s = cam.source as Record<string, unknown> | undefined;
-  if (typeof s !== 'object' || s === null) fail(`${k}.source`, s, 'expected an object with a type');
-  if (!SOURCE_TYPES.includes(s.type as SourceType)) fail(`${k}.source.type`, s.type, `expected one of ${SOURCE_TYPES.join(', ')}`);
+  if (s === undefined || s.type === undefined) fail(`${k}.source.type`, s?.type, `required: one of ${SOURCE_TYPES.join(', ')}`);
   // file/dir without a path play the bundled sample frames (the embedded demo).
   const needs: Partial<Record<SourceType, string>> = { 'http-snapshot': 'url', gstreamer: 'pipeline' };
   const need = needs[s.type as SourceType];
   if (need && (typeof s[need] !== 'string' || (s[need] as string).length === 0)) fail(`${k}.source.${need}`, s[need], `required for source type ${String(s.type)}`);
   if (s.type === 'ffmpeg' && typeof s.path !== 'string' && typeof s.url !== 'string') fail(`${k}.source.path`, s.path, 'ffmpeg needs path (file or /dev/videoN) or url');
-  const det = cam.detection as Record<string, unknown> | undefined;
-  if (det?.score_threshold !== undefined) checkNumber(`${k}.detection.score_threshold`, det.score_threshold, 0, 1);
-  if (det?.detector !== undefined && !DETECTORS.includes(det.detector as DetectorName)) fail(`${k}.detection.detector`, det.detector, `expected one of ${DETECTORS.join(', ')}`);
-  const deb = cam.debounce as Record<string, unknown> | undefined;
-  if (deb?.min_confidence !== undefined) checkNumber(`${k}.debounce.min_confidence`, deb.min_confidence, 0, 1);
-  for (const key of ['min_duration_ms', 'cooldown_ms', 'absence_timeout_ms'] as const) {
-    if (deb?.[key] !== undefined) checkNumber(`${k}.debounce.${key}`, deb[key], 0, 86_400_000);
-  }
 }
 
 convict.addFormat({
@@ -114,7 +162,15 @@ convict.addFormat({
     const dup = ids.find((id, i) => ids.indexOf(id) !== i);
     if (dup) throw new Error(`camera id ${JSON.stringify(dup)} is used twice`);
   },
-  coerce: (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v),
+  // From the environment the list comes as JSON; a string that is not JSON stays a string and fails validation.
+  coerce: (v: unknown) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      return v;
+    }
+  },
 });
 
 convict.addFormat({
