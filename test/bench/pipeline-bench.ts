@@ -30,10 +30,14 @@ export interface PipelineConfigSpec {
   label: string;
   engine: EngineName;
   detector: DetectorName | 'faceapi-baseline';
+  /** Intra-op threads; default: the agent's default (cores - 1, at most 3). */
+  threads?: number;
 }
 
 export const PIPELINE_CONFIGS: readonly PipelineConfigSpec[] = [
   { id: 'centerface-onnxruntime', label: 'fer-edge: CenterFace 320x256 + classifier, onnxruntime (default)', engine: 'onnxruntime', detector: 'centerface' },
+  // The default leaves a core for decoding (right on a 4-core Pi); on this 2-core box that means one thread.
+  { id: 'centerface-onnxruntime-2t', label: 'fer-edge: CenterFace 320x256 + classifier, onnxruntime, threads 2', engine: 'onnxruntime', detector: 'centerface', threads: 2 },
   { id: 'tiny-tfjs-wasm', label: 'fer-edge: face-api tiny 320 + classifier, tfjs-wasm', engine: 'tfjs-wasm', detector: 'tiny' },
   { id: 'ssd-tfjs-wasm', label: 'fer-edge: face-api SSD MobileNet v1 + classifier, tfjs-wasm', engine: 'tfjs-wasm', detector: 'ssd' },
   { id: 'faceapi-baseline', label: 'face-api.js own pipeline: detectAllFaces(tiny 416).withFaceExpressions(), tfjs-wasm', engine: 'tfjs-wasm', detector: 'faceapi-baseline' },
@@ -162,6 +166,7 @@ async function runAgentConfig(o: PipelineBenchOptions, spec: PipelineConfigSpec,
       agent_id: o.agentId,
       engine: spec.engine,
       'detection.detector': spec.detector,
+      ...(spec.threads ? { threads: spec.threads } : {}),
       'mqtt.url': o.mqttUrl,
       'homeassistant.discovery': false,
       'sinks.stdout.enabled': false,
