@@ -112,13 +112,23 @@ export class ModelStore {
   private async lock(): Promise<void> {
     const file = path.join(this.root, LOCK_FILE);
     for (let attempt = 0; attempt < 600; attempt++) {
+      let fh: Awaited<ReturnType<typeof open>> | undefined;
       try {
-        const fh = await open(file, 'wx');
-        await fh.writeFile(String(process.pid));
-        await fh.close();
-        return;
+        fh = await open(file, 'wx');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new FerError('io_failed', `cannot create ${file}: ${errorMessage(err)}`);
+      }
+      if (fh) {
+        try {
+          await fh.writeFile(String(process.pid));
+        } catch (err) {
+          // A full disk: the lock is ours all the same (the file exists); only stale-lock detection loses the pid.
+          // Failing here would stop the agent from even reading which model is installed.
+          this.opts.log.warn({ file, err: errorMessage(err) }, 'cannot write the pid into the model store lock');
+        } finally {
+          await fh.close().catch(() => undefined);
+        }
+        return;
       }
       const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
       if (!Number.isInteger(pid) || pid <= 0 || !isPidAlive(pid)) {
