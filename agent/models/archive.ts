@@ -272,13 +272,17 @@ export async function extractEntries(entries: readonly TarEntry[], dest: string)
   for (const e of entries) {
     const file = path.resolve(root, ...checkBundlePath(e.path, 'archive entry').split('/'));
     if (!file.startsWith(root + path.sep)) corrupt(`entry ${JSON.stringify(e.path)} would land outside the bundle`);
-    await mkdir(path.dirname(file), { recursive: true });
-    const fh = await open(file, 'wx', 0o644);
     try {
-      await fh.writeFile(e.data);
-      await fh.sync();
-    } finally {
-      await fh.close();
+      await mkdir(path.dirname(file), { recursive: true });
+      const fh = await open(file, 'wx', 0o644);
+      try {
+        await fh.writeFile(e.data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      throw new FerError('io_failed', `cannot write ${file}: ${errorMessage(err)}`, { cause: err });
     }
   }
 }
