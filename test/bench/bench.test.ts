@@ -74,11 +74,11 @@ function tmp(t: { teardown(fn: () => void): void }): string {
 }
 
 test('npm run bench -- --quick runs every part and writes consistent JSON and markdown', async (t) => {
-  t.timeout(240_000);
+  t.timeout(600_000);
   const dir = tmp(t);
   const fer = ferCsv(dir, 20);
   const out = path.join(dir, 'out');
-  const { stdout } = await run(process.execPath, [RUN_JS, '--quick', '--out', out, '--fer', fer], { timeout: 230_000, maxBuffer: 16 << 20 });
+  const { stdout } = await run(process.execPath, [RUN_JS, '--quick', '--out', out, '--fer', fer], { timeout: 590_000, maxBuffer: 16 << 20 });
   const report = JSON.parse(readFileSync(path.join(out, 'bench.json'), 'utf8')) as BenchReport;
   const md = readFileSync(path.join(out, 'bench.md'), 'utf8');
   t.is(stdout, md, 'stdout carries the same markdown as bench.md');
@@ -128,11 +128,11 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
 });
 
 test('without the dataset the accuracy column is skipped with a note', async (t) => {
-  t.timeout(120_000);
+  t.timeout(300_000);
   const dir = tmp(t);
   const out = path.join(dir, 'out');
   const missing = path.join(dir, 'no-such-fer.csv.gz');
-  await run(process.execPath, [RUN_JS, '--quick', '--only', 'classifier', '--out', out, '--fer', missing], { timeout: 110_000 });
+  await run(process.execPath, [RUN_JS, '--quick', '--only', 'classifier', '--out', out, '--fer', missing], { timeout: 290_000 });
   const report = JSON.parse(readFileSync(path.join(out, 'bench.json'), 'utf8')) as BenchReport;
   const c = report.classifier as ClassifierBenchResult;
   t.false(c.data.present);
