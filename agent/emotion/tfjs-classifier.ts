@@ -11,12 +11,13 @@ interface WeightsGroup {
   weights: TfCore.io.WeightsManifestEntry[];
 }
 
-/** Reads a LayersModel from disk without tfjs-node's file:// handler (which the wasm engine lacks). */
-function fileHandler(modelJson: string): TfCore.io.IOHandler {
+/** Reads a TF.js model (layers or graph) from disk without tfjs-node's file:// handler (which the wasm engine lacks). */
+export function diskModelHandler(modelJson: string): TfCore.io.IOHandler {
   return {
     async load(): Promise<TfCore.io.ModelArtifacts> {
       const json = JSON.parse(await readFile(modelJson, 'utf8')) as {
         modelTopology: object; weightsManifest: WeightsGroup[]; format?: string; generatedBy?: string; convertedBy?: string;
+        signature?: object; userDefinedMetadata?: Record<string, object>;
       };
       const specs: TfCore.io.WeightsManifestEntry[] = [];
       const buffers: Buffer[] = [];
@@ -36,6 +37,8 @@ function fileHandler(modelJson: string): TfCore.io.IOHandler {
         format: json.format,
         generatedBy: json.generatedBy,
         convertedBy: json.convertedBy,
+        signature: json.signature,
+        userDefinedMetadata: json.userDefinedMetadata,
       };
     },
   };
@@ -47,7 +50,7 @@ export async function loadTfjsClassifier(dir: string, spec: ModelSpec, engine: '
   const file = path.join(dir, spec.tfjsFile);
   let model: TfLayers.LayersModel;
   try {
-    model = await layers.loadLayersModel(fileHandler(file));
+    model = await layers.loadLayersModel(diskModelHandler(file));
   } catch (err) {
     throw new FerError('model_invalid', `${file} does not load as a TF.js LayersModel: ${errorMessage(err)}`);
   }

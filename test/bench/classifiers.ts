@@ -7,12 +7,13 @@
  *   gray (0.2989, 0.5870, 0.1140) → (g - 0.5) * 2 → model.
  */
 import { createRequire } from 'node:module';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type * as TfAll from '@tensorflow/tfjs';
 import type * as FaceApiModule from '@vladmandic/face-api/dist/face-api.node-wasm.js';
 import { bundledModelDir } from '../../agent/core/paths.js';
 import type { Frame } from '../../agent/core/types.js';
+import { diskModelHandler } from '../../agent/emotion/tfjs-classifier.js';
 import { loadClassifier } from '../../agent/emotion/load-classifier.js';
 import { Preprocessor } from '../../agent/emotion/preprocess.js';
 import { initTfjs } from '../../agent/engines/tfjs.js';
@@ -117,42 +118,6 @@ export async function loadFaceApiExpressions(threads: number): Promise<BenchClas
   };
 }
 
-interface ModelJson {
-  modelTopology: object;
-  weightsManifest: Array<{ paths: string[]; weights: TfAll.io.WeightsManifestEntry[] }>;
-  format?: string;
-  generatedBy?: string;
-  convertedBy?: string;
-  signature?: object;
-  userDefinedMetadata?: { [key: string]: object };
-}
-
-/** A TF.js model read from disk (the wasm engine has no file:// loader). */
-function fileHandler(modelJson: string): TfAll.io.IOHandler {
-  return {
-    async load() {
-      const json = JSON.parse(await readFile(modelJson, 'utf8')) as ModelJson;
-      const specs: TfAll.io.WeightsManifestEntry[] = [];
-      const bufs: Buffer[] = [];
-      for (const g of json.weightsManifest) {
-        specs.push(...g.weights);
-        for (const p of g.paths) bufs.push(await readFile(path.join(path.dirname(modelJson), p)));
-      }
-      const all = Buffer.concat(bufs);
-      return {
-        modelTopology: json.modelTopology,
-        weightSpecs: specs,
-        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
-        format: json.format,
-        generatedBy: json.generatedBy,
-        convertedBy: json.convertedBy,
-        signature: json.signature,
-        userDefinedMetadata: json.userDefinedMetadata,
-      };
-    },
-  };
-}
-
 export function humanModelDir(): string {
   // The package's exports hide package.json; its node entry lives in dist/, the models beside it.
   return path.join(path.dirname(require.resolve('@vladmandic/human')), '..', 'models');
@@ -162,7 +127,7 @@ export async function loadHumanEmotion(threads: number): Promise<BenchClassifier
   await initTfjs('tfjs-wasm', threads);
   const tf = (await import('@tensorflow/tfjs')) as typeof TfAll;
   const file = path.join(humanModelDir(), 'emotion.json');
-  const model = await tf.loadGraphModel(fileHandler(file));
+  const model = await tf.loadGraphModel(diskModelHandler(file));
   const shape = model.inputs[0]?.shape ?? [];
   const size = shape[2] ?? 64;
   if (shape[3] !== 1) throw new Error(`${file}: expected the gray emotion model (input [-1,${size},${size},1]), got [${shape.join(',')}]`);
