@@ -59,7 +59,11 @@ test('events survive a broker restart within age and cap, none is replayed, the 
     await until(() => w.on('fer/a-restart/living_room/event').length >= 8, 'the queued events after the restart', 20_000);
     await sleep(500); // anything replayed would arrive now
     const ids = w.on('fer/a-restart/living_room/event').map((s) => (JSON.parse(s.payload) as { track_id: number }).track_id);
-    t.deepEqual(ids, [1, 2, 3, 13, 14, 15, 16, 17]);
+    // The broker → watcher leg is QoS 1 with a persistent session: if the watcher's PUBACK for e3 did not reach
+    // Mosquitto before it stopped, Mosquitto redelivers e3 after the restart (at-least-once, by the broker, not the
+    // agent). So the watcher's view is compared without repeats, and the agent's own count proves it sent each once.
+    t.deepEqual([...new Set(ids)], [1, 2, 3, 13, 14, 15, 16, 17]);
+    t.true(ids.filter((id) => id > 3).length === 5, 'events queued during the outage arrive exactly once');
     t.like(mqtt.stats(), { delivered: 8, droppedExpired: 1, droppedOverflow: 1, queued: 0, inflight: 0 });
     const err = await w.waitFor((s) => s.topic === 'fer/a-restart/errors');
     t.like(JSON.parse(err.payload), { reason: 'events_dropped' });
