@@ -7,17 +7,16 @@
  * a fresh store cannot resolve the installed version at all (see the comment there).
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, rmdirSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { silentLogger } from '../../agent/core/log.js';
-import { writeTar } from '../../agent/models/archive.js';
 import type { ModelInstaller } from '../../agent/models/installer.js';
 import { ModelUpdates } from '../../agent/models/runtime.js';
 import { ModelStore } from '../../agent/models/store.js';
 import { testConfig } from '../mqtt/support.js';
-import { bundleCopy, fixtureBundle, makeKey, sign } from '../models/support.js';
+import { bundleCopy, fixtureBundle, makeKey, sign, tarOf } from '../models/support.js';
 import { tmpDir } from './support.js';
 
 function mountTmpfs(dir: string, size = '12m'): void {
@@ -45,21 +44,6 @@ function mountProblem(): string | null {
   } finally {
     rmdirSync(dir);
   }
-}
-
-/** A bundle folder as the tar a push delivers (manifest first). */
-function tarOf(dir: string): Uint8Array {
-  const files: string[] = [];
-  const walk = (rel: string): void => {
-    for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(r);
-      else files.push(r);
-    }
-  };
-  walk('');
-  files.sort((a, b) => (a === 'manifest.json' ? -1 : b === 'manifest.json' ? 1 : a.localeCompare(b)));
-  return writeTar(files.map((f) => ({ path: f, data: new Uint8Array(readFileSync(path.join(dir, f))) })));
 }
 
 /** Writes `file` until the file system says ENOSPC; returns the bytes written. */

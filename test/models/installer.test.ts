@@ -9,29 +9,13 @@ import fc from 'fast-check';
 import type { ReasonCode } from '../../agent/core/errors.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { loadClassifier } from '../../agent/emotion/load-classifier.js';
-import { writeTar, type TarEntry } from '../../agent/models/archive.js';
 import { ModelInstaller, type UpdateResult } from '../../agent/models/installer.js';
 import type { Manifest } from '../../agent/models/manifest.js';
 import type { TrustPolicy } from '../../agent/models/signing.js';
 import { ModelStore } from '../../agent/models/store.js';
-import { bundleCopy, fixtureBundle, flipByte, makeKey, rehash, sign, tempDir, trust, type TestKey } from './support.js';
+import { bundleCopy, fixtureBundle, flipByte, makeKey, rehash, sign, tarOf, tempDir, trust, type TestKey } from './support.js';
 
 const key = makeKey();
-
-/** Every file of a bundle folder as a tar (manifest first), whether or not the bundle is valid. */
-function tarOf(dir: string, extra: TarEntry[] = []): Uint8Array {
-  const files: string[] = [];
-  const walk = (rel: string): void => {
-    for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(r);
-      else files.push(r);
-    }
-  };
-  walk('');
-  files.sort((a, b) => (a === 'manifest.json' ? -1 : b === 'manifest.json' ? 1 : a.localeCompare(b)));
-  return writeTar([...files.map((f) => ({ path: f, data: new Uint8Array(readFileSync(path.join(dir, f))) })), ...extra]);
-}
 
 interface Rig {
   installer: ModelInstaller;

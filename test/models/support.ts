@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync,
 import os from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../../agent/core/paths.js';
+import { writeTar, type TarEntry } from '../../agent/models/archive.js';
 import { loadPrivateKey, parseTrustedKey, signManifest, generateSigningKeyPair, type TrustPolicy } from '../../agent/models/signing.js';
 
 let fixtureDir: string | null = null;
@@ -113,4 +114,19 @@ export function flipByte(file: string, at = 100): void {
   const b = readFileSync(file);
   b[at % b.length] = b[at % b.length]! ^ 0xff;
   writeFileSync(file, b);
+}
+
+/** Every file of a bundle folder as a tar (manifest first), whether or not the bundle is valid. */
+export function tarOf(dir: string, extra: TarEntry[] = []): Uint8Array {
+  const files: string[] = [];
+  const walk = (rel: string): void => {
+    for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(r);
+      else files.push(r);
+    }
+  };
+  walk('');
+  files.sort((a, b) => (a === 'manifest.json' ? -1 : b === 'manifest.json' ? 1 : a.localeCompare(b)));
+  return writeTar([...files.map((f) => ({ path: f, data: new Uint8Array(readFileSync(path.join(dir, f))) })), ...extra]);
 }
