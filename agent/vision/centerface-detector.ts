@@ -12,6 +12,7 @@ import { CENTERFACE_STRIDE, decodeCenterFace } from './centerface-decode.js';
 import { frameProblem, selectFaces, type FaceDetector } from './face-detector.js';
 import { faceToFrame, letterbox, type Letterbox } from './letterbox.js';
 import { nms } from './nms.js';
+import { sessionOptions } from '../emotion/onnx-classifier.js';
 import { PlanarResizer } from './resize.js';
 
 /**
@@ -44,12 +45,7 @@ export async function createCenterFaceDetector(opts: CenterFaceOptions): Promise
   const modelPath = opts.modelPath ?? centerfaceModelPath;
   let session: Ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(modelPath, {
-      intraOpNumThreads: Math.max(1, opts.threads),
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    });
+    session = await ort.InferenceSession.create(modelPath, sessionOptions(opts.threads));
   } catch (err) {
     throw new FerError('model_invalid', `CenterFace model ${modelPath} cannot be loaded: ${errorMessage(err)}`, { cause: err });
   }
