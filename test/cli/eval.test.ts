@@ -48,10 +48,13 @@ const reported = (JSON.parse(readFileSync(path.join(bundledModelDir, 'manifest.j
 for (const engine of ['onnxruntime', 'tfjs-wasm']) {
   const name = `eval of the bundled model on PublicTest matches the training report within 0.5 points (${engine})`;
   if (!existsSync(dataset) || reported === undefined) {
-    test(name, (t) => {
-      t.log(`skipped: ${existsSync(dataset) ? 'the bundled manifest has no training.metrics.public_test_accuracy' : `${dataset} is absent`}`);
-      t.pass();
-    });
+    const why = existsSync(dataset) ? 'the bundled manifest has no training.metrics.public_test_accuracy' : `${dataset} is absent`;
+    if (process.env.CI) {
+      // CI always has ../shared beside the clone and a bundle with its report: a skip there would hide a regression.
+      test(name, (t) => t.fail(`cannot compare: ${why}`));
+    } else {
+      test.skip(`${name} (skipped: ${why})`, () => undefined);
+    }
     continue;
   }
   test(name, async (t) => {
