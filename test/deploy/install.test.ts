@@ -38,6 +38,8 @@ const install = (args: string[] = [], pathEnv?: string) => root!.exec(['/src/dep
 
 if (reason) {
   test('deploy/install.sh in a Debian Bookworm chroot', (t) => {
+    // .ci/run runs as root with debootstrap installed: under CI a skip would hide a broken installer.
+    if (process.env.CI) return t.fail(`cannot run: ${reason}`);
     t.log(`SKIPPED: ${reason}`);
     t.pass();
   });
