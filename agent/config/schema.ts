@@ -173,6 +173,22 @@ convict.addFormat({
   },
 });
 
+// convict's own Boolean turns every string but 'false' into true, so FER_STDOUT=0 or `--set x=no` would switch a
+// thing on. Only the usual spellings are accepted; anything else fails with the key named.
+const TRUE_WORDS = ['true', '1', 'yes', 'on'];
+const FALSE_WORDS = ['false', '0', 'no', 'off'];
+convict.addFormat({
+  name: 'bool',
+  validate(val: unknown) {
+    if (typeof val !== 'boolean') throw new Error('expected true or false (also 1/0, yes/no, on/off)');
+  },
+  coerce: (v: unknown) => {
+    if (typeof v !== 'string') return v;
+    const w = v.trim().toLowerCase();
+    return TRUE_WORDS.includes(w) ? true : FALSE_WORDS.includes(w) ? false : v;
+  },
+});
+
 convict.addFormat({
   name: 'unit',
   validate(val: unknown) {
@@ -259,8 +275,14 @@ export const schema = {
       default: [] as string[],
       env: 'FER_TRUSTED_KEYS',
     },
-    allow_unsigned: { doc: 'Accept pushed bundles without a signature (not recommended).', format: Boolean, default: false },
+    allow_unsigned: { doc: 'Accept pushed bundles without a signature (not recommended).', format: 'bool', default: false },
     max_bundle_bytes: { doc: 'Largest bundle accepted over the network.', format: 'nat', default: 32 * 1024 * 1024 },
+    flip_tta: {
+      doc: 'Classify every face as seen and mirrored and average the two (about +0.7 accuracy points on FER2013 for twice the classifier work; the detector cost is unchanged).',
+      format: 'bool',
+      default: false,
+      env: 'FER_FLIP_TTA',
+    },
   },
   detection: {
     detector: {
@@ -298,7 +320,7 @@ export const schema = {
   },
   sinks: {
     stdout: {
-      enabled: { doc: 'Print events on stdout (pretty on a terminal, JSON lines otherwise).', format: Boolean, default: true, env: 'FER_STDOUT' },
+      enabled: { doc: 'Print events on stdout (pretty on a terminal, JSON lines otherwise).', format: 'bool', default: true, env: 'FER_STDOUT' },
     },
     jsonl: {
       path: { doc: 'Append events as JSON lines to this file. Empty: off.', format: String, default: '', env: 'FER_JSONL' },
@@ -323,14 +345,14 @@ export const schema = {
     ca_file: { doc: 'CA certificate (PEM) for TLS.', format: String, default: '' },
     cert_file: { doc: 'Client certificate (PEM) for TLS.', format: String, default: '' },
     key_file: { doc: 'Client key (PEM) for TLS.', format: String, default: '' },
-    reject_unauthorized: { doc: 'Verify the broker certificate.', format: Boolean, default: true },
+    reject_unauthorized: { doc: 'Verify the broker certificate.', format: 'bool', default: true },
     event_max_age_s: { doc: 'Events raised while offline are delivered after reconnect only if younger than this.', format: 'nat', default: 60 },
     offline_queue_max: { doc: 'At most this many events wait while the broker is away (oldest dropped first).', format: 'nat', default: 100 },
   },
   homeassistant: {
-    discovery: { doc: 'Publish Home Assistant MQTT discovery.', format: Boolean, default: true, env: 'FER_HA_DISCOVERY' },
+    discovery: { doc: 'Publish Home Assistant MQTT discovery.', format: 'bool', default: true, env: 'FER_HA_DISCOVERY' },
     prefix: { doc: 'Home Assistant discovery prefix.', format: String, default: 'homeassistant' },
-    legacy_discovery: { doc: 'One config topic per entity (Home Assistant before 2024.11) instead of device-based discovery.', format: Boolean, default: false },
+    legacy_discovery: { doc: 'One config topic per entity (Home Assistant before 2024.11) instead of device-based discovery.', format: 'bool', default: false },
     websocket_url: { doc: 'Home Assistant URL for the websocket sink (fires fer_emotion events). Empty: off.', format: String, default: '', env: 'FER_HA_URL' },
     token: { doc: 'Home Assistant long-lived access token (prefer token_file).', format: String, default: '', env: 'FER_HA_TOKEN', sensitive: true },
     token_file: { doc: 'File holding the Home Assistant token.', format: String, default: '', env: 'FER_HA_TOKEN_FILE' },
@@ -340,7 +362,7 @@ export const schema = {
     host: { doc: 'Address for the health endpoint.', format: String, default: '127.0.0.1' },
   },
   web: {
-    enabled: { doc: 'Serve the live view (frames with boxes). Off by default: no image leaves the device unless this is on.', format: Boolean, default: false, env: 'FER_WEB' },
+    enabled: { doc: 'Serve the live view (frames with boxes). Off by default: no image leaves the device unless this is on.', format: 'bool', default: false, env: 'FER_WEB' },
     host: { doc: 'Address the live view binds to.', format: String, default: '127.0.0.1' },
     port: { doc: 'Port of the live view.', format: 'port', default: 8090, env: 'FER_WEB_PORT' },
     token: { doc: 'If set, the live view asks for ?token=.', format: String, default: '', env: 'FER_WEB_TOKEN', sensitive: true },
@@ -353,7 +375,7 @@ export type AgentConfig = {
   log_level: string;
   engine: EngineName;
   threads: number;
-  model: { path: string; state_dir: string; keep_versions: number; trusted_keys: string[]; allow_unsigned: boolean; max_bundle_bytes: number };
+  model: { path: string; state_dir: string; keep_versions: number; trusted_keys: string[]; allow_unsigned: boolean; max_bundle_bytes: number; flip_tta: boolean };
   detection: DetectionConfig;
   tracking: TrackingConfig;
   debounce: DebounceConfig;

@@ -2,6 +2,7 @@
 import type { AgentConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 import type { EmotionClassifier } from '../emotion/classifier.js';
+import { FlipAveragingClassifier } from '../emotion/flip-average.js';
 import { loadClassifier } from '../emotion/load-classifier.js';
 import { toModelSpec } from '../models/manifest.js';
 import { selectEngine, type EngineChoice } from '../engines/select.js';
@@ -22,7 +23,8 @@ export async function setupClassifier(cfg: AgentConfig, dir: string, log: Logger
     if (!p.ok) log.info({ engine: p.engine, reason: p.detail }, 'engine not used');
   }
   const bundle = await loadBundle(dir);
-  const classifier = await loadClassifier(bundle.dir, toModelSpec(bundle.manifest), choice.engine, cfg.threads);
-  log.info({ engine: choice.engine, threads: cfg.threads, model: `${bundle.manifest.name}@${bundle.manifest.version}`, dir: bundle.dir }, 'classifier loaded');
+  const loaded = await loadClassifier(bundle.dir, toModelSpec(bundle.manifest), choice.engine, cfg.threads);
+  const classifier = cfg.model.flip_tta ? new FlipAveragingClassifier(loaded) : loaded;
+  log.info({ engine: choice.engine, threads: cfg.threads, flipTta: cfg.model.flip_tta, model: `${bundle.manifest.name}@${bundle.manifest.version}`, dir: bundle.dir }, 'classifier loaded');
   return { classifier, choice, dir: bundle.dir, name: bundle.manifest.name, version: bundle.manifest.version, sha256: bundle.manifestSha256 };
 }

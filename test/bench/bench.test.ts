@@ -84,7 +84,7 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   t.is(stdout, md, 'stdout carries the same markdown as bench.md');
 
   const c = report.classifier as ClassifierBenchResult;
-  t.deepEqual(c.models.map((m) => m.id), ['ours-onnxruntime', 'ours-tfjs-wasm', 'face-api-tfjs-wasm', 'human-tfjs-wasm']);
+  t.deepEqual(c.models.map((m) => m.id), ['ours-onnxruntime', 'ours-onnxruntime-flip', 'ours-tfjs-wasm', 'face-api-tfjs-wasm', 'human-tfjs-wasm']);
   t.is(c.data.rows, 20);
   t.is(c.data.malformed, 1, 'the malformed row is counted, not silently dropped');
   for (const m of c.models) {

@@ -13,6 +13,7 @@ import type * as TfAll from '@tensorflow/tfjs';
 import type * as FaceApiModule from '@vladmandic/face-api/dist/face-api.node-wasm.js';
 import { bundledModelDir } from '../../agent/core/paths.js';
 import type { Frame } from '../../agent/core/types.js';
+import { FlipAveragingClassifier } from '../../agent/emotion/flip-average.js';
 import { diskModelHandler } from '../../agent/emotion/tfjs-classifier.js';
 import { loadClassifier } from '../../agent/emotion/load-classifier.js';
 import { Preprocessor } from '../../agent/emotion/preprocess.js';
@@ -46,19 +47,23 @@ async function fileBytes(...files: string[]): Promise<number> {
   return n;
 }
 
-/** The bundled model on onnxruntime or tfjs-wasm, preprocessed by the agent's own Preprocessor (no crop margin). */
-export async function loadOurs(engine: 'onnxruntime' | 'tfjs-wasm', threads: number): Promise<BenchClassifier> {
+/**
+ * The bundled model on onnxruntime or tfjs-wasm, preprocessed by the agent's own Preprocessor (no crop margin);
+ * with `flip`, through the agent's flip test-time augmentation (model.flip_tta).
+ */
+export async function loadOurs(engine: 'onnxruntime' | 'tfjs-wasm', threads: number, flip = false): Promise<BenchClassifier> {
   const bundle = await loadBundle(bundledModelDir);
   const spec = toModelSpec(bundle.manifest);
-  const clf = await loadClassifier(bundle.dir, spec, engine, threads);
+  const plain = await loadClassifier(bundle.dir, spec, engine, threads);
+  const clf = flip ? new FlipAveragingClassifier(plain) : plain;
   // FER crops are already faces: use them whole, as `fer-agent eval` does.
   const pre = new Preprocessor({ ...spec, faceCrop: { margin: 0, square: false } });
   const per = spec.input.width * spec.input.height * spec.input.channels;
   let buf = new Float32Array(0);
   const files = engine === 'onnxruntime' ? [spec.onnxFile] : Object.keys(bundle.manifest.files).filter((f) => f.startsWith(path.dirname(spec.tfjsFile) + '/'));
   return {
-    id: `ours-${engine}`,
-    name: `fer-edge ${bundle.manifest.name}@${bundle.manifest.version}`,
+    id: `ours-${engine}${flip ? '-flip' : ''}`,
+    name: `fer-edge ${bundle.manifest.name}@${bundle.manifest.version}${flip ? ' + flip TTA' : ''}`,
     engine,
     labels: clf.labels,
     input: `${spec.input.width}x${spec.input.height} ${spec.input.channels === 1 ? 'gray' : 'RGB'}`,

@@ -83,3 +83,12 @@ test('systemd credentials are used when no password or token is configured', (t)
   t.is(loadConfig({ env: { CREDENTIALS_DIRECTORY: dir, FER_MQTT_PASSWORD: 'explicit' } }).mqtt.password, 'explicit');
   t.is(loadConfig({ env: { CREDENTIALS_DIRECTORY: dir } }).homeassistant.token, '', 'no ha_token file: no token');
 });
+
+test('switches read 0/1, yes/no, on/off from the environment and refuse anything else', (t) => {
+  // convict's Boolean reads every string but "false" as true, so FER_STDOUT=0 used to switch stdout on.
+  t.false(loadConfig({ skipDefaultFile: true, env: { FER_STDOUT: '0' } }).sinks.stdout.enabled);
+  t.false(loadConfig({ skipDefaultFile: true, env: { FER_STDOUT: 'off' } }).sinks.stdout.enabled);
+  t.true(loadConfig({ skipDefaultFile: true, env: { FER_STDOUT: 'Yes' } }).sinks.stdout.enabled);
+  const err = t.throws(() => loadConfig({ skipDefaultFile: true, env: { FER_STDOUT: 'nope' } }), { instanceOf: FerError });
+  t.regex(err.message, /sinks\.stdout\.enabled.*true or false/);
+});

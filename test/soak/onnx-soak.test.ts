@@ -2,50 +2,57 @@
  * No leaks on the default inference path: JPEG decode (sharp) → CenterFace → batched classifier on onnxruntime →
  * tracker → debouncer, for many frames. After warm-up, RSS must stay within a bound, the tracker must not keep
  * dead tracks, and the pipeline must still find exactly the faces each frame holds.
- * Short (500 frames) in the normal suite; `npm run test:soak` runs 20,000.
+ * Short (500 frames) in the normal suite; `npm run test:soak` runs 20,000. The flip test-time augmentation path
+ * (model.flip_tta, which builds a doubled batch per frame) gets a shorter soak of its own.
  */
 import test from 'ava';
 import { decodeFrame } from '../../agent/sources/decode.js';
 import { slope } from '../bench/stats.js';
 import { LONG, SteppedClock, frameCount, rssMiB, sampleJpegs, soakPipeline } from './support.js';
 
-const FRAMES = frameCount(500, 20_000);
-const WARMUP = Math.min(150, Math.floor(FRAMES / 3));
 /** Allowed RSS growth after warm-up. A leak of one 640x480 frame or one detector input per frame would be ~1 MB/frame. */
 const BOUND_MIB = LONG ? 64 : 48;
 
-test(`onnxruntime + CenterFace: ${FRAMES} frames with RSS bounded after warm-up`, async (t) => {
-  t.timeout(LONG ? 3_600_000 : 120_000);
-  const jpegs = sampleJpegs();
-  const clock = new SteppedClock();
-  const p = await soakPipeline('onnxruntime', 'centerface', clock);
-  t.teardown(() => p.dispose());
-  t.is(p.engine, 'onnxruntime');
-  t.is(p.detector.name, 'centerface');
+const variants = [
+  { name: 'onnxruntime + CenterFace', frames: frameCount(500, 20_000), extra: {} },
+  { name: 'onnxruntime + CenterFace + flip TTA', frames: frameCount(300, 5_000), extra: { 'model.flip_tta': true } },
+];
 
-  const samples: Array<[number, number]> = [];
-  let rss0 = 0;
-  let wrongFaces = 0;
-  let maxTracks = 0;
-  const sampleEvery = Math.max(10, Math.floor((FRAMES - WARMUP) / 25));
-  for (let i = 0; i < FRAMES; i++) {
-    // 300 ms per frame: the 8 empty frames last 2.4 s > absence_timeout_ms, so every pass ends tracks (face_lost).
-    clock.step(300);
-    const j = jpegs[i % jpegs.length]!;
-    const frame = await decodeFrame('soak', { seq: i, monoMs: clock.mono(), wallMs: clock.wall(), bytes: j.bytes });
-    const r = await p.pipeline.process(frame);
-    if (r.faces.length !== j.faces) wrongFaces++;
-    maxTracks = Math.max(maxTracks, p.pipeline.states().length);
-    if (i + 1 === WARMUP) rss0 = rssMiB();
-    if (i + 1 > WARMUP && (i + 1 - WARMUP) % sampleEvery === 0) samples.push([i + 1, rssMiB()]);
-  }
-  const peak = Math.max(...samples.map((s) => s[1]));
-  const perKFrames = slope(samples.map((s) => s[0]), samples.map((s) => s[1])) * 1000;
-  t.log(`RSS after warm-up ${rss0.toFixed(1)} MiB, peak after ${peak.toFixed(1)} MiB (+${(peak - rss0).toFixed(1)}), trend ${perKFrames.toFixed(2)} MiB per 1000 frames; ${p.events.length} events`);
-  t.is(wrongFaces, 0, 'every frame still yields exactly the faces it holds');
-  t.true(maxTracks <= 2, `at most two live tracks (the previous face fading out and the current one), saw ${maxTracks}`);
-  t.true(p.events.some((e) => e.eventType === 'face_lost'), 'tracks ended and face_lost fired');
-  t.true(peak - rss0 <= BOUND_MIB, `RSS grew ${(peak - rss0).toFixed(1)} MiB after warm-up (bound ${BOUND_MIB})`);
-  // Over 20,000 frames a slow leak shows as a trend even when it stays under the bound (a short run is too noisy).
-  if (LONG) t.true(perKFrames <= 1, `RSS trend ${perKFrames.toFixed(2)} MiB per 1000 frames (at most 1)`);
-});
+for (const { name, frames: FRAMES, extra } of variants) {
+  const WARMUP = Math.min(150, Math.floor(FRAMES / 3));
+  test(`${name}: ${FRAMES} frames with RSS bounded after warm-up`, async (t) => {
+    t.timeout(LONG ? 3_600_000 : 120_000);
+    const jpegs = sampleJpegs();
+    const clock = new SteppedClock();
+    const p = await soakPipeline('onnxruntime', 'centerface', clock, extra);
+    t.teardown(() => p.dispose());
+    t.is(p.engine, 'onnxruntime');
+    t.is(p.detector.name, 'centerface');
+
+    const samples: Array<[number, number]> = [];
+    let rss0 = 0;
+    let wrongFaces = 0;
+    let maxTracks = 0;
+    const sampleEvery = Math.max(10, Math.floor((FRAMES - WARMUP) / 25));
+    for (let i = 0; i < FRAMES; i++) {
+      // 300 ms per frame: the 8 empty frames last 2.4 s > absence_timeout_ms, so every pass ends tracks (face_lost).
+      clock.step(300);
+      const j = jpegs[i % jpegs.length]!;
+      const frame = await decodeFrame('soak', { seq: i, monoMs: clock.mono(), wallMs: clock.wall(), bytes: j.bytes });
+      const r = await p.pipeline.process(frame);
+      if (r.faces.length !== j.faces) wrongFaces++;
+      maxTracks = Math.max(maxTracks, p.pipeline.states().length);
+      if (i + 1 === WARMUP) rss0 = rssMiB();
+      if (i + 1 > WARMUP && (i + 1 - WARMUP) % sampleEvery === 0) samples.push([i + 1, rssMiB()]);
+    }
+    const peak = Math.max(...samples.map((s) => s[1]));
+    const perKFrames = slope(samples.map((s) => s[0]), samples.map((s) => s[1])) * 1000;
+    t.log(`RSS after warm-up ${rss0.toFixed(1)} MiB, peak after ${peak.toFixed(1)} MiB (+${(peak - rss0).toFixed(1)}), trend ${perKFrames.toFixed(2)} MiB per 1000 frames; ${p.events.length} events`);
+    t.is(wrongFaces, 0, 'every frame still yields exactly the faces it holds');
+    t.true(maxTracks <= 2, `at most two live tracks (the previous face fading out and the current one), saw ${maxTracks}`);
+    t.true(p.events.some((e) => e.eventType === 'face_lost'), 'tracks ended and face_lost fired');
+    t.true(peak - rss0 <= BOUND_MIB, `RSS grew ${(peak - rss0).toFixed(1)} MiB after warm-up (bound ${BOUND_MIB})`);
+    // Over 20,000 frames a slow leak shows as a trend even when it stays under the bound (a short run is too noisy).
+    if (LONG) t.true(perKFrames <= 1, `RSS trend ${perKFrames.toFixed(2)} MiB per 1000 frames (at most 1)`);
+  });
+}

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import AugmentConfig, augment
+from .checkpoint import load_checkpoint, net_config_from
 from .data import FaceSet, iter_batches, load_fer
 from .model import ExpressionNet, NetConfig, count_parameters
 from .progress import Progress
@@ -50,6 +51,10 @@ class TrainConfig:
     seed: int = 1
     threads: int = 0  # 0: torch's default
     max_train: int = 0  # 0: all rows (tests use a handful)
+    init: str | None = None  # a checkpoint (final.pt, best.pt, last.pt) whose weights start the run: fine-tuning, warm restarts
+    teachers: list[str] = field(default_factory=list)  # checkpoints to distil from (knowledge distillation)
+    distill_weight: float = 0.5  # loss = (1-w) * targets + w * T^2 * KL(teacher || student), when teachers are set
+    distill_temperature: float = 4.0
     net: NetConfig = field(default_factory=NetConfig)
     aug: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -125,6 +130,65 @@ def targets_for(fs: FaceSet, idx: np.ndarray, n_classes: int, w: float, device: 
     return y.to(device)
 
 
+def init_weights(model: torch.nn.Module, cfg: TrainConfig) -> None:
+    """Start from another run's weights; its net must have the same shape, which is checked by name, not by luck."""
+    path = Path(cfg.init)  # type: ignore[arg-type]
+    if not path.is_file():
+        raise SystemExit(f"config: init checkpoint {path} does not exist")
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    theirs = net_config_from((ck.get("config") or {}).get("net"))
+    if theirs != cfg.net:
+        raise SystemExit(f"config: init checkpoint {path} has net {asdict(theirs)}, this run has {asdict(cfg.net)}")
+    # final.pt and best.pt hold the EMA weights under "model"; last.pt holds both, and its EMA is the better start.
+    model.load_state_dict(ck["ema"] if "ema" in ck else ck["model"])
+    print(f"initialised from {path} (epoch {ck.get('epoch')})", file=sys.stderr)
+
+
+class Teachers:
+    """One or more trained checkpoints whose averaged, temperature-softened predictions the student learns from.
+
+    Each teacher normalises the augmented batch with its own mean/std and may have any width: the usual set-up is a
+    wider net (or an ensemble) trained on a workstation, distilled into the edge net that has to run at camera speed.
+    """
+
+    def __init__(self, paths: list[str], device: torch.device) -> None:
+        self.members = []
+        for p in paths:
+            if not Path(p).is_file():
+                raise SystemExit(f"config: teacher checkpoint {p} does not exist")
+            ck = load_checkpoint(p)
+            net = ck.model.to(device).to(memory_format=torch.channels_last).eval()
+            for q in net.parameters():
+                q.requires_grad_(False)
+            self.members.append((net, ck.mean, ck.std, p))
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    @torch.no_grad()
+    def probs(self, raw: torch.Tensor, temperature: float) -> torch.Tensor:
+        """raw: the augmented batch in [0, 1], before normalisation."""
+        total = None
+        for net, mean, std, _ in self.members:
+            x = normalise(raw, mean, std).contiguous(memory_format=torch.channels_last)
+            with autocast_ctx(raw.device):
+                p = F.softmax(net(x).float() / temperature, dim=1)
+            total = p if total is None else total + p
+        return total / len(self.members)  # type: ignore[operator]
+
+    def report(self, te: FaceSet, device: torch.device) -> None:
+        """Each teacher's test accuracy and the ensemble's, so a weak teacher is seen before hours are spent on it."""
+        if not len(te):
+            return
+        ens = None
+        for net, mean, std, p in self.members:
+            pr = predict_proba(net, te.images, mean, std, device)
+            ens = pr if ens is None else ens + pr
+            print(f"teacher {p}: test acc {(pr.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
+        if len(self.members) > 1:
+            print(f"teacher ensemble: test acc {(ens.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
+
+
 def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | None = None) -> dict:
     device = torch.device(device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
     if cfg.threads:
@@ -144,6 +208,8 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
     std = float(tr.images.std() / 255.0)
 
     model = ExpressionNet(cfg.net).to(device).to(memory_format=torch.channels_last)
+    if cfg.init:
+        init_weights(model, cfg)
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -169,6 +235,10 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
 
     print(f"device={device} params={count_parameters(model)} train={len(tr)} test={len(te)} mean={mean:.4f} std={std:.4f}",
           file=sys.stderr)
+    teachers = Teachers(cfg.teachers, device)
+    if len(teachers) and start_epoch == 0:
+        teachers.report(te, device)
+    T = cfg.distill_temperature
     gen = torch.Generator(device=device)
     for epoch in range(start_epoch, cfg.epochs):
         gen.manual_seed(cfg.seed * 1000 + epoch)
@@ -178,7 +248,8 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
         bar = Progress(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
         for idx in iter_batches(len(tr), cfg.batch_size, rng):
             x = torch.from_numpy(tr.images[idx]).to(device).unsqueeze(1).float().div_(255.0)
-            x = normalise(augment(x, cfg.aug, gen), mean, std).contiguous(memory_format=torch.channels_last)
+            raw = augment(x, cfg.aug, gen)
+            x = normalise(raw, mean, std).contiguous(memory_format=torch.channels_last)
             y = targets_for(tr, idx, cfg.net.num_classes, cfg.ferplus_weight, device)
             if cfg.label_smoothing:
                 y = y * (1 - cfg.label_smoothing) + cfg.label_smoothing / cfg.net.num_classes
@@ -187,6 +258,10 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
             with autocast_ctx(device):
                 logits = model(x)
             loss = torch.sum(-y * F.log_softmax(logits.float(), dim=1), dim=1).mean()
+            if len(teachers):
+                pt = teachers.probs(raw, T)
+                kd = torch.sum(pt * (torch.log(pt.clamp_min(1e-8)) - F.log_softmax(logits.float() / T, dim=1)), dim=1).mean()
+                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * T * T * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,0 +1,83 @@
+"""Warm starts (`init`) and knowledge distillation (`teachers`) in the training loop, on tiny generated data."""
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+from conftest import synthetic_faces, write_fer_csv
+
+from fer_train.augment import AugmentConfig
+from fer_train.model import ExpressionNet, NetConfig
+from fer_train.train import TrainConfig, predict_proba, train
+from fer_train.data import load_fer
+
+
+@pytest.fixture(scope="module")
+def data_csv(tmp_path_factory):
+    imgs, labels = synthetic_faces(56, seed=11)
+    return write_fer_csv(tmp_path_factory.mktemp("distill") / "tiny.csv.gz", imgs, labels,
+                         ["Training"] * 40 + ["PublicTest"] * 16)
+
+
+def _cfg(csv, **kw):
+    base = dict(data_csv=str(csv), ferplus_csv=None, cache=None, epochs=2, batch_size=16, lr=0.05, warmup_epochs=0.5,
+                seed=3, net=NetConfig(widths=(4, 8)), aug=AugmentConfig())
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _weights(path, key="model"):
+    return torch.load(path, map_location="cpu", weights_only=True)[key]
+
+
+def test_init_starts_from_the_given_weights(tmp_path, data_csv):
+    train(_cfg(data_csv), tmp_path / "a", device_name="cpu")
+    start = _weights(tmp_path / "a" / "final.pt")
+    # With a vanishing learning rate the run cannot move: what it ends with is what it started from.
+    train(_cfg(data_csv, epochs=1, lr=1e-12, init=str(tmp_path / "a" / "final.pt")), tmp_path / "b", device_name="cpu")
+    end = _weights(tmp_path / "b" / "last.pt")
+    convs = [k for k in start if k.endswith("weight") and start[k].ndim == 4]
+    assert convs and all(torch.allclose(start[k], end[k], atol=1e-6) for k in convs)
+    # ...and a fresh run with the same seed does not start there, so the check above can fail.
+    train(_cfg(data_csv, epochs=1, lr=1e-12), tmp_path / "c", device_name="cpu")
+    fresh = _weights(tmp_path / "c" / "last.pt")
+    assert not all(torch.allclose(start[k], fresh[k], atol=1e-6) for k in convs)
+
+
+def test_init_with_another_net_shape_names_both(tmp_path, data_csv):
+    train(_cfg(data_csv, epochs=1), tmp_path / "a", device_name="cpu")
+    with pytest.raises(SystemExit, match=r"init checkpoint .*final\.pt has net .*widths.*4, 8.*this run has .*8, 16"):
+        train(_cfg(data_csv, net=NetConfig(widths=(8, 16)), init=str(tmp_path / "a" / "final.pt")), tmp_path / "b",
+              device_name="cpu")
+    with pytest.raises(SystemExit, match="init checkpoint .*missing.pt does not exist"):
+        train(_cfg(data_csv, init=str(tmp_path / "missing.pt")), tmp_path / "c", device_name="cpu")
+
+
+def _opinionated_teacher(path, favourite: int):
+    """A wider net than the student that answers `favourite` whatever it sees."""
+    net = ExpressionNet(NetConfig(widths=(8, 16)))
+    with torch.no_grad():
+        net.classifier.weight.zero_()
+        net.classifier.bias.fill_(-5.0)
+        net.classifier.bias[favourite] = 5.0
+    torch.save({"model": net.state_dict(), "config": {"net": asdict(net.cfg)}, "mean": 0.5, "std": 0.25}, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("favourite", [2, 5])
+def test_the_student_learns_what_its_teacher_says(tmp_path, data_csv, favourite):
+    teacher = _opinionated_teacher(tmp_path / "teacher.pt", favourite)
+    cfg = _cfg(data_csv, epochs=6, teachers=[teacher], distill_weight=1.0, distill_temperature=1.0)
+    train(cfg, tmp_path / "run", device_name="cpu")
+    student = ExpressionNet(cfg.net)
+    student.load_state_dict(_weights(tmp_path / "run" / "last.pt"))
+    ck = torch.load(tmp_path / "run" / "last.pt", map_location="cpu", weights_only=False)
+    te = load_fer(data_csv, None, None).select("PublicTest")
+    pred = predict_proba(student, te.images, ck["mean"], ck["std"], torch.device("cpu")).argmax(1)
+    # The labels are spread over all seven classes; only the teacher can make the student favour one of them.
+    assert np.mean(pred == favourite) > 0.8, np.bincount(pred, minlength=7)
+
+
+def test_a_missing_teacher_is_named(tmp_path, data_csv):
+    with pytest.raises(SystemExit, match="teacher checkpoint .*nope.pt does not exist"):
+        train(_cfg(data_csv, teachers=[str(tmp_path / "nope.pt")]), tmp_path / "run", device_name="cpu")
