@@ -43,12 +43,21 @@ test('eval reads plain and gzipped CSV, reports malformed rows, and ends with on
   t.regex(String((err as { stderr?: string }).stderr), /no rows with Usage=PrivateTest/);
 });
 
-const reported = (JSON.parse(readFileSync(path.join(bundledModelDir, 'manifest.json'), 'utf8')) as { training?: { metrics?: { public_test_accuracy?: number } } }).training?.metrics?.public_test_accuracy;
+const metrics = (JSON.parse(readFileSync(path.join(bundledModelDir, 'manifest.json'), 'utf8')) as { training?: { metrics?: Record<string, number> } }).training?.metrics ?? {};
 
-for (const engine of ['onnxruntime', 'tfjs-wasm']) {
-  const name = `eval of the bundled model on PublicTest matches the training report within 0.5 points (${engine})`;
+// The agent's flip TTA (model.flip_tta) mirrors the preprocessed crop, as the training report's flip TTA mirrors the
+// image: the two must agree as closely as the plain figures do.
+const cases = [
+  { engine: 'onnxruntime', flip: false, metric: 'public_test_accuracy' },
+  { engine: 'tfjs-wasm', flip: false, metric: 'public_test_accuracy' },
+  { engine: 'onnxruntime', flip: true, metric: 'public_test_accuracy_flip_tta' },
+];
+
+for (const { engine, flip, metric } of cases) {
+  const reported = metrics[metric];
+  const name = `eval of the bundled model on PublicTest matches the training report within 0.5 points (${engine}${flip ? ', flip TTA' : ''})`;
   if (!existsSync(dataset) || reported === undefined) {
-    const why = existsSync(dataset) ? 'the bundled manifest has no training.metrics.public_test_accuracy' : `${dataset} is absent`;
+    const why = existsSync(dataset) ? `the bundled manifest has no training.metrics.${metric}` : `${dataset} is absent`;
     if (process.env.CI) {
       // CI always has ../shared beside the clone and a bundle with its report: a skip there would hide a regression.
       test(name, (t) => t.fail(`cannot compare: ${why}`));
@@ -59,7 +68,8 @@ for (const engine of ['onnxruntime', 'tfjs-wasm']) {
   }
   test(name, async (t) => {
     t.timeout(240_000);
-    const { stdout } = await run('node', [cli, 'eval', '--data', dataset, '--usage', 'PublicTest', '--engine', engine, '--log-level', 'error'], { maxBuffer: 1 << 24 });
+    const flags = flip ? ['--set', 'model.flip_tta=true'] : [];
+    const { stdout } = await run('node', [cli, 'eval', '--data', dataset, '--usage', 'PublicTest', '--engine', engine, ...flags, '--log-level', 'error'], { maxBuffer: 1 << 24 });
     const j = lastJson(stdout);
     t.is(j.engine, engine);
     t.true((j.n as number) > 3000);

@@ -81,3 +81,17 @@ def test_the_student_learns_what_its_teacher_says(tmp_path, data_csv, favourite)
 def test_a_missing_teacher_is_named(tmp_path, data_csv):
     with pytest.raises(SystemExit, match="teacher checkpoint .*nope.pt does not exist"):
         train(_cfg(data_csv, teachers=[str(tmp_path / "nope.pt")]), tmp_path / "run", device_name="cpu")
+
+
+@pytest.mark.parametrize("name", ["default.json", "teacher.json"])
+def test_the_shipped_configs_load_and_build_their_nets(name):
+    from pathlib import Path
+
+    from fer_train.model import count_parameters
+    from fer_train.train import load_config
+
+    cfg = load_config(str(Path(__file__).resolve().parents[1] / "configs" / name), [])
+    params = count_parameters(ExpressionNet(cfg.net))
+    # The edge net has to stay small enough for the agent's speed target; the teacher is meant to be wider.
+    assert (params < 1.5e6) if name == "default.json" else (params > 3e6), params
+    assert cfg.epochs >= 50 and 0 < cfg.lr < 0.1
