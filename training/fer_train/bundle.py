@@ -92,6 +92,11 @@ def _training_block(config: dict[str, Any], epoch: int, report: dict[str, Any] |
     block: dict[str, Any] = {"dataset": dataset}
     if epoch:
         block["epochs"] = epoch
+    # `epochs` counts this run only: say when it continued another run's weights or learnt from teachers.
+    if config.get("init"):
+        block["warm_start"] = True
+    if config.get("teachers"):
+        block["distilled_from_teachers"] = len(config["teachers"])
     if report is not None:
         block["metrics"] = dict(report.get("metrics") or {})
     return block

@@ -31,6 +31,9 @@ def test_manifest_matches_bundle_md(tiny_bundle, tiny_checkpoint):
     assert m["engines"] == {"onnx": {"file": "model.onnx", "input": "input", "output": "probabilities", "layout": "NCHW"},
                             "tfjs": {"file": "tfjs/model.json", "layout": "NHWC"}}
     assert m["training"] == {"dataset": "FER2013 Training", "epochs": 3}
+    from fer_train.bundle import _training_block
+    assert _training_block({"init": "runs/a/final.pt", "teachers": ["t1.pt", "t2.pt"]}, 40, None, None) == \
+        {"dataset": "FER2013 Training", "epochs": 40, "warm_start": True, "distilled_from_teachers": 2}
     # nothing in the directory that BUNDLE.md does not allow, and every model file is listed with size and hash
     assert _files(tiny_bundle) == {"manifest.json", "model.onnx", "tfjs/model.json", "tfjs/group1-shard1of1.bin"}
     assert set(m["files"]) == _files(tiny_bundle) - {"manifest.json"}
