@@ -151,12 +151,16 @@ class Teachers:
     wider net (or an ensemble) trained on a workstation, distilled into the edge net that has to run at camera speed.
     """
 
-    def __init__(self, paths: list[str], device: torch.device) -> None:
+    def __init__(self, paths: list[str] | str, device: torch.device, num_classes: int) -> None:
+        # `--set teachers=one.pt` arrives as a plain string: one teacher, not one per character.
+        paths = [paths] if isinstance(paths, str) else list(paths)
         self.members = []
         for p in paths:
             if not Path(p).is_file():
                 raise SystemExit(f"config: teacher checkpoint {p} does not exist")
             ck = load_checkpoint(p)
+            if ck.model.cfg.num_classes != num_classes:
+                raise SystemExit(f"config: teacher checkpoint {p} has {ck.model.cfg.num_classes} outputs, the student {num_classes}")
             net = ck.model.to(device).to(memory_format=torch.channels_last).eval()
             for q in net.parameters():
                 q.requires_grad_(False)
@@ -235,7 +239,10 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
 
     print(f"device={device} params={count_parameters(model)} train={len(tr)} test={len(te)} mean={mean:.4f} std={std:.4f}",
           file=sys.stderr)
-    teachers = Teachers(cfg.teachers, device)
+    if not 0.0 <= cfg.distill_weight <= 1.0 or cfg.distill_temperature <= 0:
+        raise SystemExit(f"config: distill_weight must be in [0, 1] (got {cfg.distill_weight}) and distill_temperature > 0 "
+                         f"(got {cfg.distill_temperature})")
+    teachers = Teachers(cfg.teachers, device, cfg.net.num_classes)
     if len(teachers) and start_epoch == 0:
         teachers.report(te, device)
     T = cfg.distill_temperature

@@ -81,6 +81,20 @@ def test_the_student_learns_what_its_teacher_says(tmp_path, data_csv, favourite)
 def test_a_missing_teacher_is_named(tmp_path, data_csv):
     with pytest.raises(SystemExit, match="teacher checkpoint .*nope.pt does not exist"):
         train(_cfg(data_csv, teachers=[str(tmp_path / "nope.pt")]), tmp_path / "run", device_name="cpu")
+    # A plain string (`--set teachers=x.pt`) is one path, not a list of characters.
+    with pytest.raises(SystemExit, match="teacher checkpoint .*nope.pt does not exist"):
+        train(_cfg(data_csv, teachers=str(tmp_path / "nope.pt")), tmp_path / "run", device_name="cpu")
+
+
+def test_bad_distillation_settings_are_named(tmp_path, data_csv):
+    teacher = _opinionated_teacher(tmp_path / "teacher.pt", 1)
+    with pytest.raises(SystemExit, match=r"distill_weight must be in \[0, 1\] \(got 1.5\)"):
+        train(_cfg(data_csv, teachers=[teacher], distill_weight=1.5), tmp_path / "a", device_name="cpu")
+    other = ExpressionNet(NetConfig(widths=(8, 16), num_classes=8))
+    torch.save({"model": other.state_dict(), "config": {"net": asdict(other.cfg)}, "mean": 0.5, "std": 0.25,
+                "labels": [f"c{i}" for i in range(8)]}, tmp_path / "eight.pt")
+    with pytest.raises(SystemExit, match="eight.pt has 8 outputs, the student 7"):
+        train(_cfg(data_csv, teachers=[str(tmp_path / "eight.pt")]), tmp_path / "b", device_name="cpu")
 
 
 @pytest.mark.parametrize("name", ["default.json", "teacher.json"])
