@@ -30,16 +30,21 @@ from .selftest import SCALE, preprocess, selftest_images, torch_probabilities
 FORMAT = "fer-edge-bundle/1"
 MANIFEST = "manifest.json"
 ONNX_FILE = "model.onnx"
+ONNX_INT8_FILE = "model.int8.onnx"
 TFJS_DIR = "tfjs"
 REPORT_FILES = ("summary.json", "confusion.png", "curves.png")
 # Everything BUNDLE.md allows inside a bundle directory; nothing else is ever written there.
-ALLOWED_FILES = {MANIFEST, ONNX_FILE, f"{TFJS_DIR}/{MODEL_JSON}", f"{TFJS_DIR}/{SHARD}", "signature.json",
+ALLOWED_FILES = {MANIFEST, ONNX_FILE, ONNX_INT8_FILE, f"{TFJS_DIR}/{MODEL_JSON}", f"{TFJS_DIR}/{SHARD}", "signature.json",
                  *(f"report/{f}" for f in REPORT_FILES)}
 NAME_RE = re.compile(r"^[a-z0-9._-]+$")
 SEMVER_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
                        r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
                        r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
 TOLERANCE = 0.001
+# The int8 model's self-test tolerance. Its expected values come from onnxruntime on the exporting machine; int8
+# kernels differ by CPU (x86 VNNI/AVX2, arm64 dot-product/NEON) in how they round requantized sums, which moves
+# probabilities by a few thousandths, while a wrong model (layout, labels, weights) moves them by tenths.
+INT8_TOLERANCE = 0.03
 
 
 class BundleError(Exception):
@@ -117,10 +122,13 @@ def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: s
                  std: float | list[float], labels: list[str], margin: float = 0.15, tfjs_float16: bool = False,
                  report_dir: str | Path | None = None, config: dict[str, Any] | None = None, epoch: int = 0,
                  created: dt.datetime | None = None, force: bool = False, size: int = 48,
-                 dataset: str | None = None) -> dict[str, Any]:
+                 dataset: str | None = None, calib_images: np.ndarray | None = None,
+                 calib_source: str = "") -> dict[str, Any]:
     """Exports `model` (BN folded, softmax appended) as a complete bundle directory `out`; returns the manifest.
 
     `config`/`epoch` are the checkpoint's (they describe the training data unless `dataset` says otherwise).
+    `calib_images` (uint8 [N, size, size] faces) adds the int8 model `model.int8.onnx`, calibrated on them
+    (`calib_source` says where they came from, for the manifest).
     """
     out = Path(out)
     if not NAME_RE.match(name):
@@ -153,6 +161,12 @@ def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: s
         net = fold_model(model, probabilities=True)
         export_onnx(net, tmp / ONNX_FILE, size=size)
         export_tfjs(net, tmp / TFJS_DIR, float16=tfjs_float16, size=size)
+        if calib_images is not None:
+            if channels != 1:
+                raise BundleError("int8 calibration is implemented for grayscale models only")
+            from .quantize import calibration_input, quantize_int8
+
+            quantize_int8(tmp / ONNX_FILE, tmp / ONNX_INT8_FILE, calibration_input(calib_images, mean_l[0], std_l[0]))
         if report_dir is not None:
             (tmp / "report").mkdir()
             for f in REPORT_FILES:
@@ -174,6 +188,13 @@ def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: s
             raise BundleError(f"{TFJS_DIR}/{MODEL_JSON} differs from PyTorch by {d_tfjs:.2e} on the self-test inputs")
         else:
             tolerance = TOLERANCE
+        int8_entry: dict[str, Any] | None = None
+        if calib_images is not None:
+            got_int8 = onnx_probabilities(tmp / ONNX_INT8_FILE, x)
+            int8_entry = {"file": ONNX_INT8_FILE, "input": INPUT_NAME, "output": OUTPUT_NAME, "layout": "NCHW",
+                          "selftest": {"tolerance": INT8_TOLERANCE,
+                                       "cases": [{"pixels_b64": _b64(img), "expected": [float(v) for v in row]}
+                                                 for img, row in zip(images, got_int8)]}}
 
         files = {}
         for p in sorted(q for q in tmp.rglob("*") if q.is_file()):
@@ -202,6 +223,10 @@ def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: s
                           for img, row in zip(images, expected)],
             },
         }
+        if int8_entry is not None:
+            manifest["engines"]["onnx_int8"] = int8_entry
+            manifest["training"]["int8"] = {"quantization": "onnxruntime static, QDQ, per-channel int8 weights, uint8 "
+                                            "activations, MinMax", "calibration": calib_source or f"{len(calib_images)} faces"}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         problems = verify_bundle(tmp)
         if problems:
@@ -278,14 +303,24 @@ def verify_bundle(bundle: str | Path, run_selftest: bool = True) -> list[str]:
     tol = float(m["selftest"]["tolerance"])
     runs = {"onnx": lambda: onnx_probabilities(bundle / m["engines"]["onnx"]["file"], x),
             "tfjs": lambda: predict_numpy((bundle / m["engines"]["tfjs"]["file"]).parent, x.transpose(0, 2, 3, 1))}
-    for eng, run in runs.items():
+    checks = [(eng, run, expected, tol) for eng, run in runs.items()]
+    int8 = m["engines"].get("onnx_int8")
+    if int8 is not None:
+        st = int8.get("selftest") or {}
+        cases8 = st.get("cases") or []
+        if not cases8:
+            return ["engines.onnx_int8.selftest: no cases"]
+        x8 = preprocess([decode_case(cs["pixels_b64"], w, h, c) for cs in cases8], pre["mean"], pre["std"], pre["scale"])
+        checks.append(("onnx_int8", lambda: onnx_probabilities(bundle / int8["file"], x8),
+                       np.array([cs["expected"] for cs in cases8], dtype=np.float64), float(st.get("tolerance", 0))))
+    for eng, run, want, t in checks:
         got = run()
-        if got.shape != expected.shape:
-            problems.append(f"selftest ({eng}): output shape {got.shape}, want {expected.shape}")
+        if got.shape != want.shape:
+            problems.append(f"selftest ({eng}): output shape {got.shape}, want {want.shape}")
             continue
-        d = float(np.abs(got - expected).max())
-        if d > tol:
-            problems.append(f"selftest ({eng}): max difference {d:.2e} exceeds tolerance {tol}")
+        d = float(np.abs(got - want).max())
+        if d > t:
+            problems.append(f"selftest ({eng}): max difference {d:.2e} exceeds tolerance {t}")
     return problems
 
 

@@ -65,8 +65,12 @@ def _open_text(path: Path) -> TextIO:
     return open(path, "r", encoding="utf-8", newline="")
 
 
-def read_fer2013(path: str | Path, report: TextIO | None = sys.stderr) -> FaceSet:
-    """Read `emotion,pixels,Usage` rows. Keeps row alignment information in `kept_rows` for FER+ matching."""
+def read_fer2013(path: str | Path, report: TextIO | None | bool = True) -> FaceSet:
+    """Read `emotion,pixels,Usage` rows. Keeps row alignment information in `kept_rows` for FER+ matching.
+
+    `report`: a stream for the malformed-row report; True (default) is sys.stderr as it is at call time, not at import.
+    """
+    report = sys.stderr if report is True else (report or None)
     path = Path(path)
     images: list[np.ndarray] = []
     labels: list[int] = []
@@ -120,11 +124,12 @@ def read_fer2013(path: str | Path, report: TextIO | None = sys.stderr) -> FaceSe
     return fs
 
 
-def read_ferplus_votes(path: str | Path, n_rows: int, report: TextIO | None = sys.stderr) -> np.ndarray:
+def read_ferplus_votes(path: str | Path, n_rows: int, report: TextIO | None | bool = True) -> np.ndarray:
     """Vote distributions over the 7 FER2013 classes, one row per FER2013 row (file order).
 
     Contempt, unknown and not-a-face votes are dropped; a row with no usable votes is all zeros.
     """
+    report = sys.stderr if report is True else (report or None)
     path = Path(path)
     out = np.zeros((n_rows, len(FER2013_LABELS)), dtype=np.float32)
     problems = 0

@@ -151,6 +151,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, usage: str, out: str | Pa
         "per_class": per_class(cm, labels),
         "confusion": cm.tolist(),
         "onnx": None,
+        "onnx_int8": None,
         "metrics": {},
     }
     failures: list[str] = []
@@ -170,11 +171,23 @@ def evaluate(checkpoint: str | Path, data: str | Path, usage: str, out: str | Pa
                            "max_abs_diff": float(np.abs(po - p).max()), "bundle_problems": problems}
         if gap > MAX_ONNX_GAP_POINTS:
             failures.append(f"ONNX accuracy {acc_onnx:.4f} is {gap:.2f} points from PyTorch's {acc:.4f}")
+        int8 = m["engines"].get("onnx_int8")
+        if int8 is not None:
+            p8 = onnx_probabilities(bundle / int8["file"], xb)
+            acc8 = float((p8.argmax(1) == y).mean())
+            gap8 = (acc8 - acc_onnx) * 100
+            summary["onnx_int8"] = {"accuracy": acc8, "points_vs_fp32": gap8,
+                                    "argmax_agreement": float((p8.argmax(1) == po.argmax(1)).mean()),
+                                    "max_abs_diff": float(np.abs(p8 - po).max())}
+            if gap8 < -MAX_ONNX_GAP_POINTS:
+                failures.append(f"int8 accuracy {acc8:.4f} is {-gap8:.2f} points below the float model's {acc_onnx:.4f}")
         failures.extend(problems)
     summary["metrics"] = {f"{prefix}_accuracy": acc, f"{prefix}_accuracy_flip_tta": acc_tta,
                           f"{prefix}_macro_f1": summary["macro_f1"], f"{prefix}_rows": int(len(rows))}
     if summary["onnx"] is not None:
         summary["metrics"][f"{prefix}_accuracy_onnx"] = summary["onnx"]["accuracy"]
+    if summary["onnx_int8"] is not None:
+        summary["metrics"][f"{prefix}_accuracy_int8"] = summary["onnx_int8"]["accuracy"]
     summary["failures"] = failures
 
     out.mkdir(parents=True, exist_ok=True)
@@ -201,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
            f"macro F1 {s['macro_f1']:.4f}"
     if s["onnx"] is not None:
         line += f", ONNX {s['onnx']['accuracy']:.4f} (gap {s['onnx']['gap_points']:.2f} points)"
+    if s["onnx_int8"] is not None:
+        line += f", int8 {s['onnx_int8']['accuracy']:.4f} ({s['onnx_int8']['points_vs_fp32']:+.2f} points vs float)"
     print(line + f"; report in {a.out}", file=sys.stderr)
     for f in s["failures"]:
         print(f"FAILED: {f}", file=sys.stderr)

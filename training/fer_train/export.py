@@ -2,14 +2,38 @@
 
 python -m fer_train.export --checkpoint RUN/best.pt --out DIR --name NAME --version X.Y.Z
        [--margin 0.15] [--tfjs-float16] [--report REPORT_DIR] [--archive FILE.tar.gz] [--force]
+       [--int8-data FER2013.csv.gz] [--int8-rows 1024] [--no-int8]
+
+The bundle carries the float model and, unless --no-int8, its int8 form (fer_train/quantize.py) calibrated on
+Training rows of the checkpoint's own data (or --int8-data).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+import numpy as np
 
 from .bundle import BundleError, write_archive, write_bundle
 from .checkpoint import load_checkpoint
+
+
+def calibration_rows(config: dict, data: str | None, rows: int) -> tuple[np.ndarray, str]:
+    """`rows` Training faces (a fixed random choice) to calibrate the int8 model on, and where they came from."""
+    from .data import load_fer
+
+    path = data or config.get("data_csv")
+    cache = None if data else config.get("cache")
+    if not path or not (Path(path).is_file() or (cache and Path(cache).is_file())):
+        raise FileNotFoundError(f"int8 calibration data {path} does not exist (pass --int8-data FILE or --no-int8)")
+    if rows < 1:
+        raise ValueError(f"--int8-rows must be at least 1 (got {rows})")
+    tr = load_fer(path, None, cache if cache and Path(cache).is_file() else None).select("Training")
+    if len(tr) == 0:
+        raise ValueError(f"{path} has no Training rows to calibrate the int8 model on")
+    pick = np.sort(np.random.default_rng(0).permutation(len(tr))[:rows])
+    return tr.images[pick], f"{len(pick)} FER2013 Training rows of {Path(path).name} (fixed random choice, seed 0)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,12 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", help="evaluation report directory from fer_train.evaluate (copied into report/)")
     ap.add_argument("--archive", help="also write the bundle as FILE.tar.gz (or .tar / .fer)")
     ap.add_argument("--force", action="store_true", help="replace an existing bundle directory at --out")
+    ap.add_argument("--int8-data", help="FER2013 CSV(.gz) whose Training rows calibrate the int8 model "
+                                        "(default: the checkpoint's data_csv, through its cache when present)")
+    ap.add_argument("--int8-rows", type=int, default=1024, help="Training rows to calibrate on (default 1024)")
+    ap.add_argument("--no-int8", action="store_true", help="float model only")
     a = ap.parse_args(argv)
     try:
         ck = load_checkpoint(a.checkpoint)
+        calib, source = (None, "") if a.no_int8 else calibration_rows(ck.config, a.int8_data, a.int8_rows)
         manifest = write_bundle(ck.model, a.out, name=a.name, version=a.version, mean=ck.mean, std=ck.std,
                                 labels=ck.labels, margin=a.margin, tfjs_float16=a.tfjs_float16, report_dir=a.report,
-                                config=ck.config, epoch=ck.epoch, force=a.force)
+                                config=ck.config, epoch=ck.epoch, force=a.force, calib_images=calib,
+                                calib_source=source)
         if a.archive:
             write_archive(a.out, a.archive)
     except (BundleError, FileNotFoundError, ValueError) as e:

@@ -55,6 +55,7 @@ class TrainConfig:
     teachers: list[str] = field(default_factory=list)  # checkpoints to distil from (knowledge distillation)
     distill_weight: float = 0.5  # loss = (1-w) * targets + w * T^2 * KL(teacher || student), when teachers are set
     distill_temperature: float = 4.0
+    teacher_flip_tta: bool = False  # each teacher also sees the mirrored batch and the two predictions are averaged
     net: NetConfig = field(default_factory=NetConfig)
     aug: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -151,7 +152,8 @@ class Teachers:
     wider net (or an ensemble) trained on a workstation, distilled into the edge net that has to run at camera speed.
     """
 
-    def __init__(self, paths: list[str] | str, device: torch.device, num_classes: int) -> None:
+    def __init__(self, paths: list[str] | str, device: torch.device, num_classes: int, flip_tta: bool = False) -> None:
+        self.flip_tta = flip_tta
         # `--set teachers=one.pt` arrives as a plain string: one teacher, not one per character.
         paths = [paths] if isinstance(paths, str) else list(paths)
         self.members = []
@@ -177,6 +179,8 @@ class Teachers:
             x = normalise(raw, mean, std).contiguous(memory_format=torch.channels_last)
             with autocast_ctx(raw.device):
                 p = F.softmax(net(x).float() / temperature, dim=1)
+                if self.flip_tta:  # a mirrored face has the same expression: a cheap, stronger teacher
+                    p = (p + F.softmax(net(torch.flip(x, dims=[3])).float() / temperature, dim=1)) / 2
             total = p if total is None else total + p
         return total / len(self.members)  # type: ignore[operator]
 
@@ -186,7 +190,7 @@ class Teachers:
             return
         ens = None
         for net, mean, std, p in self.members:
-            pr = predict_proba(net, te.images, mean, std, device)
+            pr = predict_proba(net, te.images, mean, std, device, flip_tta=self.flip_tta)
             ens = pr if ens is None else ens + pr
             print(f"teacher {p}: test acc {(pr.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
         if len(self.members) > 1:
@@ -242,7 +246,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
     if not 0.0 <= cfg.distill_weight <= 1.0 or cfg.distill_temperature <= 0:
         raise SystemExit(f"config: distill_weight must be in [0, 1] (got {cfg.distill_weight}) and distill_temperature > 0 "
                          f"(got {cfg.distill_temperature})")
-    teachers = Teachers(cfg.teachers, device, cfg.net.num_classes)
+    teachers = Teachers(cfg.teachers, device, cfg.net.num_classes, cfg.teacher_flip_tta)
     if len(teachers) and start_epoch == 0:
         teachers.report(te, device)
     T = cfg.distill_temperature

@@ -103,7 +103,7 @@ def test_extract_refuses_archives_without_manifest_first(tmp_path):
         extract_archive(bad, tmp_path / "out")
 
 
-def test_export_cli_with_report_float16_and_archive(tiny_checkpoint, tmp_path):
+def test_export_cli_with_report_float16_and_archive(tiny_checkpoint, eval_csv, tmp_path):
     report = tmp_path / "report"
     report.mkdir()
     metrics = {"public_test_accuracy": 0.61, "public_test_macro_f1": 0.5}
@@ -113,10 +113,12 @@ def test_export_cli_with_report_float16_and_archive(tiny_checkpoint, tmp_path):
     out = tmp_path / "bundle"
     rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--name", "fer-tiny", "--version",
                       "2.0.0-rc.1", "--margin", "0.2", "--tfjs-float16", "--report", str(report),
-                      "--archive", str(tmp_path / "b.tar.gz")])
+                      "--archive", str(tmp_path / "b.tar.gz"), "--int8-data", str(eval_csv)])
     assert rc == 0
     m = json.loads((out / "manifest.json").read_text())
     assert m["training"]["metrics"] == metrics and m["face_crop"]["margin"] == 0.2
+    assert m["engines"]["onnx_int8"]["file"] == "model.int8.onnx" and "model.int8.onnx" in m["files"]
+    assert m["training"]["int8"]["calibration"].startswith("20 FER2013 Training rows of eval.csv")
     assert _files(out) <= ALLOWED_FILES
     assert {"report/summary.json", "report/confusion.png"} <= set(m["files"]) and "report/other.txt" not in m["files"]
     mj = json.loads((out / "tfjs" / "model.json").read_text())
@@ -125,9 +127,10 @@ def test_export_cli_with_report_float16_and_archive(tiny_checkpoint, tmp_path):
     with tarfile.open(tmp_path / "b.tar.gz") as tar:
         assert tar.getnames()[0] == "manifest.json"
     # refuses to overwrite, and rejects bad names, without leaving temporary directories behind
-    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--name", "x", "--version", "1.0.0"]) == 1
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--name", "x", "--version", "1.0.0",
+                        "--no-int8"]) == 1
     assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "b2"), "--name", "Bad Name",
-                        "--version", "1.0.0"]) == 1
+                        "--version", "1.0.0", "--no-int8"]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar.gz", "bundle", "report"]
 
 

@@ -1,0 +1,100 @@
+"""The int8 model: quantization keeps the float model's answers, the bundle carries it with its own self-test, and
+the export CLI calibrates it on Training rows or says clearly why it cannot."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import synthetic_faces, write_fer_csv
+from fer_train.bundle import INT8_TOLERANCE, onnx_probabilities, verify_bundle, write_bundle
+from fer_train.checkpoint import load_checkpoint
+from fer_train.export import main as export_main
+from fer_train.quantize import calibration_input, quantize_int8
+
+
+@pytest.fixture(scope="module")
+def int8_bundle(tmp_path_factory, tiny_checkpoint):
+    ck = load_checkpoint(tiny_checkpoint)
+    imgs, _ = synthetic_faces(64, seed=5)
+    out = tmp_path_factory.mktemp("int8") / "b"
+    write_bundle(ck.model, out, name="tiny-int8", version="1.0.0", mean=ck.mean, std=ck.std, labels=ck.labels,
+                 config=ck.config, epoch=ck.epoch, calib_images=imgs, calib_source="64 generated faces")
+    return out
+
+
+def test_int8_model_agrees_with_float_on_unseen_faces(int8_bundle):
+    m = json.loads((int8_bundle / "manifest.json").read_text())
+    imgs, _ = synthetic_faces(200, seed=99)  # not the calibration faces
+    x = calibration_input(imgs, m["preprocessing"]["mean"][0], m["preprocessing"]["std"][0])
+    p32 = onnx_probabilities(int8_bundle / "model.onnx", x)
+    p8 = onnx_probabilities(int8_bundle / "model.int8.onnx", x)
+    assert (p32.argmax(1) == p8.argmax(1)).mean() >= 0.9
+    assert np.abs(p32 - p8).max() < 0.2
+    # it really is a different (quantized) graph, not a copy of the float one
+    assert (int8_bundle / "model.int8.onnx").read_bytes() != (int8_bundle / "model.onnx").read_bytes()
+    assert np.abs(p32 - p8).max() > 0
+
+
+def test_int8_entry_in_manifest_has_its_own_selftest(int8_bundle):
+    m = json.loads((int8_bundle / "manifest.json").read_text())
+    e = m["engines"]["onnx_int8"]
+    assert e["file"] == "model.int8.onnx" and e["layout"] == "NCHW" and e["selftest"]["tolerance"] == INT8_TOLERANCE
+    assert [c["pixels_b64"] for c in e["selftest"]["cases"]] == [c["pixels_b64"] for c in m["selftest"]["cases"]]
+    assert m["training"]["int8"]["calibration"] == "64 generated faces"
+    assert verify_bundle(int8_bundle) == []
+
+
+def test_tampered_int8_selftest_is_caught(int8_bundle, tmp_path):
+    import shutil
+
+    b = tmp_path / "b"
+    shutil.copytree(int8_bundle, b)
+    m = json.loads((b / "manifest.json").read_text())
+    exp = m["engines"]["onnx_int8"]["selftest"]["cases"][0]["expected"]
+    i = int(np.argmax(exp))
+    exp[i] = max(0.0, exp[i] - 0.2)
+    (b / "manifest.json").write_text(json.dumps(m))
+    assert any("onnx_int8" in p for p in verify_bundle(b))
+
+
+def test_quantize_rejects_bad_settings(int8_bundle, tmp_path):
+    x = np.zeros((1, 1, 48, 48), np.float32)
+    with pytest.raises(ValueError, match="calibration method"):
+        quantize_int8(int8_bundle / "model.onnx", tmp_path / "q.onnx", x, method="magic")
+    with pytest.raises(ValueError, match="at least one image"):
+        quantize_int8(int8_bundle / "model.onnx", tmp_path / "q.onnx", x[:0])
+
+
+def test_export_cli_int8_needs_calibration_data(tiny_checkpoint, tmp_path, capsys):
+    # the checkpoint's data_csv (x.csv) does not exist: a one-line error naming it, not a traceback
+    rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "b"), "--name", "t", "--version", "1.0.0"])
+    assert rc == 1
+    assert "int8 calibration data x.csv does not exist" in capsys.readouterr().err
+    test_only = write_fer_csv(tmp_path / "t.csv", *synthetic_faces(4, seed=1), ["PublicTest"] * 4)
+    rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "b"), "--name", "t", "--version",
+                      "1.0.0", "--int8-data", str(test_only)])
+    assert rc == 1 and "no Training rows" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "b"), "--name", "t", "--version",
+                        "1.0.0", "--no-int8"]) == 0
+    assert "onnx_int8" not in json.loads((tmp_path / "b" / "manifest.json").read_text())["engines"]
+
+
+def test_evaluate_reports_the_int8_accuracy(tiny_checkpoint, eval_csv, tmp_path):
+    from fer_train.data import read_fer2013
+    from fer_train.evaluate import main as evaluate_main
+
+    ck = load_checkpoint(tiny_checkpoint)
+    calib = read_fer2013(eval_csv, report=None).select("Training").images
+    write_bundle(ck.model, tmp_path / "b", name="t", version="1.0.0", mean=ck.mean, std=ck.std, labels=ck.labels,
+                 calib_images=calib)
+    rc = evaluate_main(["--checkpoint", str(tiny_checkpoint), "--bundle", str(tmp_path / "b"), "--data", str(eval_csv),
+                        "--out", str(tmp_path / "r")])
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())
+    rows = read_fer2013(eval_csv, report=None).select("PublicTest")
+    p8 = onnx_probabilities(tmp_path / "b" / "model.int8.onnx", calibration_input(rows.images, ck.mean, ck.std))
+    assert s["onnx_int8"]["accuracy"] == float((p8.argmax(1) == rows.labels).mean())
+    assert s["metrics"]["public_test_accuracy_int8"] == s["onnx_int8"]["accuracy"]
+    assert rc == (1 if s["onnx_int8"]["points_vs_fp32"] < -0.5 else 0)
