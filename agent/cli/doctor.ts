@@ -11,7 +11,7 @@ import { silentLogger } from '../core/log.js';
 import { probeAll, selectEngine } from '../engines/select.js';
 import { loadClassifier } from '../emotion/load-classifier.js';
 import { loadBundle } from '../models/bundle.js';
-import { toModelSpec } from '../models/manifest.js';
+import { resolvePrecision, toModelSpec } from '../models/manifest.js';
 import { runSelfTest } from '../models/selftest.js';
 import { connectionOptions } from '../mqtt/connection.js';
 import { CameraFeed } from '../sources/camera-feed.js';
@@ -27,10 +27,11 @@ interface Check {
 async function checkModel(cfg: AgentConfig, engine: string): Promise<Check> {
   try {
     const b = await loadBundle(cfg.model.path);
-    const c = await loadClassifier(b.dir, toModelSpec(b.manifest), engine, cfg.threads);
+    const precision = resolvePrecision(b.manifest, engine, cfg.model.precision);
+    const c = await loadClassifier(b.dir, toModelSpec(b.manifest, precision), engine, cfg.threads);
     try {
       const r = await runSelfTest(c, b.manifest);
-      return { name: 'model', ok: true, detail: `${b.manifest.name}@${b.manifest.version} (${b.dir}): hashes ok, self-test ${r.cases} cases max diff ${r.maxDiff.toExponential(1)} on ${engine}` };
+      return { name: 'model', ok: true, detail: `${b.manifest.name}@${b.manifest.version} (${b.dir}): hashes ok, self-test ${r.cases} cases max diff ${r.maxDiff.toExponential(1)} on ${engine} (${precision})` };
     } finally {
       await c.dispose();
     }

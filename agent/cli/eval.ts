@@ -1,6 +1,7 @@
 /**
  * `fer-agent eval --data <fer2013.csv[.gz] | folder with one subfolder per label> [--usage PublicTest]`:
  * accuracy, per-class precision/recall and confusion matrix of a bundle on 48x48 crops or images.
+ * `fer-agent eval --frames <folder>`: on whole camera frames, detector included (eval-frames.ts).
  * The last line of output is one JSON object (accuracy, n, engine, ...), for scripts and CI.
  */
 import { readdir, stat } from 'node:fs/promises';
@@ -36,17 +37,22 @@ async function* folderSamples(root: string, labels: readonly string[]): AsyncGen
 }
 
 export async function evalCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { data: { type: 'string' }, usage: { type: 'string' }, batch: { type: 'string' }, limit: { type: 'string' } });
-  if (values.help || typeof values.data !== 'string') {
-    process.stdout.write('usage: fer-agent eval --data <fer2013.csv[.gz] | dir> [--usage PublicTest] [--engine E] [--model DIR] [--batch 64]\n');
+  const { values } = parse(argv, { data: { type: 'string' }, frames: { type: 'string' }, usage: { type: 'string' }, batch: { type: 'string' }, limit: { type: 'string' } });
+  if (values.help || (typeof values.data !== 'string') === (typeof values.frames !== 'string')) {
+    process.stdout.write(
+      'usage: fer-agent eval --data <fer2013.csv[.gz] | dir> [--usage PublicTest] [--engine E] [--model DIR] [--batch 64] [--limit N]\n' +
+        '       fer-agent eval --frames <dir with one subfolder of whole frames per label> [--engine E] [--model DIR] [--set detection.KEY=V] [--limit N]\n',
+    );
     return values.help ? 0 : 2;
   }
   const cfg = loadConfig({ file: values.config as string | undefined, overrides: overridesFrom(values) });
   const log = createLogger(cfg.log_level);
-  const data = values.data;
+  const limit = values.limit ? Number(values.limit) : Infinity;
+  if (!(limit > 0)) throw new FerError('config_invalid', `--limit = ${JSON.stringify(values.limit)} is invalid: expected a positive number`);
+  if (typeof values.frames === 'string') return (await import('./eval-frames.js')).evalFrames(cfg, values.frames, log, limit);
+  const data = values.data as string;
   const usage = typeof values.usage === 'string' ? values.usage : 'PublicTest';
   const batch = Math.max(1, Number(values.batch ?? 64));
-  const limit = values.limit ? Number(values.limit) : Infinity;
   const model = await setupClassifier(cfg, cfg.model.path, log);
   const { classifier } = model;
   const labels = classifier.labels;
@@ -96,12 +102,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
   await classifier.dispose();
   const summary = counter.summary();
   if (summary.n === 0) throw new FerError('io_failed', `${data}: no rows with Usage=${usage}`);
-  const lines = [`model ${model.name}@${model.version} on ${model.choice.engine}: accuracy ${(summary.accuracy * 100).toFixed(2)}% on ${summary.n} faces (${usage})`];
+  const lines = [`model ${model.name}@${model.version} on ${model.choice.engine} (${classifier.spec.precision}): accuracy ${(summary.accuracy * 100).toFixed(2)}% on ${summary.n} faces (${usage})`];
   lines.push('class        support  precision  recall');
   for (const c of summary.per_class) lines.push(`${c.label.padEnd(12)} ${String(c.support).padStart(7)}  ${(c.precision * 100).toFixed(1).padStart(8)}%  ${(c.recall * 100).toFixed(1).padStart(5)}%`);
   lines.push('confusion (rows: truth, columns: predicted) ' + labels.join(' '));
   summary.confusion.forEach((r, i) => lines.push(`${labels[i]!.padEnd(12)} ${r.map((v) => String(v).padStart(5)).join(' ')}`));
   process.stdout.write(lines.join('\n') + '\n');
-  process.stdout.write(JSON.stringify({ accuracy: summary.accuracy, n: summary.n, engine: model.choice.engine, model: `${model.name}@${model.version}`, usage, skipped, seconds, per_class: summary.per_class, confusion: summary.confusion }) + '\n');
+  process.stdout.write(JSON.stringify({ accuracy: summary.accuracy, n: summary.n, engine: model.choice.engine, precision: classifier.spec.precision, model: `${model.name}@${model.version}`, usage, skipped, seconds, per_class: summary.per_class, confusion: summary.confusion }) + '\n');
   return 0;
 }

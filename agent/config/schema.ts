@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import convict from 'convict';
+import type { PrecisionSetting } from '../models/manifest.js';
 
 /** Sources a camera can read from. */
 export const SOURCE_TYPES = ['file', 'dir', 'ffmpeg', 'rpicam', 'raspistill', 'gstreamer', 'http-snapshot'] as const;
@@ -277,6 +278,12 @@ export const schema = {
     },
     allow_unsigned: { doc: 'Accept pushed bundles without a signature (not recommended).', format: 'bool', default: false },
     max_bundle_bytes: { doc: 'Largest bundle accepted over the network.', format: 'nat', default: 32 * 1024 * 1024 },
+    precision: {
+      doc: 'Which form of the model runs on onnxruntime: auto (the int8 model where the bundle has one, else float), fp32, or int8 (an error for a bundle without one). The tfjs engines always run the float model.',
+      format: ['auto', 'fp32', 'int8'],
+      default: 'auto',
+      env: 'FER_MODEL_PRECISION',
+    },
     flip_tta: {
       doc: 'Classify every face as seen and mirrored and average the two (+1.1 accuracy points on FER2013 PublicTest for fer-vgg-s 1.1.0, for twice the classifier work; the detector cost is unchanged).',
       format: 'bool',
@@ -375,7 +382,7 @@ export type AgentConfig = {
   log_level: string;
   engine: EngineName;
   threads: number;
-  model: { path: string; state_dir: string; keep_versions: number; trusted_keys: string[]; allow_unsigned: boolean; max_bundle_bytes: number; flip_tta: boolean };
+  model: { path: string; state_dir: string; keep_versions: number; trusted_keys: string[]; allow_unsigned: boolean; max_bundle_bytes: number; precision: PrecisionSetting; flip_tta: boolean };
   detection: DetectionConfig;
   tracking: TrackingConfig;
   debounce: DebounceConfig;

@@ -10,6 +10,8 @@ export interface ModelSpec {
   preprocessing: { scale: number; mean: number[]; std: number[] };
   output: 'probabilities' | 'logits';
   faceCrop: { margin: number; square: boolean };
+  /** Which form of the model onnxFile is: the float model or its int8 quantization (onnxruntime only). */
+  precision: 'fp32' | 'int8';
   /** Paths relative to the bundle directory. */
   onnxFile: string;
   tfjsFile: string;

@@ -12,7 +12,7 @@ import type { Logger } from '../core/log.js';
 import type { ClassifierLoader, EmotionClassifier } from '../emotion/classifier.js';
 import { DEFAULT_MAX_ENTRIES, extractEntries, readArchive, type TarEntry } from './archive.js';
 import { loadBundle, MANIFEST_FILE, type LoadedBundle } from './bundle.js';
-import { engineEntryFor, parseManifest, toModelSpec, type Manifest } from './manifest.js';
+import { engineEntryFor, parseManifest, resolvePrecision, toModelSpec, type Manifest, type PrecisionSetting } from './manifest.js';
 import { runSelfTest } from './selftest.js';
 import { checkDeclaredShapes } from './shape-check.js';
 import { checkSignature, SIGNATURE_FILE, type TrustPolicy } from './signing.js';
@@ -58,6 +58,8 @@ export interface InstallerOptions {
   /** The concrete engine this agent runs ('onnxruntime', 'tfjs-node', 'tfjs-wasm'). */
   engine: string;
   threads: number;
+  /** config model.precision; 'auto' when absent (int8 where the bundle has it, on onnxruntime). */
+  precision?: PrecisionSetting;
   trust: TrustPolicy;
   maxBundleBytes: number;
   maxEntries?: number;
@@ -206,8 +208,9 @@ export class ModelInstaller {
         throw new FerError('model_invalid', `manifest has no engines.${engineEntryFor(this.o.engine)}, which this agent's engine ${this.o.engine} needs`);
       }
       await checkDeclaredShapes(staging, m, this.o.engine);
+      const precision = resolvePrecision(m, this.o.engine, this.o.precision ?? 'auto');
       try {
-        held.c = await this.o.loader(staging, toModelSpec(m), this.o.engine, this.o.threads);
+        held.c = await this.o.loader(staging, toModelSpec(m, precision), this.o.engine, this.o.threads);
       } catch (err) {
         throw asFerError(err, 'model_invalid', `model does not load on ${this.o.engine}: `);
       }

@@ -29,6 +29,11 @@ export interface OnnxEngineEntry {
   layout: 'NCHW';
 }
 
+/** The int8 (statically quantized) form of the ONNX model, with its own self-test: int8 outputs differ from float. */
+export interface OnnxInt8EngineEntry extends OnnxEngineEntry {
+  selftest: SelfTest;
+}
+
 export interface TfjsEngineEntry {
   file: string;
   layout: 'NHWC';
@@ -38,6 +43,15 @@ export interface SelfTestCase {
   pixels_b64: string;
   expected: number[];
 }
+
+export interface SelfTest {
+  tolerance: number;
+  cases: SelfTestCase[];
+}
+
+/** Which form of the ONNX model runs: `int8` where the bundle has one (onnxruntime only), else `fp32`. */
+export type Precision = 'fp32' | 'int8';
+export type PrecisionSetting = 'auto' | Precision;
 
 export interface Manifest {
   format: typeof BUNDLE_FORMAT;
@@ -49,10 +63,10 @@ export interface Manifest {
   preprocessing: { scale: number; mean: number[]; std: number[] };
   output: 'probabilities' | 'logits';
   face_crop: { margin: number; square: boolean };
-  engines: { onnx?: OnnxEngineEntry; tfjs?: TfjsEngineEntry };
+  engines: { onnx?: OnnxEngineEntry; onnx_int8?: OnnxInt8EngineEntry; tfjs?: TfjsEngineEntry };
   files: Record<string, FileEntry>;
   training?: unknown;
-  selftest: { tolerance: number; cases: SelfTestCase[] };
+  selftest: SelfTest;
 }
 
 const NAME_RE = /^[a-z0-9._-]{1,64}$/;
@@ -155,7 +169,37 @@ function parseFiles(root: Record<string, unknown>): Record<string, FileEntry> {
   return out;
 }
 
-function parseEngines(root: Record<string, unknown>, files: Record<string, FileEntry>): Manifest['engines'] {
+function parseSelfTest(st: Record<string, unknown>, field: string, m: Pick<Manifest, 'labels' | 'input'>): SelfTest {
+  const tolerance = num(st.tolerance, `${field}.tolerance`, 0, 0.5, { exclusiveMin: true });
+  if (!Array.isArray(st.cases) || st.cases.length === 0 || st.cases.length > MAX_SELFTEST_CASES) {
+    bad(`${field}.cases`, st.cases, `an array of 1-${MAX_SELFTEST_CASES} cases`);
+  }
+  const need = m.input.width * m.input.height * m.input.channels;
+  const cases = st.cases.map((c, i): SelfTestCase => {
+    const f = `${field}.cases[${i}]`;
+    if (!isObject(c)) bad(f, c, 'an object {pixels_b64, expected}');
+    if (typeof c.pixels_b64 !== 'string') bad(`${f}.pixels_b64`, c.pixels_b64, 'a base64 string');
+    const px = decodeBase64Strict(c.pixels_b64, `${f}.pixels_b64`);
+    if (px.length !== need) bad(`${f}.pixels_b64`, `${px.length} bytes`, `${need} bytes (width*height*channels)`);
+    if (!Array.isArray(c.expected) || c.expected.length !== m.labels.length) bad(`${f}.expected`, c.expected, `an array of ${m.labels.length} numbers (one per label)`);
+    // Classifiers return probabilities (softmax applied for logits models), so that is what cases expect.
+    const expected = c.expected.map((x, j) => num(x, `${f}.expected[${j}]`, 0, 1));
+    return { pixels_b64: c.pixels_b64, expected };
+  });
+  return { tolerance, cases };
+}
+
+function parseOnnxEntry(engines: Record<string, unknown>, key: 'onnx' | 'onnx_int8', listed: (v: unknown, field: string) => string): OnnxEngineEntry {
+  const e = obj(engines, key, `engines.${key}`);
+  return {
+    file: listed(e.file, `engines.${key}.file`),
+    input: str(e.input, `engines.${key}.input`, /^.{1,256}$/s, 'the name of the model input'),
+    output: str(e.output, `engines.${key}.output`, /^.{1,256}$/s, 'the name of the model output'),
+    layout: str(e.layout, `engines.${key}.layout`, /^NCHW$/, '"NCHW"') as 'NCHW',
+  };
+}
+
+function parseEngines(root: Record<string, unknown>, files: Record<string, FileEntry>, m: Pick<Manifest, 'labels' | 'input'>): Manifest['engines'] {
   const engines = obj(root, 'engines', 'engines');
   const out: Manifest['engines'] = {};
   const listed = (v: unknown, field: string): string => {
@@ -163,14 +207,14 @@ function parseEngines(root: Record<string, unknown>, files: Record<string, FileE
     if (!files[p]) bad(field, p, 'a file listed in files');
     return p;
   };
-  if (engines.onnx !== undefined) {
-    const e = obj(engines, 'onnx', 'engines.onnx');
-    out.onnx = {
-      file: listed(e.file, 'engines.onnx.file'),
-      input: str(e.input, 'engines.onnx.input', /^.{1,256}$/s, 'the name of the model input'),
-      output: str(e.output, 'engines.onnx.output', /^.{1,256}$/s, 'the name of the model output'),
-      layout: str(e.layout, 'engines.onnx.layout', /^NCHW$/, '"NCHW"') as 'NCHW',
-    };
+  if (engines.onnx !== undefined) out.onnx = parseOnnxEntry(engines, 'onnx', listed);
+  if (engines.onnx_int8 !== undefined) {
+    // An int8 model is an optional faster form of the float one, never a replacement: the tfjs engines and
+    // `model.precision: fp32` need the float model.
+    if (!out.onnx) bad('engines.onnx_int8', engines.onnx_int8, 'to come with engines.onnx (the float model)');
+    const entry = parseOnnxEntry(engines, 'onnx_int8', listed);
+    if (entry.file === out.onnx.file) bad('engines.onnx_int8.file', entry.file, 'a file other than engines.onnx.file');
+    out.onnx_int8 = { ...entry, selftest: parseSelfTest(obj(obj(engines, 'onnx_int8', 'engines.onnx_int8'), 'selftest', 'engines.onnx_int8.selftest'), 'engines.onnx_int8.selftest', m) };
   }
   if (engines.tfjs !== undefined) {
     const e = obj(engines, 'tfjs', 'engines.tfjs');
@@ -224,26 +268,10 @@ export function validateManifest(value: unknown): Manifest {
     square: typeof fc.square === 'boolean' ? fc.square : bad('face_crop.square', fc.square, 'true or false'),
   };
 
+  const shape = { labels: labels as string[], input: input as Manifest['input'] };
   const files = parseFiles(root);
-  const engines = parseEngines(root, files);
-
-  const st = obj(root, 'selftest', 'selftest');
-  const tolerance = num(st.tolerance, 'selftest.tolerance', 0, 0.5, { exclusiveMin: true });
-  if (!Array.isArray(st.cases) || st.cases.length === 0 || st.cases.length > MAX_SELFTEST_CASES) {
-    bad('selftest.cases', st.cases, `an array of 1-${MAX_SELFTEST_CASES} cases`);
-  }
-  const need = input.width * input.height * input.channels;
-  const cases = st.cases.map((c, i): SelfTestCase => {
-    const field = `selftest.cases[${i}]`;
-    if (!isObject(c)) bad(field, c, 'an object {pixels_b64, expected}');
-    if (typeof c.pixels_b64 !== 'string') bad(`${field}.pixels_b64`, c.pixels_b64, 'a base64 string');
-    const px = decodeBase64Strict(c.pixels_b64, `${field}.pixels_b64`);
-    if (px.length !== need) bad(`${field}.pixels_b64`, `${px.length} bytes`, `${need} bytes (width*height*channels)`);
-    if (!Array.isArray(c.expected) || c.expected.length !== labels.length) bad(`${field}.expected`, c.expected, `an array of ${labels.length} numbers (one per label)`);
-    // Classifiers return probabilities (softmax applied for logits models), so that is what cases expect.
-    const expected = c.expected.map((x, j) => num(x, `${field}.expected[${j}]`, 0, 1));
-    return { pixels_b64: c.pixels_b64, expected };
-  });
+  const engines = parseEngines(root, files, shape);
+  const selftest = parseSelfTest(obj(root, 'selftest', 'selftest'), 'selftest', shape);
 
   const m: Manifest = {
     format: BUNDLE_FORMAT,
@@ -257,7 +285,7 @@ export function validateManifest(value: unknown): Manifest {
     face_crop,
     engines,
     files,
-    selftest: { tolerance, cases },
+    selftest,
   };
   if (root.training !== undefined) m.training = root.training;
   return m;
@@ -277,15 +305,34 @@ export function parseManifest(bytes: Uint8Array | string): Manifest {
   return validateManifest(value);
 }
 
+/**
+ * The precision a bundle runs at on an engine: int8 only on onnxruntime and only where the bundle has the int8
+ * model (`auto` takes it when there); the tfjs engines always run the float model. Asking for int8 from a bundle
+ * without it is an error that names the bundle.
+ */
+export function resolvePrecision(m: Manifest, engine: string, wanted: PrecisionSetting): Precision {
+  if (engine !== 'onnxruntime' || wanted === 'fp32') return 'fp32';
+  if (m.engines.onnx_int8) return 'int8';
+  if (wanted === 'int8') throw new FerError('model_invalid', `model.precision is int8 but ${m.name} ${m.version} has no engines.onnx_int8 (export it with int8, or set model.precision to auto)`);
+  return 'fp32';
+}
+
+/** The self-test of the model that runs at `precision`. */
+export function selfTestFor(m: Manifest, precision: Precision): SelfTest {
+  return precision === 'int8' && m.engines.onnx_int8 ? m.engines.onnx_int8.selftest : m.selftest;
+}
+
 /** What a classifier needs from the manifest; an engine the bundle lacks gets an empty file name. */
-export function toModelSpec(m: Manifest): ModelSpec {
+export function toModelSpec(m: Manifest, precision: Precision = 'fp32'): ModelSpec {
+  const onnx = precision === 'int8' ? m.engines.onnx_int8 : m.engines.onnx;
   return {
+    precision: onnx ? precision : 'fp32',
     labels: [...m.labels],
     input: { ...m.input },
     preprocessing: { scale: m.preprocessing.scale, mean: [...m.preprocessing.mean], std: [...m.preprocessing.std] },
     output: m.output,
     faceCrop: { ...m.face_crop },
-    onnxFile: m.engines.onnx?.file ?? '',
+    onnxFile: onnx?.file ?? m.engines.onnx?.file ?? '',
     tfjsFile: m.engines.tfjs?.file ?? '',
   };
 }

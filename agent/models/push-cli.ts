@@ -21,7 +21,7 @@ import type { Logger } from '../core/log.js';
 import { DEFAULT_MAX_ENTRIES, packBundle, readArchive } from './archive.js';
 import { loadBundle, MANIFEST_FILE } from './bundle.js';
 import { atomicReplace, sha256Hex } from './fsutil.js';
-import { engineEntryFor, parseManifest, toModelSpec } from './manifest.js';
+import { engineEntryFor, parseManifest, selfTestFor, toModelSpec, type Precision } from './manifest.js';
 import { runSelfTest } from './selftest.js';
 import { checkDeclaredShapes } from './shape-check.js';
 import { checkSignature, generateSigningKeyPair, loadPrivateKey, parseSignatureFile, parseTrustedKey, signManifest, SIGNATURE_FILE, type TrustedKey } from './signing.js';
@@ -186,13 +186,17 @@ export const modelVerifyCommand: CliHandler = async (argv, log) => {
   const { engine } = await selectEngine((str(values.engine) ?? 'auto') as AgentConfig['engine']);
   if (!b.manifest.engines[engineEntryFor(engine)]) throw new FerError('model_invalid', `manifest has no engines.${engineEntryFor(engine)} for ${engine}`);
   await checkDeclaredShapes(b.dir, b.manifest, engine);
-  const c = await loadClassifier(b.dir, toModelSpec(b.manifest), engine, 1);
-  try {
-    const r = await runSelfTest(c, b.manifest);
-    log.debug({ report: r }, 'self-test');
-    out(`self-test ok on ${engine}: ${r.cases} cases, max difference ${r.maxDiff.toPrecision(3)} (tolerance ${b.manifest.selftest.tolerance})`);
-  } finally {
-    await c.dispose();
+  // Every form of the model this engine can run: the float model, and on onnxruntime the int8 one too.
+  const precisions: Precision[] = engine === 'onnxruntime' && b.manifest.engines.onnx_int8 ? ['fp32', 'int8'] : ['fp32'];
+  for (const precision of precisions) {
+    const c = await loadClassifier(b.dir, toModelSpec(b.manifest, precision), engine, 1);
+    try {
+      const r = await runSelfTest(c, b.manifest);
+      log.debug({ report: r, precision }, 'self-test');
+      out(`self-test ok on ${engine} (${precision}): ${r.cases} cases, max difference ${r.maxDiff.toPrecision(3)} (tolerance ${selfTestFor(b.manifest, precision).tolerance})`);
+    } finally {
+      await c.dispose();
+    }
   }
   return 0;
 };

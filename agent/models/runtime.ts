@@ -69,6 +69,7 @@ export class ModelUpdates {
       loader,
       engine: o.engine,
       threads: 1, // verification only; the agent loads the serving classifier with its own thread count
+      precision: this.cfg.model.precision,
       trust: this.trust,
       maxBundleBytes: this.cfg.model.max_bundle_bytes,
       baseBundleDir: this.cfg.model.path,

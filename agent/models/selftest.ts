@@ -5,7 +5,7 @@
  */
 import { FerError } from '../core/errors.js';
 import type { EmotionClassifier } from '../emotion/classifier.js';
-import { decodeBase64Strict, type Manifest } from './manifest.js';
+import { decodeBase64Strict, selfTestFor, type Manifest, type SelfTest } from './manifest.js';
 
 export interface SelfTestReport {
   cases: number;
@@ -30,24 +30,28 @@ export function preprocessPixels(pixels: Uint8Array, m: Pick<Manifest, 'input' |
 }
 
 /** All cases as one NCHW batch. */
-export function selfTestBatch(m: Manifest): Float32Array {
+export function selfTestBatch(m: Manifest, st: SelfTest = m.selftest): Float32Array {
   const per = m.input.width * m.input.height * m.input.channels;
-  const batch = new Float32Array(per * m.selftest.cases.length);
-  m.selftest.cases.forEach((c, i) => preprocessPixels(decodeBase64Strict(c.pixels_b64, `selftest.cases[${i}].pixels_b64`), m, batch, i * per));
+  const batch = new Float32Array(per * st.cases.length);
+  st.cases.forEach((c, i) => preprocessPixels(decodeBase64Strict(c.pixels_b64, `selftest.cases[${i}].pixels_b64`), m, batch, i * per));
   return batch;
 }
 
-/** Runs the self-test; throws model_shape_mismatch or model_selftest_failed naming the case and label. */
+/**
+ * Runs the self-test of the model the classifier runs (the int8 model has its own cases); throws
+ * model_shape_mismatch or model_selftest_failed naming the case and label.
+ */
 export async function runSelfTest(classifier: EmotionClassifier, m: Manifest): Promise<SelfTestReport> {
-  const n = m.selftest.cases.length;
+  const st = selfTestFor(m, classifier.spec.precision);
+  const n = st.cases.length;
   const k = m.labels.length;
-  const out = await classifier.classify(selfTestBatch(m), n);
+  const out = await classifier.classify(selfTestBatch(m, st), n);
   if (out.length !== n * k) {
     throw new FerError('model_shape_mismatch', `model gives ${out.length / n} outputs per input on ${classifier.engine}; the manifest has ${k} labels`);
   }
   const report: SelfTestReport = { cases: n, maxDiff: 0, worstCase: 0, worstLabel: m.labels[0]! };
   for (let i = 0; i < n; i++) {
-    const expected = m.selftest.cases[i]!.expected;
+    const expected = st.cases[i]!.expected;
     for (let j = 0; j < k; j++) {
       const got = out[i * k + j]!;
       // NaN compares false everywhere, so test for it explicitly.
@@ -55,13 +59,13 @@ export async function runSelfTest(classifier: EmotionClassifier, m: Manifest): P
       if (diff > report.maxDiff) Object.assign(report, { maxDiff: diff, worstCase: i, worstLabel: m.labels[j]! });
     }
   }
-  if (report.maxDiff > m.selftest.tolerance) {
+  if (report.maxDiff > st.tolerance) {
     const i = report.worstCase;
     const j = m.labels.indexOf(report.worstLabel);
     throw new FerError(
       'model_selftest_failed',
-      `self-test case ${i} label ${report.worstLabel}: ${classifier.engine} gives ${out[i * k + j]}, expected ${m.selftest.cases[i]!.expected[j]} ` +
-        `(difference ${report.maxDiff.toPrecision(3)} > tolerance ${m.selftest.tolerance})`,
+      `self-test case ${i} label ${report.worstLabel} (${classifier.spec.precision}): ${classifier.engine} gives ${out[i * k + j]}, expected ${st.cases[i]!.expected[j]} ` +
+        `(difference ${report.maxDiff.toPrecision(3)} > tolerance ${st.tolerance})`,
     );
   }
   return report;

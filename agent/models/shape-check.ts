@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FerError, errorMessage } from '../core/errors.js';
-import type { Manifest } from './manifest.js';
+import type { Manifest, OnnxEngineEntry } from './manifest.js';
 
 type Dim = number | string | null;
 
@@ -25,8 +25,7 @@ function check(what: string, declared: readonly Dim[], wanted: readonly (number 
   }
 }
 
-async function checkOnnx(dir: string, m: Manifest): Promise<void> {
-  const e = m.engines.onnx!;
+async function checkOnnx(dir: string, m: Manifest, e: OnnxEngineEntry): Promise<void> {
   const file = path.join(dir, e.file);
   const ort = await import('onnxruntime-node');
   let session;
@@ -78,6 +77,10 @@ function findLayers(topo: unknown): Array<{ config?: unknown }> | null {
 
 /** Checks the declared shapes of the file the given concrete engine will load. Unknown engines are skipped. */
 export async function checkDeclaredShapes(dir: string, m: Manifest, engine: string): Promise<void> {
-  if (engine === 'onnxruntime' && m.engines.onnx) await checkOnnx(dir, m);
+  if (engine === 'onnxruntime') {
+    // Both forms: `model.precision` may be changed later, and a bundle must not carry an int8 model that is wrong.
+    if (m.engines.onnx) await checkOnnx(dir, m, m.engines.onnx);
+    if (m.engines.onnx_int8) await checkOnnx(dir, m, m.engines.onnx_int8);
+  }
   else if ((engine === 'tfjs-node' || engine === 'tfjs-wasm') && m.engines.tfjs) await checkTfjs(dir, m);
 }

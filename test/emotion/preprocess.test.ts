@@ -9,6 +9,7 @@ const spec = (over: Partial<ModelSpec> = {}): ModelSpec => ({
   preprocessing: { scale: 1 / 255, mean: [0.5], std: [0.25] },
   output: 'probabilities',
   faceCrop: { margin: 0, square: false },
+  precision: 'fp32',
   onnxFile: 'model.onnx',
   tfjsFile: 'tfjs/model.json',
   ...over,

@@ -4,7 +4,7 @@ import test from 'ava';
 import { FerError } from '../../agent/core/errors.js';
 import { loadClassifier } from '../../agent/emotion/load-classifier.js';
 import { loadBundle } from '../../agent/models/bundle.js';
-import { toModelSpec } from '../../agent/models/manifest.js';
+import { resolvePrecision, toModelSpec } from '../../agent/models/manifest.js';
 import { preprocessPixels, runSelfTest } from '../../agent/models/selftest.js';
 import { checkDeclaredShapes } from '../../agent/models/shape-check.js';
 import { bundleCopy, fixtureBundle, flipByte, tempDir } from './support.js';
@@ -108,7 +108,38 @@ test('fer-agent model verify checks hashes, signature and the self-test; model p
   const out = path.join(tempDir(), 'b.fer');
   t.is(await modelPackCommand([dir, '--out', out], silentLogger), 0);
   const entries = await readArchive(new Uint8Array(readFileSync(out)), { maxBytes: 8 << 20, maxEntries: 64 });
-  t.deepEqual(entries.map((e) => e.path), ['manifest.json', 'signature.json', 'model.onnx', 'tfjs/group1-shard1of1.bin', 'tfjs/model.json']);
+  t.deepEqual(entries.map((e) => e.path), ['manifest.json', 'signature.json', 'model.int8.onnx', 'model.onnx', 'tfjs/group1-shard1of1.bin', 'tfjs/model.json']);
   flipByte(path.join(dir, 'model.onnx'), 4000);
   await t.throwsAsync(modelVerifyCommand([dir, '--no-selftest'], silentLogger), { message: /has sha256/ });
+});
+
+test('the int8 model of a bundle loads on onnxruntime, passes its own self-test, and is checked by its own cases', async (t) => {
+  const b = await loadBundle(fixtureBundle());
+  t.truthy(b.manifest.engines.onnx_int8, 'the fixture bundle carries an int8 model');
+  await checkDeclaredShapes(b.dir, b.manifest, 'onnxruntime');
+  const spec = toModelSpec(b.manifest, resolvePrecision(b.manifest, 'onnxruntime', 'auto'));
+  t.is(spec.precision, 'int8');
+  const c = await loadClassifier(b.dir, spec, 'onnxruntime', 1);
+  try {
+    const r = await runSelfTest(c, b.manifest);
+    t.true(r.maxDiff <= b.manifest.engines.onnx_int8!.selftest.tolerance);
+    // The float model's expectations are not the int8 model's: tampering with the int8 cases is what fails it.
+    const off = structuredClone(b.manifest);
+    off.engines.onnx_int8!.selftest.cases[0]!.expected[0] = off.engines.onnx_int8!.selftest.cases[0]!.expected[0]! + 0.2;
+    const err = await t.throwsAsync(runSelfTest(c, off), { instanceOf: FerError });
+    t.is(err?.reason, 'model_selftest_failed');
+    t.regex(err!.message, /case 0 label angry \(int8\)/);
+  } finally {
+    await c.dispose();
+  }
+});
+
+test('a broken int8 model file is caught by the shape check even when the float model is fine', async (t) => {
+  const dir = bundleCopy('1.0.0');
+  const m = (await loadBundle(dir)).manifest;
+  const wide = structuredClone(m);
+  wide.engines.onnx_int8!.input = 'no-such-input';
+  const err = await t.throwsAsync(checkDeclaredShapes(dir, wide, 'onnxruntime'), { instanceOf: FerError });
+  t.is(err?.reason, 'model_shape_mismatch');
+  t.regex(err!.message, /model\.int8\.onnx has no input "no-such-input"/);
 });

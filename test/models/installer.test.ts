@@ -13,7 +13,7 @@ import { ModelInstaller, type UpdateResult } from '../../agent/models/installer.
 import type { Manifest } from '../../agent/models/manifest.js';
 import type { TrustPolicy } from '../../agent/models/signing.js';
 import { ModelStore } from '../../agent/models/store.js';
-import { bundleCopy, fixtureBundle, flipByte, makeKey, rehash, sign, tarOf, tempDir, trust, type TestKey } from './support.js';
+import { bundleCopy, fixtureBundle, flipByte, makeKey, rehash, selfTests, sign, tarOf, tempDir, trust, type TestKey } from './support.js';
 
 const key = makeKey();
 
@@ -104,7 +104,7 @@ const rejections: Array<[string, () => Promise<Uint8Array>, ReasonCode, RegExp, 
       tarOf(signed('1.0.0', (m) => {
         m.input.width = 64;
         m.input.height = 64;
-        for (const c of m.selftest.cases) c.pixels_b64 = Buffer.alloc(64 * 64, 9).toString('base64');
+        for (const st of selfTests(m)) for (const c of st.cases) c.pixels_b64 = Buffer.alloc(64 * 64, 9).toString('base64');
       })),
     'model_shape_mismatch',
     /input shape \[\?,1,48,48\] does not match the manifest's \[\?,1,64,64\]/,
@@ -114,19 +114,20 @@ const rejections: Array<[string, () => Promise<Uint8Array>, ReasonCode, RegExp, 
     async () =>
       tarOf(signed('1.0.0', (m) => {
         m.labels = m.labels.slice(0, 6);
-        for (const c of m.selftest.cases) c.expected = c.expected.slice(0, 6);
+        for (const st of selfTests(m)) for (const c of st.cases) c.expected = c.expected.slice(0, 6);
       })),
     'model_shape_mismatch',
     /output shape \[\?,7\] does not match the manifest's \[\?,6\]/,
   ],
   [
-    'self-test expectation not met',
+    'self-test expectation not met (the int8 model runs by default, checked by its own cases)',
     async () =>
       tarOf(signed('1.0.0', (m) => {
-        m.selftest.cases[2]!.expected[0] = m.selftest.cases[2]!.expected[0]! - 0.05;
+        const st = selfTests(m)[1]!;
+        st.cases[2]!.expected[0] = st.cases[2]!.expected[0]! - 0.05;
       })),
     'model_selftest_failed',
-    /self-test case 2 label angry: onnxruntime gives/,
+    /self-test case 2 label angry \(int8\): onnxruntime gives/,
   ],
   [
     'model file that does not load',
@@ -140,7 +141,10 @@ const rejections: Array<[string, () => Promise<Uint8Array>, ReasonCode, RegExp, 
   ],
   [
     'no engine entry for this agent',
-    async () => tarOf(signed('1.0.0', (m) => delete (m.engines as Record<string, unknown>).onnx)),
+    async () => tarOf(signed('1.0.0', (m) => {
+      delete (m.engines as Record<string, unknown>).onnx;
+      delete (m.engines as Record<string, unknown>).onnx_int8;
+    })),
     'model_invalid',
     /no engines\.onnx/,
   ],

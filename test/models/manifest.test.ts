@@ -1,6 +1,6 @@
 import test from 'ava';
 import { FerError } from '../../agent/core/errors.js';
-import { checkBundlePath, parseManifest, toModelSpec, validateManifest, versionTag } from '../../agent/models/manifest.js';
+import { checkBundlePath, parseManifest, resolvePrecision, selfTestFor, toModelSpec, validateManifest, versionTag } from '../../agent/models/manifest.js';
 
 const SHA = 'a'.repeat(64);
 const px = (n: number, v = 7): string => Buffer.alloc(n, v).toString('base64');
@@ -140,5 +140,57 @@ test('checkBundlePath accepts nested relative paths and rejects escapes', (t) =>
   t.is(checkBundlePath('tfjs/group1-shard1of1.bin', 'p'), 'tfjs/group1-shard1of1.bin');
   for (const bad of ['', '/abs', 'a//b', './a', 'a/.', '..', 'a/../b', 'C:/x', 'a\u0000b', 'x'.repeat(256)]) {
     t.throws(() => checkBundlePath(bad, 'p'), { instanceOf: FerError }, JSON.stringify(bad));
+  }
+});
+
+function withInt8(): Record<string, unknown> {
+  const m = valid();
+  (m.files as Record<string, unknown>)['model.int8.onnx'] = { sha256: SHA, bytes: 4 };
+  (m.engines as Record<string, unknown>).onnx_int8 = {
+    file: 'model.int8.onnx', input: 'input', output: 'probabilities', layout: 'NCHW',
+    selftest: { tolerance: 0.03, cases: [{ pixels_b64: px(64), expected: [0.25, 0.25, 0.5] }] },
+  };
+  return m;
+}
+
+test('an int8 engine entry parses with its own self-test; resolvePrecision picks it only on onnxruntime', (t) => {
+  const m = validateManifest(withInt8());
+  t.is(m.engines.onnx_int8?.file, 'model.int8.onnx');
+  t.deepEqual(selfTestFor(m, 'int8').cases[0]!.expected, [0.25, 0.25, 0.5]);
+  t.deepEqual(selfTestFor(m, 'fp32').cases[0]!.expected, [0.2, 0.3, 0.5]);
+  t.is(resolvePrecision(m, 'onnxruntime', 'auto'), 'int8');
+  t.is(resolvePrecision(m, 'onnxruntime', 'int8'), 'int8');
+  t.is(resolvePrecision(m, 'onnxruntime', 'fp32'), 'fp32');
+  t.is(resolvePrecision(m, 'tfjs-wasm', 'auto'), 'fp32');
+  t.is(resolvePrecision(m, 'tfjs-wasm', 'int8'), 'fp32', 'the tfjs engines run the float model');
+  t.is(toModelSpec(m, 'int8').onnxFile, 'model.int8.onnx');
+  t.is(toModelSpec(m, 'int8').precision, 'int8');
+  t.is(toModelSpec(m).onnxFile, 'model.onnx');
+  t.is(toModelSpec(m).precision, 'fp32');
+});
+
+test('a bundle without int8: auto runs the float model, an explicit int8 is an error naming the bundle', (t) => {
+  const m = validateManifest(valid());
+  t.is(resolvePrecision(m, 'onnxruntime', 'auto'), 'fp32');
+  const err = t.throws(() => resolvePrecision(m, 'onnxruntime', 'int8'), { instanceOf: FerError });
+  t.is(err?.reason, 'model_invalid');
+  t.regex(err!.message, /model\.precision is int8 but fer-vgg-s 1\.2\.0-rc\.1\+build\.5 has no engines\.onnx_int8/);
+});
+
+test('int8 entries that cannot be right are rejected, naming the field', (t) => {
+  const cases: Array<[Path, unknown, RegExp]> = [
+    [['engines', 'onnx_int8', 'file'], 'missing.onnx', /engines\.onnx_int8\.file .* a file listed in files/],
+    [['engines', 'onnx_int8', 'file'], 'model.onnx', /engines\.onnx_int8\.file .* a file other than engines\.onnx\.file/],
+    [['engines', 'onnx_int8', 'selftest'], DELETE, /engines\.onnx_int8\.selftest .* an object/],
+    [['engines', 'onnx_int8', 'selftest', 'tolerance'], 0.9, /engines\.onnx_int8\.selftest\.tolerance/],
+    [['engines', 'onnx_int8', 'selftest', 'cases', 0, 'expected'], [1, 0], /engines\.onnx_int8\.selftest\.cases\[0\]\.expected .* 3 numbers/],
+    [['engines', 'onnx'], DELETE, /engines\.onnx_int8 .* to come with engines\.onnx/],
+  ];
+  for (const [p, v, re] of cases) {
+    const m = withInt8();
+    edit(m, p, v);
+    const err = t.throws(() => validateManifest(m), { instanceOf: FerError }, p.join('.'));
+    t.is(err?.reason, 'model_invalid');
+    t.regex(err!.message, re, p.join('.'));
   }
 });

@@ -57,6 +57,14 @@ export type ManifestJson = Record<string, unknown> & {
   selftest: { tolerance: number; cases: Array<{ pixels_b64: string; expected: number[] }> };
 };
 
+type SelfTestJson = ManifestJson['selftest'];
+
+/** Every self-test a manifest carries: the float model's, then the int8 model's when it has one. */
+export function selfTests(m: ManifestJson): SelfTestJson[] {
+  const int8 = (m.engines as { onnx_int8?: { selftest: SelfTestJson } } | undefined)?.onnx_int8;
+  return int8 ? [m.selftest, int8.selftest] : [m.selftest];
+}
+
 export function readManifest(dir: string): ManifestJson {
   return JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as ManifestJson;
 }

@@ -4,7 +4,7 @@ import { ModelSlot } from '../../agent/pipeline/model-slot.js';
 
 const spec: ModelSpec = {
   labels: ['a', 'b'], input: { width: 2, height: 2, channels: 1 }, preprocessing: { scale: 1, mean: [0], std: [1] },
-  output: 'probabilities', faceCrop: { margin: 0, square: false }, onnxFile: 'm.onnx', tfjsFile: 'm.json',
+  output: 'probabilities', faceCrop: { margin: 0, square: false }, precision: 'fp32', onnxFile: 'm.onnx', tfjsFile: 'm.json',
 };
 
 function classifier(name: string, disposed: string[]): EmotionClassifier {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes a small engine-parity fixture: OUTDIR/bundle (a complete fer-edge bundle of a tiny ExpressionNet) and
-OUTDIR/parity.json ({"inputs_b64": [48x48 uint8 images], "expected": [[probabilities]]}).
+OUTDIR/parity.json ({"inputs_b64": [48x48 uint8 images], "expected": [[probabilities]]}). The bundle also carries
+an int8 model (engines.onnx_int8) calibrated on generated images.
 
 Usage: python3 training/tools/make_parity_fixture.py OUTDIR
 
@@ -53,6 +54,13 @@ def parity_images() -> list[np.ndarray]:
     return selftest_images(48, 1) + [np.rint(e).astype(np.uint8)[:, :, None] for e in extra]
 
 
+def calibration_images() -> np.ndarray:
+    """Generated stand-ins for Training faces, so the fixture also carries an int8 model (agent int8 paths)."""
+    rng = np.random.default_rng(11)
+    blocks = rng.integers(0, 256, (64, 8, 8))
+    return np.stack([np.kron(b, np.ones((6, 6))) for b in blocks]).astype(np.uint8)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
@@ -62,7 +70,8 @@ def main(argv: list[str]) -> int:
     net = tiny_net()
     write_bundle(net, out / "bundle", name="parity-fixture", version="0.0.0", mean=MEAN, std=STD,
                  labels=list(FER2013_LABELS), dataset="none: random weights for engine parity tests",
-                 created=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), force=True)
+                 created=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), force=True, calib_images=calibration_images(),
+                 calib_source="64 generated images (blocky noise)")
     manifest = json.loads((out / "bundle" / "manifest.json").read_text())
     pre = manifest["preprocessing"]
     images = parity_images()

@@ -1,0 +1,42 @@
+"""training/tools/make_frame_set.py: whole frames from PublicTest rows only, the true box in each name."""
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from conftest import write_fer_csv
+
+_spec = importlib.util.spec_from_file_location("make_frame_set", Path(__file__).resolve().parents[1] / "tools" / "make_frame_set.py")
+mfs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mfs)  # type: ignore[union-attr]
+
+
+def test_frames_come_from_publictest_rows_with_their_box(tmp_path):
+    # PublicTest faces are white squares, Training faces black: a frame built from a Training row would show it.
+    imgs = np.concatenate([np.full((6, 48, 48), 255, np.uint8), np.zeros((4, 48, 48), np.uint8)])
+    labels = np.array([3, 3, 4, 0, 6, 5, 1, 1, 1, 1])
+    csv = write_fer_csv(tmp_path / "d.csv", imgs, labels, ["PublicTest"] * 6 + ["Training"] * 4)
+    out = tmp_path / "frames"
+    assert mfs.main(["--data", str(csv), "--out", str(out), "--seed", "3", "--size", "320x240"]) == 0
+    files = sorted(out.rglob("*.jpg"))
+    assert len(files) == 6
+    assert sorted(f.parent.name for f in files) == sorted(["happy", "happy", "sad", "angry", "neutral", "surprise"])
+    for f in files:
+        x, y, w, h = map(int, re.search(r"_b(\d+)-(\d+)-(\d+)-(\d+)\.jpg$", f.name).groups())
+        img = np.asarray(Image.open(f).convert("L"), dtype=np.float32)
+        assert img.shape == (240, 320) and w == h and 40 <= w <= 200 and x + w <= 320 and y + h <= 240
+        core = img[y + h // 4 : y + 3 * h // 4, x + w // 4 : x + 3 * w // 4]
+        assert core.std() < 25  # one flat face (plus noise), not background detail
+        # brighter than its surroundings: a PublicTest (white) face, scaled by the frame's gain
+        assert core.mean() > img.mean()
+
+
+def test_bad_arguments_are_named(tmp_path, capsys):
+    assert mfs.main(["--data", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")]) == 1
+    assert "none.csv does not exist" in capsys.readouterr().err
+    assert mfs.main(["--data", "x", "--out", "o", "--size", "big"]) == 2
+    assert mfs.main(["--data", "x", "--out", "o", "--size", "100x100"]) == 2
