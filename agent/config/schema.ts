@@ -37,6 +37,8 @@ export interface SourceConfig {
 
 export interface DetectionConfig {
   detector: DetectorName;
+  /** CenterFace only: the int8 model (auto, int8) or the float one. */
+  precision: PrecisionSetting;
   input_width: number;
   input_height: number;
   min_face_px: number;
@@ -118,6 +120,7 @@ const CAMERA_KEYS: Record<string, Check | Record<string, Check>> = {
   },
   detection: {
     detector: oneOf(DETECTORS),
+    precision: oneOf(['auto', 'fp32', 'int8'] as const),
     input_width: num(32, 4096, true),
     input_height: num(32, 4096, true),
     min_face_px: num(0, 4096, true),
@@ -297,6 +300,12 @@ export const schema = {
       format: [...DETECTORS],
       default: 'auto' as DetectorName,
       env: 'FER_DETECTOR',
+    },
+    precision: {
+      doc: 'CenterFace model: auto and int8 run its int8 quantization (agent/assets/centerface/README.md: about half the CPU time, the same faces), fp32 the float model. Other detectors ignore it.',
+      format: ['auto', 'fp32', 'int8'],
+      default: 'auto',
+      env: 'FER_DETECTOR_PRECISION',
     },
     input_width: { doc: 'Detector input width (CenterFace: rounded up to a multiple of 32).', format: 'nat', default: 320 },
     input_height: { doc: 'Detector input height (CenterFace: rounded up to a multiple of 32).', format: 'nat', default: 256 },

@@ -18,5 +18,7 @@ export const assetsDir = path.join(packageRoot, 'agent', 'assets');
 export const bundledModelDir = path.join(assetsDir, 'models', 'fer-default');
 /** CenterFace prepared for dynamic input (see agent/assets/centerface/README.md). */
 export const centerfaceModelPath = path.join(assetsDir, 'centerface', 'centerface.onnx');
+/** Its int8 quantization, made by the same prepare.py from the same upstream file. */
+export const centerfaceInt8ModelPath = path.join(assetsDir, 'centerface', 'centerface.int8.onnx');
 /** Redistributable demo frames (see agent/assets/samples/README.md). */
 export const sampleFramesDir = path.join(assetsDir, 'samples', 'frames');

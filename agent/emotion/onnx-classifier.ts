@@ -1,22 +1,8 @@
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { FerError, errorMessage } from '../core/errors.js';
+import { sessionOptions } from '../engines/onnx-session.js';
 import { softmaxRows, type EmotionClassifier, type ModelSpec } from './classifier.js';
-
-/**
- * Session options for every onnxruntime session of the agent (classifier and CenterFace): sequential execution,
- * one inter-op thread, intra-op threads from config. Idle intra-op threads must not spin: the frame loop's own
- * work (decode, preprocessing, MQTT) runs between runs on the same few cores.
- */
-export function sessionOptions(threads: number): ort.InferenceSession.SessionOptions {
-  return {
-    intraOpNumThreads: Math.max(1, threads),
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-  };
-}
 
 export async function loadOnnxClassifier(dir: string, spec: ModelSpec, threads: number): Promise<EmotionClassifier> {
   const file = path.join(dir, spec.onnxFile);

