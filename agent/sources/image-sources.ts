@@ -1,12 +1,14 @@
 /**
  * Still images as a camera: `file` (one image, re-read each time so another program may keep replacing it) and
  * `dir` (every image in a folder in name order). Both pace themselves at the camera rate and, unless `loop` is set,
- * end after one pass.
+ * end after one pass. Only regular files up to 16 MB are read (read-image-file.ts); anything else in the folder
+ * (a FIFO, a device, a huge or sparse file) is refused, logged and counted in `discarded`, and the camera goes on.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FerError, errorMessage } from '../core/errors.js';
 import type { SourceConfig } from '../config/schema.js';
+import { readImageFile } from './read-image-file.js';
 import { sleep } from './sleep.js';
 import type { FrameSource, SourceContext, SourceFrame } from './source.js';
 
@@ -34,6 +36,8 @@ abstract class ImageSource implements FrameSource {
   abstract readonly description: string;
   readonly pull = true;
   protected readonly root: string;
+  /** Files refused (not a regular file, over the size cap), over the source's life. */
+  discarded = 0;
 
   constructor(
     protected readonly cfg: SourceConfig,
@@ -57,8 +61,15 @@ abstract class ImageSource implements FrameSource {
         if (signal.aborted) return;
         let bytes: Uint8Array;
         try {
-          bytes = await readFile(file);
+          bytes = await readImageFile(file);
         } catch (err) {
+          if (err instanceof FerError && err.reason === 'frame_corrupt') {
+            this.discarded++;
+            log.warn({ file, err: err.message }, 'image refused');
+            // A single file that is refused is the camera failing (the feed retries with backoff and reports it).
+            if (files.length === 1) throw new FerError('source_failed', err.message);
+            continue;
+          }
           // A file removed between listing and reading is skipped; an unreadable single file is a failure.
           if (files.length === 1) throw new FerError('source_failed', `${file} cannot be read: ${errorMessage(err)}`);
           log.debug({ file, err: errorMessage(err) }, 'image skipped');

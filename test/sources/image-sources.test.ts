@@ -86,3 +86,34 @@ test('feed over a non-looping dir hands out every image even to a slow consumer,
   t.deepEqual(got, [1, 2, 3, 4]);
   t.like(feed.stats(), { state: 'stopped', received: 4, handedOut: 4, dropped: 0, lastError: 'source ended' });
 });
+
+test('dir: a FIFO, a symlink to /dev/zero and a sparse 1.5 GB file are refused, counted, and never block the camera', async (t) => {
+  t.timeout(60_000);
+  const { execFileSync } = await import('node:child_process');
+  const { symlinkSync, openSync, ftruncateSync, closeSync } = await import('node:fs');
+  const dir = tmpDir(t);
+  await writeFrames(dir, ['a.jpg', 'e.jpg']);
+  symlinkSync('/dev/zero', path.join(dir, 'b.jpg'));
+  execFileSync('mkfifo', [path.join(dir, 'c.jpg')]);
+  const fd = openSync(path.join(dir, 'd.jpg'), 'w');
+  ftruncateSync(fd, 1.5 * 1024 ** 3); // sparse: no disk used, but a reader that trusts it would allocate 1.5 GB
+  closeSync(fd);
+  const rssBefore = process.memoryUsage().rss;
+  const src = createSource('c', { type: 'dir', path: dir, interval_ms: 0 }, silentLogger);
+  const frames = await take(src, 10);
+  t.deepEqual(await Promise.all(frames.map(indexOf)), [1, 2], 'the two real images, in order');
+  t.is(src.discarded, 3);
+  t.true(process.memoryUsage().rss - rssBefore < 200 * 1024 * 1024, 'nothing big was read');
+});
+
+test('file: a FIFO or device as the camera file fails with a message naming it, at once', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const dir = tmpDir(t);
+  const fifo = path.join(dir, 'z.jpg');
+  execFileSync('mkfifo', [fifo]);
+  for (const [file, what] of [[fifo, 'a FIFO'], ['/dev/zero', 'a character device']] as const) {
+    const err = await t.throwsAsync(take(createSource('c', { type: 'file', path: file, interval_ms: 0 }, silentLogger), 1), { instanceOf: FerError });
+    t.is(err?.reason, 'source_failed');
+    t.true(err!.message.includes(`${file} is ${what}, not a regular file`), err!.message);
+  }
+});
