@@ -15,6 +15,8 @@ import type { ModelSlot } from './model-slot.js';
 /** Where frames come from (CameraFeed in production; anything with `next` in tests). */
 export interface FrameProvider {
   next(signal: AbortSignal): Promise<Frame | null>;
+  /** How long the frame `next` returned last took to decode (CameraFeed measures it). */
+  stats?(): { lastDecodeMs?: number };
 }
 
 export interface CameraPipelineDeps {
@@ -72,7 +74,7 @@ export class CameraPipeline {
       this.lastProgressMono = clock.mono();
       if (this.paused) continue; // idleTick() ends the open tracks with face_lost
       try {
-        await this.process(frame);
+        await this.process(frame, feed.stats?.().lastDecodeMs ?? 0);
       } catch (err) {
         this.errors++;
         log.warn({ camera: this.cameraId, seq: frame.seq, err: errorMessage(err) }, 'frame failed; continuing');
@@ -83,8 +85,8 @@ export class CameraPipeline {
     this.emitEvents(this.events.flush(clock.mono(), clock.wall()));
   }
 
-  /** Processes one frame; exposed for tests and benchmarks. */
-  async process(frame: Frame): Promise<FrameResult> {
+  /** Processes one frame (`decodeMs`: what decoding it cost, for the per-stage latency); exposed for tests and benchmarks. */
+  async process(frame: Frame, decodeMs = 0): Promise<FrameResult> {
     const { detector, models, bus, clock, camera } = this.d;
     const t0 = (this.lastFrameMono = clock.mono());
     const faces: DetectedFace[] = await detector.detect(frame);
@@ -117,7 +119,7 @@ export class CameraPipeline {
       width: frame.width,
       height: frame.height,
       faces: tracks,
-      timings: { decodeMs: 0, detectMs: t1 - t0, classifyMs: t2 - t1, totalMs: clock.mono() - frame.monoMs },
+      timings: { decodeMs, detectMs: t1 - t0, classifyMs: t2 - t1, totalMs: clock.mono() - frame.monoMs },
     };
     this.lastResult = result;
     if (bus.listenerCount('frame') > 0) bus.emit('frame', frame);

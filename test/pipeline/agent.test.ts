@@ -57,6 +57,8 @@ test('sample frames produce a debounced emotion event and face_lost, once each p
   }
   const withFaces = sink.frames.filter((f) => f.faces.length > 0).length;
   t.true(withFaces >= 20 && withFaces <= 26, `${withFaces} frames with a face (24 have one)`);
+  // Every stage is timed: decoding a JPEG is real work, not the 0 ms the pipeline once reported.
+  t.true(sink.frames.every((f) => f.timings.decodeMs > 0 && f.timings.detectMs > 0), JSON.stringify(sink.frames[0]?.timings));
 });
 
 test('two cameras in one agent each produce their own events', async (t) => {
