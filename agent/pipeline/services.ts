@@ -3,15 +3,12 @@
  * agent so it stops in reverse order: health/metrics, MQTT (+ Home Assistant discovery), model updates, the Home
  * Assistant websocket sink, the live view.
  */
-import mqtt from 'mqtt';
 import { resolveCameras } from '../config/load.js';
-import { errorMessage } from '../core/errors.js';
 import { startHealthService, type HealthService } from '../health/service.js';
 import { startHomeAssistantWs } from '../homeassistant/websocket-sink.js';
 import type { ModelUpdates } from '../models/runtime.js';
-import { linkFromMqttClient } from '../models/updates.js';
+import { connectUpdates } from '../models/update-connection.js';
 import { startMqtt } from '../mqtt/client.js';
-import { connectionOptions } from '../mqtt/connection.js';
 import { startLiveViewIfEnabled } from '../web/live-view.js';
 import type { Agent } from './agent.js';
 
@@ -52,12 +49,9 @@ export async function startServices(agent: Agent, opts: { health?: HealthService
   if (updates) {
     await updates.enable({ engine: agent.engine, activate: async (dir) => void (await agent.activateModel(dir)) });
     if (broker.url) {
-      // Model transfers get their own connection: a multi-megabyte push never queues behind (or delays) events.
-      const conn = connectionOptions(cfg.mqtt, cfg.agent_id, broker.url, undefined);
-      const client = mqtt.connect(conn.url, { ...conn.options, clientId: `${conn.options.clientId}-models`, clean: true });
-      client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'model update connection error'));
-      await updates.attach(linkFromMqttClient(client));
-      agent.addService({ stop: async () => void (await client.endAsync()) });
+      const conn = connectUpdates(cfg.mqtt, cfg.agent_id, broker.url, log);
+      await updates.attach(conn.link);
+      agent.addService(conn);
     }
     agent.addService({ stop: () => updates.stop() });
   }

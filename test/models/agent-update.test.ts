@@ -19,6 +19,7 @@ const childJs = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixture
 const key = makeKey();
 const BASE = 'fere2e';
 
+/** type: ready, model, result, event, stats, connected (the update connection is up again). */
 type Line = { type: string; version?: string; source?: string; seq?: number; faces?: number; eventType?: string; frames?: number; errors?: number };
 
 class AgentProcess {
@@ -146,6 +147,15 @@ if (!mosquittoAvailable()) {
   });
 
   // Before the hot swap (tree-synced) and after it but before the pointer rename (pointer-temp-written).
+  test.serial('after the broker restarts, the agent reconnects on its own and still accepts a pushed model', async (t) => {
+    const a = await started(agent('e2e-restart', {}));
+    const mark = a.lines.length;
+    await broker.restart();
+    await a.until('the update connection back after the broker restart', (l) => l.slice(mark).some((x) => x.type === 'connected'));
+    t.is(await push(broker, signedBundle('1.0.0'), 'e2e-restart'), 0);
+    t.is(a.version, '1.0.0');
+  });
+
   for (const [step, swaps] of [['tree-synced', 1], ['pointer-temp-written', 2]] as Array<[StoreStep, number]>) {
     test.serial(`an agent killed mid-install (at ${step}) restarts on the previous model, and the update can be pushed again`, async (t) => {
       const stateDir = tempDir('fer-e2e-kill-');

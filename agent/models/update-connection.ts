@@ -1,0 +1,38 @@
+/**
+ * The broker connection model transfers use: its own client, so a multi-megabyte push never queues behind (or
+ * delays) events, with its own reconnects (1 s doubling to 30 s, jittered; mqtt.js re-subscribes), so an agent keeps
+ * accepting models after its broker restarts. The agent and the test fixtures both connect through here.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import type { AgentConfig } from '../config/schema.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { backoffMs, connectionOptions } from '../mqtt/connection.js';
+import { redactUrl } from '../sources/redact.js';
+import { linkFromMqttClient, type MqttLink } from './updates.js';
+
+export interface UpdateConnection {
+  link: MqttLink;
+  client: MqttClient;
+  stop(): Promise<void>;
+}
+
+export function connectUpdates(mqttCfg: AgentConfig['mqtt'], agentId: string, brokerUrl: string, log: Logger): UpdateConnection {
+  const conn = connectionOptions(mqttCfg, agentId, brokerUrl, undefined);
+  let attempt = 0;
+  const client = mqtt.connect(conn.url, { ...conn.options, clientId: `${conn.options.clientId}-models`, clean: true, reconnectPeriod: backoffMs(0) });
+  let wasUp = false;
+  client.on('connect', () => {
+    if (attempt > 0 || wasUp) log.info({ url: redactUrl(brokerUrl) }, 'model update connection restored');
+    attempt = 0;
+    wasUp = true;
+    client.options.reconnectPeriod = backoffMs(0);
+  });
+  client.on('close', () => {
+    // mqtt.js schedules the next try with options.reconnectPeriod: grow it while the broker stays away.
+    client.options.reconnectPeriod = backoffMs(attempt++);
+    if (attempt === 1 && wasUp) log.warn({ url: redactUrl(brokerUrl) }, 'model update connection lost; reconnecting');
+  });
+  client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'model update connection error'));
+  return { link: linkFromMqttClient(client), client, stop: async () => void (await client.endAsync()) };
+}
