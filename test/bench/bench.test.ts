@@ -84,7 +84,7 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   t.is(stdout, md, 'stdout carries the same markdown as bench.md');
 
   const c = report.classifier as ClassifierBenchResult;
-  t.deepEqual(c.models.map((m) => m.id), ['ours-onnxruntime', 'ours-onnxruntime-flip', 'ours-tfjs-wasm', 'face-api-tfjs-wasm', 'human-tfjs-wasm']);
+  t.deepEqual(c.models.map((m) => m.id), ['ours-onnxruntime', 'ours-onnxruntime-fp32', 'ours-onnxruntime-flip', 'ours-tfjs-wasm', 'face-api-tfjs-wasm', 'human-tfjs-wasm']);
   t.is(c.data.rows, 20);
   t.is(c.data.malformed, 1, 'the malformed row is counted, not silently dropped');
   for (const m of c.models) {
@@ -97,8 +97,8 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
     t.is(a.n, 20);
     t.true(a.accuracy >= 0 && a.accuracy <= 1);
   }
-  // The same bundle on two engines makes the same predictions (noise crops may tie: allow one flip).
-  const onnx = c.accuracy.find((r) => r.model === 'ours-onnxruntime')!;
+  // The same float model on two engines makes the same predictions (noise crops may tie: allow one flip).
+  const onnx = c.accuracy.find((r) => r.model === 'ours-onnxruntime-fp32')!;
   const wasm = c.accuracy.find((r) => r.model === 'ours-tfjs-wasm')!;
   t.true(Math.abs(onnx.accuracy - wasm.accuracy) <= 1 / 20 + 1e-9);
 

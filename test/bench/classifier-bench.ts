@@ -68,6 +68,7 @@ export interface ClassifierBenchResult {
 
 export const MODEL_LOADERS: Record<string, (threads: number) => Promise<BenchClassifier>> = {
   'ours-onnxruntime': (t) => loadOurs('onnxruntime', t),
+  'ours-onnxruntime-fp32': (t) => loadOurs('onnxruntime', t, false, 'fp32'),
   'ours-onnxruntime-flip': (t) => loadOurs('onnxruntime', t, true),
   'ours-tfjs-wasm': (t) => loadOurs('tfjs-wasm', t),
   'face-api-tfjs-wasm': loadFaceApiExpressions,

@@ -19,7 +19,7 @@ import { loadClassifier } from '../../agent/emotion/load-classifier.js';
 import { Preprocessor } from '../../agent/emotion/preprocess.js';
 import { initTfjs } from '../../agent/engines/tfjs.js';
 import { loadBundle } from '../../agent/models/bundle.js';
-import { toModelSpec } from '../../agent/models/manifest.js';
+import { resolvePrecision, toModelSpec, type PrecisionSetting } from '../../agent/models/manifest.js';
 import { defaultFaceApiModelDir } from '../../agent/vision/faceapi-detector.js';
 import { FACE_API_LABELS, HUMAN_LABELS } from './labels.js';
 
@@ -51,9 +51,9 @@ async function fileBytes(...files: string[]): Promise<number> {
  * The bundled model on onnxruntime or tfjs-wasm, preprocessed by the agent's own Preprocessor (no crop margin);
  * with `flip`, through the agent's flip test-time augmentation (model.flip_tta).
  */
-export async function loadOurs(engine: 'onnxruntime' | 'tfjs-wasm', threads: number, flip = false): Promise<BenchClassifier> {
+export async function loadOurs(engine: 'onnxruntime' | 'tfjs-wasm', threads: number, flip = false, precision: PrecisionSetting = 'auto'): Promise<BenchClassifier> {
   const bundle = await loadBundle(bundledModelDir);
-  const spec = toModelSpec(bundle.manifest);
+  const spec = toModelSpec(bundle.manifest, resolvePrecision(bundle.manifest, engine, precision));
   const plain = await loadClassifier(bundle.dir, spec, engine, threads);
   const clf = flip ? new FlipAveragingClassifier(plain) : plain;
   // FER crops are already faces: use them whole, as `fer-agent eval` does.
@@ -62,8 +62,8 @@ export async function loadOurs(engine: 'onnxruntime' | 'tfjs-wasm', threads: num
   let buf = new Float32Array(0);
   const files = engine === 'onnxruntime' ? [spec.onnxFile] : Object.keys(bundle.manifest.files).filter((f) => f.startsWith(path.dirname(spec.tfjsFile) + '/'));
   return {
-    id: `ours-${engine}${flip ? '-flip' : ''}`,
-    name: `fer-edge ${bundle.manifest.name}@${bundle.manifest.version}${flip ? ' + flip TTA' : ''}`,
+    id: `ours-${engine}${precision === 'fp32' ? '-fp32' : ''}${flip ? '-flip' : ''}`,
+    name: `fer-edge ${bundle.manifest.name}@${bundle.manifest.version} ${spec.precision}${flip ? ' + flip TTA' : ''}`,
     engine,
     labels: clf.labels,
     input: `${spec.input.width}x${spec.input.height} ${spec.input.channels === 1 ? 'gray' : 'RGB'}`,
