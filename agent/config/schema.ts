@@ -39,6 +39,10 @@ export interface DetectionConfig {
   detector: DetectorName;
   /** CenterFace only: the int8 model (auto, int8) or the float one. */
   precision: PrecisionSetting;
+  /** Skip the detector on still frames with no face being followed (vision/motion-gate.ts). */
+  idle_gating: boolean;
+  /** ... but run it at least this often (ms). */
+  idle_interval_ms: number;
   input_width: number;
   input_height: number;
   min_face_px: number;
@@ -121,6 +125,8 @@ const CAMERA_KEYS: Record<string, Check | Record<string, Check>> = {
   detection: {
     detector: oneOf(DETECTORS),
     precision: oneOf(['auto', 'fp32', 'int8'] as const),
+    idle_gating: bool,
+    idle_interval_ms: num(100, 3_600_000, true),
     input_width: num(32, 4096, true),
     input_height: num(32, 4096, true),
     min_face_px: num(0, 4096, true),
@@ -306,6 +312,17 @@ export const schema = {
       format: ['auto', 'fp32', 'int8'],
       default: 'auto',
       env: 'FER_DETECTOR_PRECISION',
+    },
+    idle_gating: {
+      doc: 'Skip the face detector on frames where nothing moved and no face is being followed (an empty, still room costs little); the first frame with motion runs it at once.',
+      format: 'bool',
+      default: true,
+      env: 'FER_IDLE_GATING',
+    },
+    idle_interval_ms: {
+      doc: 'With idle gating, still run the detector at least this often (ms), e.g. for a face that entered very slowly.',
+      format: 'nat',
+      default: 2000,
     },
     // 480x352 and 0.3 come from the recall/cost curve on generated frames (README, "Accuracy on whole frames"):
     // 79% of faces found vs 47% at the old 320x256/0.5, for about the old CPU cost once CenterFace runs in int8.

@@ -69,6 +69,8 @@ export interface FrameResult {
   height: number;
   faces: TrackedFace[];
   timings: { decodeMs: number; detectMs: number; classifyMs: number; totalMs: number };
+  /** Idle gating skipped the detector on this frame (nothing moved, no face followed). */
+  detectorSkipped?: boolean;
 }
 
 export type EmotionEventType = string; // a model label, or 'face_lost'

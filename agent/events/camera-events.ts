@@ -42,6 +42,11 @@ export class CameraEvents {
     return this.settle(this.debouncer.flush(monoMs, wallMs));
   }
 
+  /** Whether any face is still followed or still holds a state (idle gating must not skip the detector then). */
+  active(): boolean {
+    return this.tracker.size > 0 || this.debouncer.states().length > 0;
+  }
+
   states(): DebouncedState[] {
     return this.debouncer.states();
   }

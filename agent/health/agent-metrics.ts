@@ -49,6 +49,7 @@ export class AgentMetrics {
   private readonly facesCurrent = this.registry.gauge({ name: 'fer_faces_current', help: 'Faces in the latest processed frame.', labelNames: ['camera'] });
   private readonly events = this.registry.counter({ name: 'fer_events_total', help: 'Debounced emotion events by type (an emotion label or face_lost).', labelNames: ['camera', 'type'] });
   private readonly latency: Histogram<'camera' | 'stage'>;
+  private readonly skipped = this.registry.counter({ name: 'fer_detector_skipped_total', help: 'Frames on which idle gating skipped the face detector (nothing moved, no face followed).', labelNames: ['camera'] });
   private readonly dropped = this.registry.counter({ name: 'fer_frames_dropped_total', help: 'Frames the source dropped because the pipeline was busy.', labelNames: ['camera'] });
   private readonly corrupt = this.registry.counter({ name: 'fer_frames_corrupt_total', help: 'Frames that could not be decoded.', labelNames: ['camera'] });
   private readonly sourceState = this.registry.gauge({ name: 'fer_source_state', help: 'Camera source state: 1 for the current state, 0 for the others.', labelNames: ['camera', 'state'] });
@@ -91,8 +92,11 @@ export class AgentMetrics {
     this.camera(camera).lastFrameMono = this.clock.mono();
     this.frames.inc({ camera });
     this.faces.inc({ camera }, r.faces.length);
+    if (r.detectorSkipped) this.skipped.inc({ camera });
     this.facesCurrent.set({ camera }, r.faces.length);
     for (const [stage, key] of STAGES) {
+      // A skipped detector did no work: its 0 ms would drag the detect latency down, so it is not a sample.
+      if (stage === 'detect' && r.detectorSkipped) continue;
       const ms = r.timings[key];
       if (Number.isFinite(ms) && ms >= 0) this.latency.observe({ camera, stage }, ms / 1000);
     }
@@ -185,6 +189,7 @@ export class AgentMetrics {
       this.frames.inc({ camera: cameraId }, 0);
       this.faces.inc({ camera: cameraId }, 0);
       this.dropped.inc({ camera: cameraId }, 0);
+      this.skipped.inc({ camera: cameraId }, 0);
       this.corrupt.inc({ camera: cameraId }, 0);
       this.paused.set({ camera: cameraId }, 0);
     }

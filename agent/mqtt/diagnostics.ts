@@ -16,7 +16,8 @@ export interface DiagnosticsPayload {
   model: string;
   model_version: string;
   cpu_temp_c: number | null;
-  cameras: Record<string, { fps: number; latency_ms: number }>;
+  /** Per camera; `detector_skipped`: frames since start on which idle gating skipped the detector. */
+  cameras: Record<string, { fps: number; latency_ms: number; detector_skipped: number }>;
   events_queued: number;
   events_dropped: number;
   uptime_s: number;
@@ -33,6 +34,7 @@ const round1 = (x: number): number => Math.round(x * 10) / 10;
 export class DiagnosticsModel {
   private samples = new Map<string, Sample[]>();
   private model?: ModelInfo;
+  private skipped = new Map<string, number>();
 
   constructor(
     cameraIds: readonly string[],
@@ -46,6 +48,7 @@ export class DiagnosticsModel {
     list.push({ monoMs: r.monoMs, totalMs: r.timings.totalMs });
     this.samples.set(r.cameraId, list);
     this.trim(list, r.monoMs);
+    if (r.detectorSkipped) this.skipped.set(r.cameraId, (this.skipped.get(r.cameraId) ?? 0) + 1);
   }
 
   onModel(info: ModelInfo): void {
@@ -62,7 +65,7 @@ export class DiagnosticsModel {
       // A camera that stopped delivering frames has an empty window: 0 fps.
       const camFps = list.length >= 2 ? ((list.length - 1) * 1000) / Math.max(1, list[list.length - 1].monoMs - list[0].monoMs) : 0;
       const camLat = list.length > 0 ? list.reduce((s, x) => s + x.totalMs, 0) / list.length : 0;
-      cameras[id] = { fps: round1(camFps), latency_ms: round1(camLat) };
+      cameras[id] = { fps: round1(camFps), latency_ms: round1(camLat), detector_skipped: this.skipped.get(id) ?? 0 };
       fps += camFps;
       latSum += list.reduce((s, x) => s + x.totalMs, 0);
       latN += list.length;

@@ -8,6 +8,7 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ClassifiedFace, DetectedFace, Frame, FrameResult } from '../core/types.js';
 import type { ResolvedCamera } from '../config/load.js';
+import { MotionGate } from '../vision/motion-gate.js';
 import type { FaceDetector } from '../vision/face-detector.js';
 import { CameraEvents } from '../events/camera-events.js';
 import type { ModelSlot } from './model-slot.js';
@@ -41,11 +42,14 @@ export class CameraPipeline {
   errors = 0;
   private lastFrameMono = -Infinity;
   private lastResult: FrameResult | undefined;
+  private readonly gate: MotionGate | null;
 
   constructor(private readonly d: CameraPipelineDeps) {
     this.generation = d.models.active.generation;
     this.events = this.newEvents();
     this.lastProgressMono = d.clock.mono();
+    const det = d.camera.detection;
+    this.gate = det.idle_gating ? new MotionGate({ idleIntervalMs: det.idle_interval_ms }) : null;
   }
 
   private newEvents(): CameraEvents {
@@ -89,7 +93,8 @@ export class CameraPipeline {
   async process(frame: Frame, decodeMs = 0): Promise<FrameResult> {
     const { detector, models, bus, clock, camera } = this.d;
     const t0 = (this.lastFrameMono = clock.mono());
-    const faces: DetectedFace[] = await detector.detect(frame);
+    const skip = this.gate?.decide(frame, this.events.active(), t0).decision === 'skip';
+    const faces: DetectedFace[] = skip ? [] : await detector.detect(frame);
     const t1 = clock.mono();
     const lease = models.acquire();
     let classified: ClassifiedFace[];
@@ -119,6 +124,7 @@ export class CameraPipeline {
       width: frame.width,
       height: frame.height,
       faces: tracks,
+      ...(skip ? { detectorSkipped: true } : {}),
       timings: { decodeMs, detectMs: t1 - t0, classifyMs: t2 - t1, totalMs: clock.mono() - frame.monoMs },
     };
     this.lastResult = result;

@@ -49,6 +49,11 @@ function sameLabels(a: readonly string[], b: readonly string[]): boolean {
 
 export class FaceTracker {
   private readonly tracks = new Map<number, Track>();
+
+  /** Tracks currently followed (including ones missing for a few frames). */
+  get size(): number {
+    return this.tracks.size;
+  }
   private nextId = 1;
   private lastMonoMs = -Infinity;
   private readonly centroidGate: number;

@@ -11,6 +11,8 @@ export const samplesDir = path.join(assetsDir, 'samples');
 export const detection: DetectionConfig = {
   detector: 'centerface',
   precision: 'auto',
+  idle_gating: false,
+  idle_interval_ms: 2000,
   input_width: 320,
   input_height: 256,
   min_face_px: 24,
