@@ -7,6 +7,7 @@ import path from 'node:path';
 import convict from 'convict';
 import { FerError, errorMessage } from '../core/errors.js';
 import { bundledModelDir, packageRoot, sampleFramesDir } from '../core/paths.js';
+import { redactDeep } from '../sources/redact.js';
 import { schema, type AgentConfig, type CameraConfig, type DebounceConfig, type DetectionConfig, type TrackingConfig } from './schema.js';
 
 export interface LoadOptions {
@@ -118,9 +119,12 @@ export function resolveCameras(cfg: AgentConfig): ResolvedCamera[] {
   }));
 }
 
-/** The effective config as JSON with secrets masked (for `doctor`, logs and the live view). */
+/**
+ * The effective config as JSON with secrets masked (for `config`, `doctor`, logs and the live view): the secret keys,
+ * and the user:password of every URL anywhere in it (camera URLs, ffmpeg/gstreamer arguments, broker URLs).
+ */
 export function maskedConfig(cfg: AgentConfig): AgentConfig {
-  const copy = structuredClone(cfg);
+  const copy = redactDeep(structuredClone(cfg));
   if (copy.mqtt.password) copy.mqtt.password = '***';
   if (copy.homeassistant.token) copy.homeassistant.token = '***';
   if (copy.web.token) copy.web.token = '***';
