@@ -13,6 +13,7 @@ export type ReasonCode =
   | 'model_selftest_failed'
   | 'model_too_large'
   | 'model_archive_corrupt'
+  | 'model_downgrade'
   | 'engine_unavailable'
   | 'command_invalid'
   | 'broker_unavailable'

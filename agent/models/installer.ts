@@ -14,6 +14,7 @@ import { DEFAULT_MAX_ENTRIES, extractEntries, readArchive, type TarEntry } from 
 import { loadBundle, MANIFEST_FILE, type LoadedBundle } from './bundle.js';
 import { engineEntryFor, parseManifest, resolvePrecision, toModelSpec, type Manifest, type PrecisionSetting } from './manifest.js';
 import { runSelfTest } from './selftest.js';
+import { checkNotDowngrade } from './version-order.js';
 import { checkDeclaredShapes } from './shape-check.js';
 import { checkSignature, SIGNATURE_FILE, type TrustPolicy } from './signing.js';
 import type { InstalledModel, ModelStore } from './store.js';
@@ -125,7 +126,7 @@ export class ModelInstaller {
 
   /** A bundle archive (.tar / .tar.gz) received over the network. */
   installArchive(bytes: Uint8Array, id: string | null = null): Promise<UpdateResult> {
-    return this.serial(() => this.runInstall(id, async (ctx) => {
+    return this.serial(() => this.runInstall(id, { forwardOnly: true }, async (ctx) => {
       if (bytes.length > this.o.maxBundleBytes) {
         throw new FerError('model_too_large', `bundle is ${bytes.length} bytes; model.max_bundle_bytes is ${this.o.maxBundleBytes}`);
       }
@@ -136,9 +137,12 @@ export class ModelInstaller {
     }));
   }
 
-  /** A bundle directory on this machine (copied into the store first, so the source can go away). */
+  /**
+   * A bundle directory on this machine (copied into the store first, so the source can go away). Whoever can put a
+   * folder on the device and run this may also go back to an older version, unlike a push from the network.
+   */
   installDir(dir: string, id: string | null = null): Promise<UpdateResult> {
-    return this.serial(() => this.runInstall(id, async (ctx) => {
+    return this.serial(() => this.runInstall(id, { forwardOnly: false }, async (ctx) => {
       const src = await loadBundle(dir);
       ctx.offered = { name: src.manifest.name, version: src.manifest.version, sha256: src.manifestSha256 };
       ctx.staging = await this.o.store.createStaging();
@@ -191,7 +195,7 @@ export class ModelInstaller {
     return manifest;
   }
 
-  private async runInstall(id: string | null, stage: (ctx: InstallContext) => Promise<void>): Promise<UpdateResult> {
+  private async runInstall(id: string | null, o: { forwardOnly: boolean }, stage: (ctx: InstallContext) => Promise<void>): Promise<UpdateResult> {
     const ctx: InstallContext = { staging: null, offered: undefined };
     const before = this.active;
     // A holder, not a `let`: the finally block must see assignments made inside the try.
@@ -204,6 +208,7 @@ export class ModelInstaller {
       const m = bundle.manifest;
       ctx.offered = { name: m.name, version: m.version, sha256: bundle.manifestSha256 };
       const sig = checkSignature(bundle.manifestBytes, bundle.signature, this.o.trust);
+      if (o.forwardOnly) checkNotDowngrade(before, ctx.offered);
       if (!m.engines[engineEntryFor(this.o.engine)]) {
         throw new FerError('model_invalid', `manifest has no engines.${engineEntryFor(this.o.engine)}, which this agent's engine ${this.o.engine} needs`);
       }

@@ -162,7 +162,8 @@ export class ModelUpdateService {
   }
 
   private onResult(r: UpdateResult): void {
-    if (r.offered) this.latestVersion = r.offered.version;
+    // A refused downgrade is not "an update available": Home Assistant's update entity would offer the old version.
+    if (r.offered && r.reason !== 'model_downgrade') this.latestVersion = r.offered.version;
     this.track(this.publishStatus());
   }
 

@@ -17,7 +17,7 @@ import { ModelStore } from '../../agent/models/store.js';
 import { chunkTransfer, encodePushMessage, parseStatus, topics, type StatusPayload } from '../../agent/models/transport.js';
 import { linkFromMqttClient, ModelUpdateService } from '../../agent/models/updates.js';
 import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
-import { bundleCopy, fixtureBundle, flipByte, makeKey, sign, tempDir, trust } from './support.js';
+import { bundleCopy, fixtureBundle, flipByte, makeKey, selfTests, sign, tempDir, trust } from './support.js';
 
 const key = makeKey();
 const BASE = 'fertest';
@@ -176,11 +176,11 @@ if (!mosquittoAvailable()) {
       ['model_signature_invalid', async () => {
         const dir = signedBundle('2.0.0');
         const { readFileSync, writeFileSync } = await import('node:fs');
-        const m = JSON.parse(readFileSync(`${dir}/manifest.json`, 'utf8')) as { version: string };
+        const m = JSON.parse(readFileSync(`${dir}/manifest.json`, 'utf8')) as { version: string; files: Record<string, unknown> };
         m.version = '2.0.1';
         writeFileSync(`${dir}/manifest.json`, JSON.stringify(m));
         const { writeTar } = await import('../../agent/models/archive.js');
-        return writeTar(['manifest.json', 'signature.json', 'model.onnx', 'tfjs/model.json', 'tfjs/group1-shard1of1.bin'].map((p) => ({ path: p, data: new Uint8Array(readFileSync(`${dir}/${p}`)) })));
+        return writeTar(['manifest.json', 'signature.json', ...Object.keys(m.files)].map((p) => ({ path: p, data: new Uint8Array(readFileSync(`${dir}/${p}`)) })));
       }, 'does not match manifest.json'],
       ['model_hash_mismatch', async () => {
         const dir = signedBundle('2.0.0');
@@ -193,10 +193,12 @@ if (!mosquittoAvailable()) {
         return archive;
       }, 'has sha256'],
       ['model_archive_corrupt', async () => new Uint8Array(Buffer.from('this is not a tar archive'.repeat(40))), 'archive'],
-      ['model_selftest_failed', async () => packBundle(await loadBundle(signedBundle('2.0.0', (m) => (m.selftest.cases[0]!.expected[6] = 0.99)))), 'self-test case 0 label neutral'],
+      ['model_selftest_failed', async () => packBundle(await loadBundle(signedBundle('2.0.0', (m) => {
+        for (const st of selfTests(m)) st.cases[0]!.expected[6] = 0.99;
+      }))), 'self-test case 0 label neutral'],
       ['model_shape_mismatch', async () => packBundle(await loadBundle(signedBundle('2.0.0', (m) => {
         m.labels = m.labels.slice(0, 5);
-        for (const c of m.selftest.cases) c.expected = c.expected.slice(0, 5);
+        for (const st of selfTests(m)) for (const c of st.cases) c.expected = c.expected.slice(0, 5);
       }))), 'output shape'],
       ['model_untrusted', async () => packBundle(await loadBundle(bundleCopy('2.0.0'))), 'allow_unsigned'],
     ];
@@ -212,6 +214,23 @@ if (!mosquittoAvailable()) {
     }
     t.is(a.installer.active.version, before);
     t.is(a.activations[a.activations.length - 1], before);
+  });
+
+  test.serial('a replayed older bundle, or another build under the active version, is refused as model_downgrade', async (t) => {
+    const before = a.installer.active.version;
+    const older = await rawPush(broker, 'agent-a', await packBundle(await loadBundle(signedBundle('0.9.0'))), [a]);
+    let s = await retainedStatus(broker, 'agent-a');
+    t.is(s.last_update?.id, older);
+    t.is(s.last_update?.reason, 'model_downgrade');
+    t.regex(s.last_update!.message, /parity-fixture 0\.9\.0 is older than the active parity-fixture /);
+    t.regex(s.release_summary, /rejected \(model_downgrade\)/, 'Home Assistant shows the refusal');
+    t.not(s.latest_version, '0.9.0', 'and does not offer the older version as an update');
+    const same = await rawPush(broker, 'agent-a', await packBundle(await loadBundle(signedBundle(before, (m) => (m.created = '2026-02-02T00:00:00Z')))), [a]);
+    s = await retainedStatus(broker, 'agent-a');
+    t.is(s.last_update?.id, same);
+    t.is(s.last_update?.reason, 'model_downgrade');
+    t.regex(s.last_update!.message, /a different bundle under the active version/);
+    t.is(a.installer.active.version, before);
   });
 
   test.serial('oversized pushes are refused at begin; incomplete transfers time out with a reason', async (t) => {
