@@ -8,6 +8,7 @@ import convict from 'convict';
 import { FerError, errorMessage } from '../core/errors.js';
 import { bundledModelDir, packageRoot, sampleFramesDir } from '../core/paths.js';
 import { redactDeep } from '../sources/redact.js';
+import { checkFileTypes, checkOverrideTypes } from './strict-types.js';
 import { schema, type AgentConfig, type CameraConfig, type DebounceConfig, type DetectionConfig, type TrackingConfig } from './schema.js';
 
 export interface LoadOptions {
@@ -43,13 +44,23 @@ function readJson(file: string, what: string): Record<string, unknown> {
   } catch (err) {
     throw new FerError('config_invalid', `${what} ${file} cannot be read: ${errorMessage(err)}`);
   }
+  let v: unknown;
   try {
-    const v: unknown = JSON.parse(text);
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('top level must be an object');
-    return v as Record<string, unknown>;
+    v = JSON.parse(text);
   } catch (err) {
-    throw new FerError('config_invalid', `${what} ${file} is not valid JSON: ${errorMessage(err)}`);
+    throw new FerError('config_invalid', `${what} ${file} is not valid JSON${jsonPosition(text, errorMessage(err))}: ${errorMessage(err)}`);
   }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FerError('config_invalid', `${what} ${file}: the top level must be an object {...}`);
+  return v as Record<string, unknown>;
+}
+
+/** " at line L, column C" for a JSON.parse error that names a position, else "". */
+function jsonPosition(text: string, message: string): string {
+  const m = /position (\d+)/.exec(message);
+  if (!m) return '';
+  const before = text.slice(0, Number(m[1]));
+  const line = before.split('\n').length;
+  return ` at line ${line}, column ${before.length - before.lastIndexOf('\n')}`;
 }
 
 function readSecret(file: string, key: string): string {
@@ -67,16 +78,18 @@ export function loadConfig(opts: LoadOptions = {}): AgentConfig {
     // Construction reads the environment, so a bad FER_* value already fails here.
     conf = build();
     if (!opts.skipDefaultFile && existsSync(defaultConfigFile)) conf.load(readJson(defaultConfigFile, 'default config'));
-    if (opts.file) conf.load(readJson(opts.file, 'config file'));
+    if (opts.file) {
+      const user = readJson(opts.file, 'config file');
+      checkFileTypes(user, schema as unknown as Record<string, unknown>);
+      conf.load(user);
+    }
     // Environment beats files: convict applies env at construction, so re-apply it after loading files.
     const envOnly = convict(schema, { env: opts.env ?? process.env, args: [] });
     for (const [key, v] of Object.entries(flatten(schema))) {
       if (v.env && (opts.env ?? process.env)[v.env] !== undefined) conf.set(key, envOnly.get(key as never));
     }
-    for (const [k, v] of Object.entries(opts.overrides ?? {})) {
-      if (!conf.has(k as never)) throw new Error(`${k}: unknown configuration key`);
-      conf.set(k, v);
-    }
+    checkOverrideTypes(opts.overrides ?? {}, schema as unknown as Record<string, unknown>);
+    for (const [k, v] of Object.entries(opts.overrides ?? {})) conf.set(k, v);
     conf.validate({ allowed: 'strict' });
   } catch (err) {
     if (err instanceof FerError) throw err;

@@ -100,8 +100,60 @@ const strings: Check = (key, v) => {
 const oneOf = (values: readonly string[]): Check => (key, v) => {
   if (!values.includes(v as string)) fail(key, v, `expected one of ${values.join(', ')}`);
 };
-const unit = num(0, 1);
 const ms = num(0, 86_400_000, true);
+
+type Limit = readonly [min: number, max: number, integer: boolean];
+
+/**
+ * The numeric range of every number key, in one table: the global keys (convict formats made from it below) and a
+ * camera's overrides (CAMERA_KEYS) are checked by the same rule, at load time, naming the key. The upper bounds keep
+ * a typo from costing gigabytes (a 100000-pixel detector input) or hanging the agent.
+ */
+export const LIMITS = {
+  top: { threads: [1, 64, true] } as Record<string, Limit>,
+  model: { keep_versions: [1, 100, true], max_bundle_bytes: [64 * 1024, 1024 ** 3, true] } as Record<string, Limit>,
+  detection: {
+    idle_interval_ms: [100, 3_600_000, true],
+    input_width: [64, 4096, true],
+    input_height: [64, 4096, true],
+    min_face_px: [0, 4096, true],
+    score_threshold: [0.01, 1, false],
+    nms_iou: [0.01, 1, false],
+    max_faces: [1, 256, true],
+  } as Record<string, Limit>,
+  tracking: { iou_threshold: [0, 1, false], max_missed_frames: [0, 10_000, true], smoothing: [0.001, 1, false] } as Record<string, Limit>,
+  debounce: {
+    min_confidence: [0, 1, false],
+    min_duration_ms: [0, 86_400_000, true],
+    hysteresis: [0, 1, false],
+    cooldown_ms: [0, 86_400_000, true],
+    absence_timeout_ms: [0, 86_400_000, true],
+  } as Record<string, Limit>,
+  mqtt: { keepalive_s: [0, 65_535, true], event_max_age_s: [0, 86_400, true], offline_queue_max: [0, 100_000, true] } as Record<string, Limit>,
+};
+
+function checksOf(limits: Record<string, Limit>): Record<string, Check> {
+  return Object.fromEntries(Object.entries(limits).map(([k, [min, max, integer]]) => [k, num(min, max, integer)]));
+}
+
+/** A convict format for a range (registered once per range): strings (env, flags) are read as numbers first. */
+function rangeFormat([min, max, integer]: Limit): string {
+  const name = `${integer ? 'int' : 'number'}[${min},${max}]`;
+  try {
+    convict.addFormat({
+      name,
+      validate(val: unknown) {
+        if (typeof val !== 'number' || !Number.isFinite(val) || val < min || val > max || (integer && !Number.isInteger(val))) {
+          throw new Error(`expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}]`);
+        }
+      },
+      coerce: (v: unknown) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?(e[+-]?\d+)?\s*$/i.test(v) ? Number(v) : v),
+    });
+  } catch {
+    // already registered by an earlier key with the same range
+  }
+  return name;
+}
 
 /** Every key a camera entry may hold, with its check. Per-camera overrides are checked like the global keys. */
 const CAMERA_KEYS: Record<string, Check | Record<string, Check>> = {
@@ -126,16 +178,10 @@ const CAMERA_KEYS: Record<string, Check | Record<string, Check>> = {
     detector: oneOf(DETECTORS),
     precision: oneOf(['auto', 'fp32', 'int8'] as const),
     idle_gating: bool,
-    idle_interval_ms: num(100, 3_600_000, true),
-    input_width: num(32, 4096, true),
-    input_height: num(32, 4096, true),
-    min_face_px: num(0, 4096, true),
-    score_threshold: unit,
-    nms_iou: unit,
-    max_faces: num(1, 256, true),
+    ...checksOf(LIMITS.detection),
   },
-  tracking: { iou_threshold: unit, max_missed_frames: num(0, 10_000, true), smoothing: unit },
-  debounce: { min_confidence: unit, min_duration_ms: ms, hysteresis: unit, cooldown_ms: ms, absence_timeout_ms: ms },
+  tracking: checksOf(LIMITS.tracking),
+  debounce: checksOf(LIMITS.debounce),
 };
 
 function checkObject(key: string, v: unknown, checks: Record<string, Check | Record<string, Check>>): void {
@@ -171,6 +217,10 @@ convict.addFormat({
     const ids = val.map((c: CameraConfig) => c.id);
     const dup = ids.find((id, i) => ids.indexOf(id) !== i);
     if (dup) throw new Error(`camera id ${JSON.stringify(dup)} is used twice`);
+    // Home Assistant entity ids are lower case with "_": "Door-1" and "door_1" would be one entity.
+    const norm = ids.map((id) => id.toLowerCase().replace(/-/g, '_'));
+    const clash = norm.findIndex((n, i) => norm.indexOf(n) !== i);
+    if (clash >= 0) throw new Error(`camera ids ${JSON.stringify(ids[norm.indexOf(norm[clash]!)])} and ${JSON.stringify(ids[clash])} are the same Home Assistant entity id (${norm[clash]}): rename one`);
   },
   // From the environment the list comes as JSON; a string that is not JSON stays a string and fails validation.
   coerce: (v: unknown) => {
@@ -376,7 +426,17 @@ export const schema = {
     password_file: { doc: 'File holding the broker password.', format: String, default: '', env: 'FER_MQTT_PASSWORD_FILE' },
     client_id: { doc: 'MQTT client id. Empty: fer-<agent_id>.', format: String, default: '' },
     keepalive_s: { doc: 'MQTT keepalive (s).', format: 'nat', default: 30 },
-    base_topic: { doc: 'Topic prefix: <base>/<agent_id>/...', format: String, default: 'fer', env: 'FER_MQTT_BASE' },
+    base_topic: {
+      doc: 'Topic prefix: <base>/<agent_id>/... (topic levels without +, # or empty levels).',
+      // The same rule run applies when it builds topics, so `fer-agent config` cannot accept what `run` refuses.
+      format: (v: unknown) => {
+        if (typeof v !== 'string' || v.length === 0 || v.split('/').some((s) => !/^[^+#/\u0000]+$/.test(s))) {
+          throw new Error('expected topic levels without +, # or empty levels, e.g. "fer"');
+        }
+      },
+      default: 'fer',
+      env: 'FER_MQTT_BASE',
+    },
     ca_file: { doc: 'CA certificate (PEM) for TLS.', format: String, default: '' },
     cert_file: { doc: 'Client certificate (PEM) for TLS.', format: String, default: '' },
     key_file: { doc: 'Client key (PEM) for TLS.', format: String, default: '' },
@@ -403,6 +463,15 @@ export const schema = {
     token: { doc: 'If set, the live view asks for ?token=.', format: String, default: '', env: 'FER_WEB_TOKEN', sensitive: true },
   },
 };
+
+// The global number keys take their format from LIMITS, so they cannot drift from the per-camera checks.
+for (const [group, limits] of Object.entries(LIMITS)) {
+  const node = (group === 'top' ? schema : (schema as Record<string, unknown>)[group]) as Record<string, { format: unknown }>;
+  for (const [key, limit] of Object.entries(limits)) {
+    if (!node[key]) throw new Error(`LIMITS.${group}.${key} is not a schema key`);
+    node[key].format = rangeFormat(limit);
+  }
+}
 
 export type AgentConfig = {
   agent_id: string;
