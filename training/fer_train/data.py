@@ -7,10 +7,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import Iterable, Iterator, TextIO
 
 import numpy as np
 
@@ -65,6 +67,20 @@ def _open_text(path: Path) -> TextIO:
     return open(path, "r", encoding="utf-8", newline="")
 
 
+def _checked_rows(reader: Iterable[list[str]], path: Path) -> Iterator[list[str]]:
+    """csv rows, with csv's own errors (an unclosed quote swallowing the rest of the file) named by file and line."""
+    it = iter(reader)
+    while True:
+        try:
+            row = next(it)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            line = getattr(reader, "line_num", "?")
+            raise ValueError(f"{path}:{line}: not a readable CSV row ({e}); an unclosed quote?") from None
+        yield row
+
+
 def read_fer2013(path: str | Path, report: TextIO | None | bool = True) -> FaceSet:
     """Read `emotion,pixels,Usage` rows. Keeps row alignment information in `kept_rows` for FER+ matching.
 
@@ -78,7 +94,7 @@ def read_fer2013(path: str | Path, report: TextIO | None | bool = True) -> FaceS
     kept_rows: list[int] = []
     problems: list[RowProblem] = []
     with _open_text(path) as fh:
-        reader = csv.reader(fh)
+        reader = _checked_rows(csv.reader(fh), path)
         header = next(reader, None)
         if header is None or [h.strip() for h in header[:3]] != ["emotion", "pixels", "Usage"]:
             raise ValueError(f"{path}: expected header 'emotion,pixels,Usage', got {header!r}")
@@ -134,7 +150,7 @@ def read_ferplus_votes(path: str | Path, n_rows: int, report: TextIO | None | bo
     out = np.zeros((n_rows, len(FER2013_LABELS)), dtype=np.float32)
     problems = 0
     with _open_text(path) as fh:
-        reader = csv.reader(fh)
+        reader = _checked_rows(csv.reader(fh), path)
         header = next(reader, None)
         if header is None:
             raise ValueError(f"{path}: empty file")
@@ -198,22 +214,49 @@ def read_image_folder(root: str | Path, labels: list[str] | None = None, report:
     )
 
 
-def load_fer(csv_path: str | Path, ferplus_path: str | Path | None = None, cache: str | Path | None = None) -> FaceSet:
-    """FER2013 (+ optional FER+ votes), cached as .npz because parsing the CSV takes ~20 s."""
+def source_key(csv_path: str | Path, ferplus_path: str | Path | None) -> str:
+    """What a cache was made from: absolute paths, sizes and modification times of the CSV and the FER+ file."""
+    def one(p: str | Path) -> dict:
+        st = Path(p).stat()
+        return {"path": str(Path(p).resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+    return json.dumps({"csv": one(csv_path), "ferplus": one(ferplus_path) if ferplus_path is not None else None}, sort_keys=True)
+
+
+def load_fer(csv_path: str | Path, ferplus_path: str | Path | None = None, cache: str | Path | None = None,
+             log: TextIO | None | bool = True) -> FaceSet:
+    """FER2013 (+ optional FER+ votes), cached as .npz because parsing the CSV takes ~20 s.
+
+    The cache records what it was made from (source_key) and is used only for exactly those files: another CSV, a
+    changed file or a FER+ file added or removed re-reads the data and rewrites the cache. A missing file is an error
+    naming it, even when an old cache exists. Where the data came from is logged either way.
+    """
+    out = sys.stderr if log is True else (log or None)
+    for p, what in ((csv_path, "data file"), (ferplus_path, "FER+ votes file")):
+        if p is not None and not Path(p).is_file():
+            raise FileNotFoundError(f"{what} {p} does not exist")
+    key = source_key(csv_path, ferplus_path)
     if cache is not None and Path(cache).exists():
         z = np.load(cache, allow_pickle=False)
-        votes = z["votes"] if "votes" in z.files else None
-        return FaceSet(images=z["images"], labels=z["labels"], usage=[str(u) for u in z["usage"]], votes=votes)
-    fs = read_fer2013(csv_path)
+        if "source" in z.files and str(z["source"]) == key:
+            votes = z["votes"] if "votes" in z.files else None
+            if out is not None:
+                print(f"data: {csv_path}{' + ' + str(ferplus_path) if ferplus_path else ''} (from the cache {cache})", file=out)
+            return FaceSet(images=z["images"], labels=z["labels"], usage=[str(u) for u in z["usage"]], votes=votes)
+        if out is not None:
+            print(f"data: the cache {cache} was made from other files; reading {csv_path} again", file=out)
+    fs = read_fer2013(csv_path, report=out if out is not None else None)
     if ferplus_path is not None:
-        all_votes = read_ferplus_votes(ferplus_path, n_rows=len(fs) + len(fs.problems))
+        all_votes = read_ferplus_votes(ferplus_path, n_rows=len(fs) + len(fs.problems), report=out if out is not None else None)
         fs.votes = all_votes[fs.kept_rows]  # type: ignore[attr-defined]
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        arrays = dict(images=fs.images, labels=fs.labels, usage=np.array(fs.usage))
+        arrays = dict(images=fs.images, labels=fs.labels, usage=np.array(fs.usage), source=np.array(key))
         if fs.votes is not None:
             arrays["votes"] = fs.votes
-        np.savez(cache, **arrays)
+        tmp = Path(str(cache) + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, cache)
     return fs
 
 

@@ -24,12 +24,11 @@ def calibration_rows(config: dict, data: str | None, rows: int) -> tuple[np.ndar
     from .data import load_fer
 
     path = data or config.get("data_csv")
-    cache = None if data else config.get("cache")
-    if not path or not (Path(path).is_file() or (cache and Path(cache).is_file())):
+    if not path or not Path(path).is_file():
         raise FileNotFoundError(f"int8 calibration data {path} does not exist (pass --int8-data FILE or --no-int8)")
     if rows < 1:
         raise ValueError(f"--int8-rows must be at least 1 (got {rows})")
-    tr = load_fer(path, None, cache if cache and Path(cache).is_file() else None).select("Training")
+    tr = load_fer(path).select("Training")
     if len(tr) == 0:
         raise ValueError(f"{path} has no Training rows to calibrate the int8 model on")
     pick = np.sort(np.random.default_rng(0).permutation(len(tr))[:rows])

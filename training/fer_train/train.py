@@ -55,26 +55,55 @@ class TrainConfig:
     teachers: list[str] = field(default_factory=list)  # checkpoints to distil from (knowledge distillation)
     distill_weight: float = 0.5  # loss = (1-w) * targets + w * T^2 * KL(teacher || student), when teachers are set
     distill_temperature: float = 4.0
+    precision: str = "auto"  # auto | bf16 | fp16 | fp32: mixed precision of the forward pass (see choose_precision)
     teacher_flip_tta: bool = False  # each teacher also sees the mirrored batch and the two predictions are averaged
     net: NetConfig = field(default_factory=NetConfig)
     aug: AugmentConfig = field(default_factory=AugmentConfig)
 
 
-def load_config(path: str | None, overrides: list[str]) -> TrainConfig:
-    raw: dict = json.loads(Path(path).read_text()) if path else {}
+def load_config(path: str | None, overrides: list[str], base: dict | None = None) -> TrainConfig:
+    """Defaults, then `base` (a saved run's config.json, when resuming), then the --config file, then --set."""
+    raw: dict = dict(base or {})
+    if path:
+        if not Path(path).is_file():
+            raise SystemExit(f"config: {path} does not exist")
+        try:
+            raw.update(json.loads(Path(path).read_text()))
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"config: {path} is not valid JSON: {e}") from None
     for o in overrides:
+        if "=" not in o:
+            raise SystemExit(f"config: --set {o!r} needs KEY=VALUE")
         k, _, v = o.partition("=")
         try:
             raw[k] = json.loads(v)
         except json.JSONDecodeError:
             raw[k] = v  # a plain string, e.g. a path
-    net = NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("net", {}).items()})
-    aug = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("aug", {}).items()})
+    try:
+        net = NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("net", {}).items()})
+        aug = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("aug", {}).items()})
+    except TypeError as e:
+        raise SystemExit(f"config: {e}") from None
     known = set(TrainConfig.__dataclass_fields__)
     unknown = set(raw) - known
     if unknown:
         raise SystemExit(f"config: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
-    return TrainConfig(net=net, aug=aug, **raw)
+    cfg = TrainConfig(net=net, aug=aug, **raw)
+    if cfg.precision not in PRECISIONS:
+        raise SystemExit(f"config: precision {cfg.precision!r} is not one of {', '.join(PRECISIONS)}")
+    return cfg
+
+
+def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """`key: old -> new` for every setting that differs (nested net/aug keys dotted)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, f"{prefix}{k}.")
+        elif a != b and not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and list(a) == list(b)):
+            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
+    return out
 
 
 def seed_everything(seed: int) -> None:
@@ -93,10 +122,42 @@ def normalise(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     return (x - mean) / std
 
 
-def autocast_ctx(device: torch.device):
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+
+
+def cpu_has_bf16() -> bool:
+    """AVX512-BF16 / AMX (x86) or the BF16 extension (arm64): where bf16 autocast pays off on a CPU."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16", "bf16"))
+
+
+def choose_precision(setting: str, device: torch.device) -> str:
+    """auto: bf16 where the device has it (Ampere+ GPUs, CPUs with BF16 instructions), fp16 on other GPUs (T4, V100,
+    GTX 10/20: with a GradScaler), fp32 on CPUs without BF16. An explicit setting the device cannot run is an error."""
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+        bf16 = torch.cuda.is_bf16_supported()
+        if setting == "auto":
+            return "bf16" if bf16 else "fp16"
+        if setting == "bf16" and not bf16:
+            raise SystemExit(f"config: precision bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16 or auto")
+        return setting
+    if setting == "auto":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    if setting == "fp16":
+        raise SystemExit("config: precision fp16 is for GPUs; on a CPU use bf16, fp32 or auto")
+    return setting
+
+
+_AMP = {"bf16": torch.bfloat16, "fp16": torch.float16}
+_precision = {"value": "bf16"}
+
+
+def autocast_ctx(device: torch.device, precision: str | None = None):
+    p = precision or _precision["value"]
+    return torch.autocast(device.type, dtype=_AMP.get(p, torch.bfloat16), enabled=p in _AMP)
 
 
 @torch.no_grad()
@@ -199,6 +260,10 @@ class Teachers:
 
 def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | None = None) -> dict:
     device = torch.device(device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    precision = choose_precision(cfg.precision, device)
+    _precision["value"] = precision
+    # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none.
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -233,15 +298,21 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
     start_epoch, step, best, history = 0, 0, -1.0, []
     last = out / "last.pt"
     if resume and last.exists():
-        ck = torch.load(last, map_location=device, weights_only=False)
+        # Loaded on the CPU: the RNG states must stay CPU byte tensors (map_location=cuda would move them and
+        # torch.set_rng_state rejects that); load_state_dict copies the weights and optimizer state to the device.
+        ck = torch.load(last, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
+        if "scaler" in ck:
+            scaler.load_state_dict(ck["scaler"])
         start_epoch, step, best, history = ck["epoch"] + 1, ck["step"], ck["best"], ck["history"]
-        torch.set_rng_state(ck["rng"])
+        torch.set_rng_state(ck["rng"].cpu())
+        if device.type == "cuda" and ck.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ck["cuda_rng"].cpu(), device)
         print(f"resumed from {last} at epoch {start_epoch}", file=sys.stderr)
 
-    print(f"device={device} params={count_parameters(model)} train={len(tr)} test={len(te)} mean={mean:.4f} std={std:.4f}",
+    print(f"device={device} precision={precision} params={count_parameters(model)} train={len(tr)} test={len(te)} mean={mean:.4f} std={std:.4f}",
           file=sys.stderr)
     if not 0.0 <= cfg.distill_weight <= 1.0 or cfg.distill_temperature <= 0:
         raise SystemExit(f"config: distill_weight must be in [0, 1] (got {cfg.distill_weight}) and distill_temperature > 0 "
@@ -274,8 +345,9 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
                 kd = torch.sum(pt * (torch.log(pt.clamp_min(1e-8)) - F.log_softmax(logits.float() / T, dim=1)), dim=1).mean()
                 loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * T * T * kd
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             with torch.no_grad():
                 d = min(cfg.ema_decay, (1 + step) / (10 + step))
                 for pe, pm in zip(ema.parameters(), model.parameters()):
@@ -298,7 +370,9 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
         print(json.dumps(rec), file=sys.stderr, flush=True)
         score = rec.get("test_acc_ema", -rec["train_loss"])
         ck = {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
-              "best": max(best, score), "history": history, "rng": torch.get_rng_state(), "config": asdict(cfg),
+              "best": max(best, score), "history": history, "rng": torch.get_rng_state(),
+              "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None, "scaler": scaler.state_dict(),
+              "config": asdict(cfg),
               "mean": mean, "std": std}
         tmp = out / "last.pt.tmp"
         torch.save(ck, tmp)
@@ -316,17 +390,39 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
     return {"best": best, "history": history}
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+def _settings_help() -> str:
+    d = TrainConfig()
+    keys = [f"  {k} = {json.dumps(v) if not hasattr(v, '__dataclass_fields__') else json.dumps(asdict(v))}"
+            for k, v in asdict(d).items()]
+    return "settings (--set KEY=VALUE, or a --config JSON file; values are JSON or plain strings):\n" + "\n".join(keys)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, epilog=_settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", help="JSON file overriding TrainConfig defaults")
     ap.add_argument("--out", required=True, help="run directory (checkpoints, history)")
-    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from OUT/last.pt with OUT/config.json; --set on top of it changes (and prints) those keys")
     ap.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
     a = ap.parse_args(argv)
-    cfg = load_config(a.config, a.set)
-    train(cfg, Path(a.out), resume=a.resume, device_name=a.device)
+    out = Path(a.out)
+    try:
+        base = None
+        if a.resume and (out / "config.json").is_file():
+            if a.config:
+                raise SystemExit("config: --resume continues with the run's own config.json; --config cannot be given too")
+            base = json.loads((out / "config.json").read_text())
+        cfg = load_config(a.config, a.set, base)
+        if base is not None:
+            for change in config_changes(base, asdict(cfg)):
+                print(f"resume: CHANGED {change}", file=sys.stderr)
+        train(cfg, out, resume=a.resume, device_name=a.device)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"train failed: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -104,3 +104,41 @@ def test_image_folder(tmp_path):
     assert fs.images.shape == (3, 48, 48) and fs.images.dtype == np.uint8
     np.testing.assert_array_equal(fs.labels, [0, 0, 1])
     assert len(fs.problems) == 1 and "broken.png" in fs.problems[0].file and "cannot decode" in fs.problems[0].reason
+
+
+def test_cache_is_keyed_to_its_source_files(tmp_path, capsys):
+    """A cache made from one CSV is never used for another, nor for the same file changed or without FER+."""
+    a = write_fer_csv(tmp_path / "a.csv", *synthetic_faces(4, seed=1), ["Training"] * 4)
+    b = write_fer_csv(tmp_path / "b.csv", *synthetic_faces(6, seed=2), ["Training"] * 6)
+    cache = tmp_path / "c.npz"
+    assert len(load_fer(a, None, cache)) == 4
+    assert "(from the cache" not in capsys.readouterr().err
+    assert len(load_fer(a, None, cache)) == 4
+    assert f"data: {a} (from the cache {cache})" in capsys.readouterr().err
+    assert len(load_fer(b, None, cache)) == 6, "another CSV is read, not the old cache"
+    assert "was made from other files" in capsys.readouterr().err
+    write_fer_csv(tmp_path / "b.csv", *synthetic_faces(5, seed=3), ["Training"] * 5)
+    import os
+    os.utime(tmp_path / "b.csv", ns=(1, 1))  # a different mtime even on coarse clocks
+    assert len(load_fer(b, None, cache)) == 5, "a changed file is read again"
+    votes = _votes_file(tmp_path / "v.csv", [[10] + [0] * 9] * 5)
+    assert load_fer(b, votes, cache).votes is not None, "adding FER+ votes re-reads"
+
+
+def test_missing_files_and_broken_csv_are_named(tmp_path):
+    a = write_fer_csv(tmp_path / "a.csv", *synthetic_faces(2, seed=1), ["Training"] * 2)
+    load_fer(a, None, tmp_path / "c.npz")
+    a.unlink()
+    with pytest.raises(FileNotFoundError, match="data file .*a.csv does not exist"):
+        load_fer(a, None, tmp_path / "c.npz")  # even with a cache of it
+    with pytest.raises(FileNotFoundError, match="FER\\+ votes file .*nope.csv does not exist"):
+        load_fer(write_fer_csv(tmp_path / "b.csv", *synthetic_faces(2, seed=1), ["Training"] * 2), tmp_path / "nope.csv")
+    bad = tmp_path / "q.csv"
+    bad.write_text('emotion,pixels,Usage\n3,"1 2 3,Training\n' + "4," + " ".join(["1"] * 2304) + ",Training\n" * 3)
+    import csv as _csv
+    old = _csv.field_size_limit(100)
+    try:
+        with pytest.raises(ValueError, match=r"q\.csv:\d+: not a readable CSV row .*unclosed quote"):
+            load_fer(bad)
+    finally:
+        _csv.field_size_limit(old)
