@@ -14,6 +14,7 @@ export type ReasonCode =
   | 'model_too_large'
   | 'model_archive_corrupt'
   | 'model_downgrade'
+  | 'model_labels_changed'
   | 'engine_unavailable'
   | 'command_invalid'
   | 'broker_unavailable'

@@ -15,6 +15,12 @@ import { loadBundle, MANIFEST_FILE, type LoadedBundle } from './bundle.js';
 import { engineEntryFor, parseManifest, resolvePrecision, toModelSpec, type Manifest, type PrecisionSetting } from './manifest.js';
 import { runSelfTest } from './selftest.js';
 import { checkNotDowngrade } from './version-order.js';
+
+/** How two label lists differ ("[a,b] instead of [a,c]"), or null when they are the same in the same order. */
+function labelsChanged(before: readonly string[], after: readonly string[]): string | null {
+  if (before.length === after.length && before.every((l, i) => l === after[i])) return null;
+  return `[${after.join(', ')}] instead of the running model's [${before.join(', ')}]`;
+}
 import { checkDeclaredShapes } from './shape-check.js';
 import { checkSignature, SIGNATURE_FILE, type TrustPolicy } from './signing.js';
 import type { InstalledModel, ModelStore } from './store.js';
@@ -125,8 +131,8 @@ export class ModelInstaller {
   }
 
   /** A bundle archive (.tar / .tar.gz) received over the network. */
-  installArchive(bytes: Uint8Array, id: string | null = null): Promise<UpdateResult> {
-    return this.serial(() => this.runInstall(id, { forwardOnly: true }, async (ctx) => {
+  installArchive(bytes: Uint8Array, id: string | null = null, opts: { allowLabelChange?: boolean } = {}): Promise<UpdateResult> {
+    return this.serial(() => this.runInstall(id, { forwardOnly: true, allowLabelChange: opts.allowLabelChange === true }, async (ctx) => {
       if (bytes.length > this.o.maxBundleBytes) {
         throw new FerError('model_too_large', `bundle is ${bytes.length} bytes; model.max_bundle_bytes is ${this.o.maxBundleBytes}`);
       }
@@ -142,7 +148,7 @@ export class ModelInstaller {
    * folder on the device and run this may also go back to an older version, unlike a push from the network.
    */
   installDir(dir: string, id: string | null = null): Promise<UpdateResult> {
-    return this.serial(() => this.runInstall(id, { forwardOnly: false }, async (ctx) => {
+    return this.serial(() => this.runInstall(id, { forwardOnly: false, allowLabelChange: true }, async (ctx) => {
       const src = await loadBundle(dir);
       ctx.offered = { name: src.manifest.name, version: src.manifest.version, sha256: src.manifestSha256 };
       ctx.staging = await this.o.store.createStaging();
@@ -195,7 +201,7 @@ export class ModelInstaller {
     return manifest;
   }
 
-  private async runInstall(id: string | null, o: { forwardOnly: boolean }, stage: (ctx: InstallContext) => Promise<void>): Promise<UpdateResult> {
+  private async runInstall(id: string | null, o: { forwardOnly: boolean; allowLabelChange: boolean }, stage: (ctx: InstallContext) => Promise<void>): Promise<UpdateResult> {
     const ctx: InstallContext = { staging: null, offered: undefined };
     const before = this.active;
     // A holder, not a `let`: the finally block must see assignments made inside the try.
@@ -213,6 +219,11 @@ export class ModelInstaller {
         throw new FerError('model_invalid', `manifest has no engines.${engineEntryFor(this.o.engine)}, which this agent's engine ${this.o.engine} needs`);
       }
       await checkDeclaredShapes(staging, m, this.o.engine);
+      // After the shape check: a bundle whose labels do not fit its own model is broken, not a label change.
+      const labelChange = labelsChanged(before.labels, m.labels);
+      if (labelChange && !o.allowLabelChange) {
+        throw new FerError('model_labels_changed', `${m.name} ${m.version} has labels ${labelChange}: automations keyed on the old labels would break; push it with --allow-label-change to accept`);
+      }
       const precision = resolvePrecision(m, this.o.engine, this.o.precision ?? 'auto');
       try {
         held.c = await this.o.loader(staging, toModelSpec(m, precision), this.o.engine, this.o.threads);
@@ -245,7 +256,8 @@ export class ModelInstaller {
       const signedBy = sig.signed ? `signed by ${sig.keyId}` : 'unsigned (allowed by model.allow_unsigned)';
       const msg = before.sha256 === a.sha256
         ? `${a.name} ${a.version} is already active`
-        : `installed ${a.name} ${a.version} (${signedBy}; self-test max difference ${report.maxDiff.toPrecision(2)} over ${report.cases} cases)`;
+        : `installed ${a.name} ${a.version} (${signedBy}; self-test max difference ${report.maxDiff.toPrecision(2)} over ${report.cases} cases)` +
+          (labelChange ? `; WARNING: labels changed to ${labelChange}, check automations keyed on the old ones` : '');
       return this.finish({ ok: true, action: 'install', id, message: msg, offered: ctx.offered, active: a });
     } catch (err) {
       const e = asFerError(err, 'io_failed');

@@ -336,6 +336,7 @@ export const modelPushCommand: CliHandler = async (argv, log) => {
     ...brokerOptions,
     to: { type: 'string' },
     'fetch-url': { type: 'string' },
+    'allow-label-change': { type: 'boolean' },
     'chunk-kb': { type: 'string' },
     'max-bytes': { type: 'string' },
     'no-wait': { type: 'boolean' },
@@ -343,7 +344,7 @@ export const modelPushCommand: CliHandler = async (argv, log) => {
   const to = str(values.to);
   if (values.help || positionals.length !== 1 || !to) {
     out('usage: fer-agent model push <bundle-dir|archive> --to <agent_id|group|all> [--mqtt-url URL] [--base-topic fer]');
-    out('         [--fetch-url URL] [--chunk-kb 256] [--timeout-s 120] [--no-wait] [--config FILE]');
+    out('         [--fetch-url URL] [--chunk-kb 256] [--timeout-s 120] [--no-wait] [--allow-label-change] [--config FILE]');
     return values.help ? 0 : USAGE;
   }
   checkTarget(to);
@@ -361,8 +362,8 @@ export const modelPushCommand: CliHandler = async (argv, log) => {
     watch.id = transfer;
     const sha256 = sha256Hex(b.archive);
     const messages: Iterable<PushMessage> = str(values['fetch-url'])
-      ? [{ type: 'fetch', transfer, url: str(values['fetch-url'])!, sha256, bytes: b.archive.length }]
-      : chunkTransfer(b.archive, transfer, chunkBytes);
+      ? [{ type: 'fetch', transfer, url: str(values['fetch-url'])!, sha256, bytes: b.archive.length, ...(values['allow-label-change'] ? { allow_label_change: true } : {}) }]
+      : chunkTransfer(b.archive, transfer, chunkBytes, { allowLabelChange: values['allow-label-change'] === true });
     const topic = topics.push(broker.base, to);
     let sent = 0;
     for (const m of messages) {

@@ -59,6 +59,8 @@ export interface BeginMessage {
   sha256: string;
   chunks: number;
   chunk_bytes: number;
+  /** The pusher accepts a model whose labels differ from the running one's (`model push --allow-label-change`). */
+  allow_label_change?: boolean;
 }
 export interface ChunkMessage {
   type: 'chunk';
@@ -77,6 +79,7 @@ export interface FetchMessage {
   sha256: string;
   /** Size of the archive, when known (lets the agent refuse early). */
   bytes?: number;
+  allow_label_change?: boolean;
 }
 export type PushMessage = BeginMessage | ChunkMessage | EndMessage | FetchMessage;
 
@@ -88,6 +91,11 @@ export function encodePushMessage(m: PushMessage): Uint8Array {
 
 function invalid(msg: string): never {
   throw new FerError('command_invalid', `model push message ${msg}`);
+}
+
+function flag(v: unknown, field: string): boolean {
+  if (typeof v !== 'boolean') invalid(`field ${field} = ${JSON.stringify(v)} is not true or false`);
+  return v;
 }
 
 function nat(v: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
@@ -120,7 +128,9 @@ export function decodePushMessage(payload: Uint8Array): PushMessage {
       if (chunkBytes === 0) invalid('field chunk_bytes = 0 must be positive');
       const chunks = nat(h.chunks, 'chunks');
       if (chunks !== Math.max(1, Math.ceil(bytes / chunkBytes))) invalid(`field chunks = ${chunks} does not fit bytes ${bytes} / chunk_bytes ${chunkBytes}`);
-      return { type: 'begin', transfer, bytes, sha256: sha(h.sha256), chunks, chunk_bytes: chunkBytes };
+      const m: BeginMessage = { type: 'begin', transfer, bytes, sha256: sha(h.sha256), chunks, chunk_bytes: chunkBytes };
+      if (h.allow_label_change !== undefined) m.allow_label_change = flag(h.allow_label_change, 'allow_label_change');
+      return m;
     }
     case 'chunk':
       return { type: 'chunk', transfer, index: nat(h.index, 'index'), data: body };
@@ -138,6 +148,7 @@ export function decodePushMessage(payload: Uint8Array): PushMessage {
       if (!ok) invalid(`field url = ${JSON.stringify(url)} is not an http(s) URL`);
       const m: FetchMessage = { type: 'fetch', transfer, url: url as string, sha256: sha(h.sha256) };
       if (h.bytes !== undefined) m.bytes = nat(h.bytes, 'bytes');
+      if (h.allow_label_change !== undefined) m.allow_label_change = flag(h.allow_label_change, 'allow_label_change');
       return m;
     }
     default:
@@ -146,10 +157,10 @@ export function decodePushMessage(payload: Uint8Array): PushMessage {
 }
 
 /** The messages that carry `archive` as transfer `transfer`: begin, chunks, end. */
-export function* chunkTransfer(archive: Uint8Array, transfer: string, chunkBytes = DEFAULT_CHUNK_BYTES): Generator<PushMessage> {
+export function* chunkTransfer(archive: Uint8Array, transfer: string, chunkBytes = DEFAULT_CHUNK_BYTES, opts: { allowLabelChange?: boolean } = {}): Generator<PushMessage> {
   const chunks = Math.max(1, Math.ceil(archive.length / chunkBytes));
   const sha256 = createHash('sha256').update(archive).digest('hex');
-  yield { type: 'begin', transfer, bytes: archive.length, sha256, chunks, chunk_bytes: chunkBytes };
+  yield { type: 'begin', transfer, bytes: archive.length, sha256, chunks, chunk_bytes: chunkBytes, ...(opts.allowLabelChange ? { allow_label_change: true } : {}) };
   for (let i = 0; i < chunks; i++) yield { type: 'chunk', transfer, index: i, data: archive.subarray(i * chunkBytes, (i + 1) * chunkBytes) };
   yield { type: 'end', transfer };
 }
@@ -273,7 +284,7 @@ export interface ReassemblyLimits {
 export type ReassemblyOutcome =
   | { kind: 'progress'; transfer: string; received: number; chunks: number }
   | { kind: 'ignored'; transfer: string; why: string }
-  | { kind: 'complete'; transfer: string; data: Uint8Array }
+  | { kind: 'complete'; transfer: string; data: Uint8Array; allowLabelChange: boolean }
   | { kind: 'failed'; transfer: string; reason: ReasonCode; message: string };
 
 interface Transfer {
@@ -344,7 +355,7 @@ export class Reassembler {
       const sha = createHash('sha256').update(t.buf).digest('hex');
       this.finish(id);
       if (sha !== t.begin.sha256) return this.fail(id, 'model_hash_mismatch', `received bundle has sha256 ${sha}; begin announced ${t.begin.sha256}`);
-      return { kind: 'complete', transfer: id, data: t.buf };
+      return { kind: 'complete', transfer: id, data: t.buf, allowLabelChange: t.begin.allow_label_change === true };
     }
     return { kind: 'progress', transfer: id, received: t.received, chunks: t.begin.chunks };
   }

@@ -220,7 +220,7 @@ export class ModelUpdateService {
           this.o.installer.reportFailure(f.transfer, e.reason, e.message);
           return;
         }
-        await this.o.installer.installArchive(bytes, f.transfer);
+        await this.o.installer.installArchive(bytes, f.transfer, { allowLabelChange: f.allow_label_change === true });
       });
       return;
     }
@@ -237,7 +237,7 @@ export class ModelUpdateService {
       this.o.installer.reportFailure(out.transfer, out.reason, out.message);
     } else if (out.kind === 'complete') {
       this.o.log.info({ transfer: out.transfer, bytes: out.data.length }, 'model bundle received; verifying');
-      await this.busyWith(() => this.o.installer.installArchive(out.data, out.transfer));
+      await this.busyWith(() => this.o.installer.installArchive(out.data, out.transfer, { allowLabelChange: out.allowLabelChange }));
     }
   }
 

@@ -233,6 +233,25 @@ if (!mosquittoAvailable()) {
     t.is(a.installer.active.version, before);
   });
 
+  test.serial('a model with other labels is refused unless the push allows it, and then the status warns', async (t) => {
+    const agent = await startAgent(broker, 'agent-labels', []);
+    try {
+      const renamed = signedBundle('5.0.0', (m) => (m.labels = m.labels.map((l) => (l === 'happy' ? 'joy' : l))));
+      t.is(await modelPushCommand(cli(broker, renamed, '--to', 'agent-labels'), silentLogger), 1);
+      let s = await retainedStatus(broker, 'agent-labels');
+      t.is(s.last_update?.reason, 'model_labels_changed');
+      t.regex(s.last_update!.message, /has labels \[angry, disgust, fear, joy, sad, surprise, neutral\] instead of the running model's \[angry, disgust, fear, happy,/);
+      t.deepEqual(agent.activations, []);
+      t.is(await modelPushCommand(cli(broker, renamed, '--to', 'agent-labels', '--allow-label-change'), silentLogger), 0);
+      s = await retainedStatus(broker, 'agent-labels');
+      t.true(s.last_update?.ok);
+      t.regex(s.release_summary, /WARNING: labels changed/, 'Home Assistant shows the warning');
+      t.deepEqual(agent.activations, ['5.0.0']);
+    } finally {
+      await agent.stop();
+    }
+  });
+
   test.serial('oversized pushes are refused at begin; incomplete transfers time out with a reason', async (t) => {
     const small = await startAgent(broker, 'agent-small', [], 10_000);
     try {
