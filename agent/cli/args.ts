@@ -19,12 +19,23 @@ export const commonOptions = {
 
 export type Parsed = { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
 
+/** A mistake on the command line (unknown flag, missing value): main prints it with a hint and exits 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 export function parse(argv: string[], extra: ParseArgsConfig['options'] = {}): Parsed {
   try {
     const { values, positionals } = parseArgs({ args: argv, options: { ...commonOptions, ...extra }, allowPositionals: true, strict: true });
     return { values: values as Parsed['values'], positionals };
   } catch (err) {
-    throw new FerError('config_invalid', err instanceof Error ? err.message : String(err));
+    const code = (err as { code?: string }).code;
+    const msg = err instanceof Error ? err.message : String(err);
+    // node's own messages suggest quoting tricks ("-- \"--bogus\""): say plainly what is wrong instead.
+    const opt = /option '([^']+)'/.exec(msg)?.[1];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && opt) throw new UsageError(`unknown option ${opt}`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && opt) throw new UsageError(`option ${opt.split(' ')[0]} needs a value`);
+    throw new UsageError(msg);
   }
 }
 

@@ -16,6 +16,10 @@ function describe(obj: Record<string, Node>, prefix: string, out: string[]): voi
 /** `fer-agent config [--doc]`: the effective config with secrets masked, or every key documented. */
 export async function configCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { doc: { type: 'boolean' } });
+  if (values.help) {
+    process.stdout.write('usage: fer-agent config [--doc] [--config FILE] [--set key=value] ...\n  prints the effective configuration (secrets masked); --doc: every key with its documentation and default\n');
+    return 0;
+  }
   if (values.doc) {
     const out: string[] = [];
     describe(schema as unknown as Record<string, Node>, '', out);

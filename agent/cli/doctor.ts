@@ -76,6 +76,10 @@ async function checkBroker(cfg: AgentConfig, timeoutMs: number): Promise<Check> 
 
 export async function doctorCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { timeout: { type: 'string' }, json: { type: 'boolean' } });
+  if (values.help) {
+    process.stdout.write('usage: fer-agent doctor [--config FILE] [--set key=value] [--timeout MS] [--json]\n  checks the config, engines, model, cameras, ports and broker as run would use them; exit 1 if any fails\n');
+    return 0;
+  }
   const timeoutMs = Number(values.timeout ?? 8000);
   const checks: Check[] = [];
   let cfg: AgentConfig;
@@ -96,7 +100,30 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   }
   for (const cam of resolveCameras(cfg)) checks.push(await checkCamera(cam, timeoutMs));
   checks.push(await checkBroker(cfg, timeoutMs));
+  for (const p of portsOf(cfg)) checks.push(await checkPort(p.name, p.host, p.port));
   return report(checks, values.json === true);
+}
+
+/** The ports run would listen on with this config. */
+function portsOf(cfg: AgentConfig): Array<{ name: string; host: string; port: number }> {
+  const out: Array<{ name: string; host: string; port: number }> = [];
+  if (cfg.mqtt.url === 'embedded') out.push({ name: 'port embedded broker', host: cfg.mqtt.embedded_host, port: cfg.mqtt.embedded_port });
+  if (cfg.health.port > 0) out.push({ name: 'port health', host: cfg.health.host, port: cfg.health.port });
+  if (cfg.web.enabled) out.push({ name: 'port live view', host: cfg.web.host, port: cfg.web.port });
+  return out;
+}
+
+/** Whether run could listen there: binds and releases it at once, as run would fail if it could not. */
+async function checkPort(name: string, host: string, port: number): Promise<Check> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'already in use (another broker or agent?)' : errorMessage(err);
+      resolve({ name, ok: false, detail: `${host}:${port} ${why}` });
+    });
+    srv.listen(port, host, () => srv.close(() => resolve({ name, ok: true, detail: `${host}:${port} free` })));
+  });
 }
 
 function report(checks: Check[], json: boolean): number {

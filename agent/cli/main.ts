@@ -4,6 +4,7 @@
  * so `fer-agent --help` starts fast and a broken optional part cannot break the others.
  */
 import { FerError, errorMessage } from '../core/errors.js';
+import { UsageError } from './args.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -13,7 +14,7 @@ const commands: Record<string, { about: string; load: () => Promise<Command> }> 
   eval: { about: 'accuracy of a model on FER2013 CSV rows or a labelled image folder', load: async () => (await import('./eval.js')).evalCommand },
   doctor: { about: 'check config, engines, model, camera sources and broker', load: async () => (await import('./doctor.js')).doctorCommand },
   config: { about: 'print the effective config (secrets masked) or, with --doc, every key', load: async () => (await import('./config-command.js')).configCommand },
-  model: { about: 'model push | sign | rollback | verify', load: async () => (await import('./model-command.js')).modelCommand },
+  model: { about: 'model push | sign | verify | pack | rollback | status: signed model updates over MQTT', load: async () => (await import('./model-command.js')).modelCommand },
   keys: { about: 'keys generate: an Ed25519 key pair for signing models', load: async () => (await import('./model-command.js')).keysCommand },
   ha: { about: 'ha remove: delete this agent from Home Assistant (empty retained discovery)', load: async () => (await import('./ha-command.js')).haCommand },
 };
@@ -44,6 +45,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`fer-agent ${process.argv[2] ?? ''}: ${err.message} (see fer-agent ${process.argv[2] ?? ''} --help)\n`);
+      process.exitCode = 2;
+      return;
+    }
     const reason = err instanceof FerError ? ` [${err.reason}]` : '';
     process.stderr.write(`fer-agent: ${errorMessage(err)}${reason}\n`);
     if (!(err instanceof FerError) && process.env.FER_DEBUG) process.stderr.write(`${(err as Error).stack ?? ''}\n`);

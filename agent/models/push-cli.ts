@@ -43,7 +43,8 @@ import {
 
 export type CliHandler = (argv: string[], log: Logger) => Promise<number>;
 
-const USAGE = 64;
+/** The exit code of every usage mistake, as for the other fer-agent commands. */
+const USAGE = 2;
 
 function out(line: string): void {
   process.stdout.write(line + '\n');
