@@ -74,6 +74,10 @@ export interface CameraFeedOptions {
   corruptWarnIntervalMs?: number;
   /** How long stop() waits for the source to end (default 5000). */
   stopTimeoutMs?: number;
+  /** Warn (once per silence) when a running or connecting source gives no frame for this long (default 20000). */
+  silenceWarnMs?: number;
+  /** How often the feed checks for silence and reports new drop/corrupt/discard counts (default 2000). */
+  watchIntervalMs?: number;
 }
 
 export class CameraFeed {
@@ -97,6 +101,10 @@ export class CameraFeed {
   private lastCorruptWarnMono = Number.NEGATIVE_INFINITY;
   private corruptSinceWarn = 0;
   private lastReported: FeedState | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private lastFrameMono: number;
+  private silent = false;
+  private reportedTotals = 0;
 
   private s: Omit<FeedStats, 'discarded'> = { state: 'connecting', received: 0, dropped: 0, corrupt: 0, handedOut: 0, reconnects: 0 };
 
@@ -109,10 +117,16 @@ export class CameraFeed {
     this.sleep = opts.sleep ?? realSleep;
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.minIntervalMs = 1000 / opts.fps;
+    this.lastFrameMono = this.clock.mono();
   }
 
   /** Starts reading the source (next() also starts it). */
   start(): this {
+    if (!this.watchTimer && !this.pump) {
+      this.lastFrameMono = this.clock.mono();
+      this.watchTimer = setInterval(() => this.watch(), this.opts.watchIntervalMs ?? 2000);
+      this.watchTimer.unref();
+    }
     this.pump ??= this.run().catch((err: unknown) => {
       // Only a broken injected sleep or clock gets here; the feed cannot go on.
       this.done = true;
@@ -126,6 +140,7 @@ export class CameraFeed {
   /** Stops the source and wakes any waiting next() with null. */
   async stop(): Promise<void> {
     this.done = true;
+    clearInterval(this.watchTimer);
     this.ctrl.abort();
     this.wake();
     // Sources end on abort; one that does not must not hang the agent's shutdown.
@@ -219,7 +234,33 @@ export class CameraFeed {
     }
   }
 
+  /**
+   * Runs every watchIntervalMs: a source that sends nothing usable (an MJPEG part that never ends, only oversized or
+   * broken frames) is warned about once, with what it discarded; drop/corrupt counts reach the metrics as they grow,
+   * not only on the next state change.
+   */
+  private watch(): void {
+    if (this.done) return;
+    const st = this.stats();
+    const totals = st.dropped + st.corrupt + st.discarded;
+    if (totals !== this.reportedTotals) {
+      this.reportedTotals = totals;
+      this.report(st.state);
+    }
+    const quietMs = this.clock.mono() - this.lastFrameMono;
+    const limit = this.opts.silenceWarnMs ?? 20_000;
+    if (!this.silent && quietMs >= limit && (st.state === 'running' || st.state === 'connecting')) {
+      this.silent = true;
+      this.log.warn({ source: this.source.description, seconds: Math.round(quietMs / 1000), state: st.state, discarded: st.discarded, corrupt: st.corrupt, lastError: st.lastError }, 'no frame from the source for a while');
+    }
+  }
+
   private accept(sf: SourceFrame): void {
+    this.lastFrameMono = this.clock.mono();
+    if (this.silent) {
+      this.silent = false;
+      this.log.info({ source: this.source.description }, 'frames are coming again');
+    }
     this.s.received++;
     if (this.slot) this.s.dropped++;
     const seq = this.nextSeq++;
@@ -252,7 +293,12 @@ export class CameraFeed {
     this.lastReported = state;
     this.s.state = state;
     if (reason !== undefined) this.s.lastError = reason;
-    if (!changed || !this.opts.onStatus) return;
+    if (!changed) return;
+    this.report(state, reason);
+  }
+
+  private report(state: FeedState, reason?: string): void {
+    if (!this.opts.onStatus) return;
     const st = this.stats();
     try {
       this.opts.onStatus({ cameraId: this.cameraId, state, reason: state === 'running' ? undefined : (reason ?? st.lastError), framesDropped: st.dropped, framesCorrupt: st.corrupt + st.discarded });

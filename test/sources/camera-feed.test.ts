@@ -265,3 +265,34 @@ test('an aborted next() signal returns null without stopping the feed', async (t
   src.push(frames[4]);
   t.is(colourIndex((await feed.next())!.data), 4);
 });
+
+test('a source that sends nothing usable is warned about once, and its discarded frames reach the status as they grow', async (t) => {
+  const { Writable } = await import('node:stream');
+  const pino = (await import('pino')).default;
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, cb) => void (lines.push(c.toString()), cb()) }));
+  let discarded = 0;
+  const grow = setInterval(() => (discarded += 3), 20);
+  t.teardown(() => clearInterval(grow));
+  // Like an MJPEG stream whose parts never end: connected, bytes flowing, no frame ever.
+  const source = {
+    description: 'never-ending part',
+    get discarded() {
+      return discarded;
+    },
+    async *open(signal: AbortSignal) {
+      await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+      yield* [];
+    },
+  };
+  const statuses: number[] = [];
+  const feed = new CameraFeed({ cameraId: 'cam', source, fps: 5, log, watchIntervalMs: 30, silenceWarnMs: 200, onStatus: (s) => statuses.push(s.framesCorrupt) }).start();
+  t.teardown(() => feed.stop());
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && !(lines.some((l) => l.includes('no frame from the source')) && statuses.filter((n) => n > 0).length >= 3)) await delay(20);
+  const warnings = lines.filter((l) => l.includes('no frame from the source for a while'));
+  t.is(warnings.length, 1, 'warned once');
+  t.regex(warnings[0]!, /"discarded":\d+/);
+  t.true(statuses.filter((n) => n > 0).length >= 3, `counts reported as they grew: ${statuses.join(',')}`);
+  t.true(statuses.every((n, i) => i === 0 || n >= statuses[i - 1]!));
+});
