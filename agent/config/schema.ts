@@ -47,6 +47,8 @@ export interface DetectionConfig {
   input_height: number;
   min_face_px: number;
   score_threshold: number;
+  /** The same for face-api's tiny and SSD detectors (tfjs engines), whose scores are not CenterFace's. */
+  faceapi_score_threshold: number;
   nms_iou: number;
   max_faces: number;
 }
@@ -118,6 +120,7 @@ export const LIMITS = {
     input_height: [64, 4096, true],
     min_face_px: [0, 4096, true],
     score_threshold: [0.01, 1, false],
+    faceapi_score_threshold: [0.01, 1, false],
     nms_iou: [0.01, 1, false],
     max_faces: [1, 256, true],
   } as Record<string, Limit>,
@@ -379,7 +382,8 @@ export const schema = {
     input_width: { doc: 'Detector input width (CenterFace: rounded up to a multiple of 32). Larger finds smaller faces for more CPU (README: the recall/cost curve).', format: 'nat', default: 480 },
     input_height: { doc: 'Detector input height (CenterFace: rounded up to a multiple of 32).', format: 'nat', default: 352 },
     min_face_px: { doc: 'Faces smaller than this (frame pixels, shorter side) are ignored.', format: 'nat', default: 24 },
-    score_threshold: { doc: 'Minimum detector score for a face (0.3: 7 false detections over 700 generated frames; README).', format: 'unit', default: 0.3 },
+    score_threshold: { doc: 'Minimum CenterFace score for a face (0.3: 7 false detections over 700 generated frames; README).', format: 'unit', default: 0.3 },
+    faceapi_score_threshold: { doc: "Minimum score for face-api's tiny and SSD detectors (tfjs engines): their scores run higher on non-faces than CenterFace's (at 0.3 tiny takes a shoulder in the astronaut sample for a face).", format: 'unit', default: 0.5 },
     nms_iou: { doc: 'Overlap above which two detections are the same face.', format: 'unit', default: 0.4 },
     max_faces: { doc: 'At most this many faces per frame are classified (largest first).', format: 'nat', default: 8 },
   },

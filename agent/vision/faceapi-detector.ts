@@ -97,11 +97,11 @@ class FaceApiDetector implements FaceDetector {
     this.name = model;
     this.options =
       model === 'ssd'
-        ? new faceapi.SsdMobilenetv1Options({ minConfidence: cfg.score_threshold, maxResults: Math.max(cfg.max_faces * 4, 16) })
+        ? new faceapi.SsdMobilenetv1Options({ minConfidence: cfg.faceapi_score_threshold, maxResults: Math.max(cfg.max_faces * 4, 16) })
         : new faceapi.TinyFaceDetectorOptions({
             // The tiny detector squares its input: the longer configured side, in multiples of 32.
             inputSize: roundUpTo(Math.max(cfg.input_width, cfg.input_height), 32),
-            scoreThreshold: cfg.score_threshold,
+            scoreThreshold: cfg.faceapi_score_threshold,
           });
   }
 

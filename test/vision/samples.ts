@@ -17,6 +17,7 @@ export const detection: DetectionConfig = {
   input_height: 256,
   min_face_px: 24,
   score_threshold: 0.5,
+  faceapi_score_threshold: 0.5,
   nms_iou: 0.4,
   max_faces: 8,
 };

@@ -74,7 +74,7 @@ export function parseClassifyOutput(stdout: string): ClassifyLine {
  * to binary conversion (0.8989 - 0.8988 is 1.00000000000655e-4). Boxes are printed as whole pixels: a coordinate
  * right at .5 may round either way, so one pixel is allowed.
  */
-export function compareClassify(ref: ClassifyLine, got: ClassifyLine, tolerance: number): string[] {
+export function compareClassify(ref: ClassifyLine, got: ClassifyLine, tolerance: number, boxPx = 1): string[] {
   const diffs: string[] = [];
   const near = (a: number, b: number, tol: number): boolean => Math.abs(a - b) <= tol + 1e-9;
   for (const key of ['file', 'engine', 'model'] as const) {
@@ -89,7 +89,7 @@ export function compareClassify(ref: ClassifyLine, got: ClassifyLine, tolerance:
     if (r.emotion !== g.emotion) diffs.push(`faces[${i}].emotion: ${r.emotion} vs ${g.emotion}`);
     if (!near(r.score, g.score, tolerance)) diffs.push(`faces[${i}].score: ${r.score} vs ${g.score}`);
     for (const k of ['x', 'y', 'width', 'height'] as const) {
-      if (!near(r.box[k], g.box[k], 1)) diffs.push(`faces[${i}].box.${k}: ${r.box[k]} vs ${g.box[k]}`);
+      if (!near(r.box[k], g.box[k], boxPx)) diffs.push(`faces[${i}].box.${k}: ${r.box[k]} vs ${g.box[k]}`);
     }
     const labels = new Set([...Object.keys(r.probabilities), ...Object.keys(g.probabilities)]);
     for (const l of labels) {
