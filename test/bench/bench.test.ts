@@ -103,7 +103,7 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   t.true(Math.abs(onnx.accuracy - wasm.accuracy) <= 1 / 20 + 1e-9);
 
   const rows = report.pipeline as PipelineRow[];
-  t.deepEqual(rows.map((r) => r.config), ['centerface-onnxruntime', 'centerface-onnxruntime-2t', 'tiny-tfjs-wasm', 'ssd-tfjs-wasm', 'faceapi-baseline']);
+  t.deepEqual(rows.map((r) => r.config), ['centerface-onnxruntime', 'centerface-onnxruntime-2t', 'centerface-onnxruntime-fp32-320', 'tiny-tfjs-wasm', 'ssd-tfjs-wasm', 'faceapi-baseline']);
   for (const r of rows) {
     t.deepEqual(r.sets.map((s) => s.faces), [0, 1, 3]);
     for (const s of r.sets) t.true(s.frames >= 2 && s.fps > 0 && s.cpuMsPerFrame > 0, `${r.config}/${s.faces}`);

@@ -32,12 +32,19 @@ export interface PipelineConfigSpec {
   detector: DetectorName | 'faceapi-baseline';
   /** Intra-op threads; default: the agent's default (cores - 1, at most 3). */
   threads?: number;
+  /** Config keys set for this configuration (dotted). */
+  overrides?: Record<string, unknown>;
 }
 
 export const PIPELINE_CONFIGS: readonly PipelineConfigSpec[] = [
-  { id: 'centerface-onnxruntime', label: 'fer-edge: CenterFace 320x256 + classifier, onnxruntime (default)', engine: 'onnxruntime', detector: 'centerface' },
+  { id: 'centerface-onnxruntime', label: 'fer-edge default: CenterFace int8 480x352 + classifier (model.precision auto), idle gating, onnxruntime', engine: 'onnxruntime', detector: 'centerface' },
   // The default leaves a core for decoding (right on a 4-core Pi); on this 2-core box that means one thread.
-  { id: 'centerface-onnxruntime-2t', label: 'fer-edge: CenterFace 320x256 + classifier, onnxruntime, threads 2', engine: 'onnxruntime', detector: 'centerface', threads: 2 },
+  { id: 'centerface-onnxruntime-2t', label: 'the same, threads 2', engine: 'onnxruntime', detector: 'centerface', threads: 2 },
+  // The defaults before int8 and the frame-set measurement, for the side-by-side ratio.
+  {
+    id: 'centerface-onnxruntime-fp32-320', label: 'previous default: CenterFace fp32 320x256 + fp32 classifier, no idle gating', engine: 'onnxruntime', detector: 'centerface',
+    overrides: { 'detection.precision': 'fp32', 'model.precision': 'fp32', 'detection.input_width': 320, 'detection.input_height': 256, 'detection.score_threshold': 0.5, 'detection.idle_gating': false },
+  },
   { id: 'tiny-tfjs-wasm', label: 'fer-edge: face-api tiny 320 + classifier, tfjs-wasm', engine: 'tfjs-wasm', detector: 'tiny' },
   { id: 'ssd-tfjs-wasm', label: 'fer-edge: face-api SSD MobileNet v1 + classifier, tfjs-wasm', engine: 'tfjs-wasm', detector: 'ssd' },
   { id: 'faceapi-baseline', label: 'face-api.js own pipeline: detectAllFaces(tiny 416).withFaceExpressions(), tfjs-wasm', engine: 'tfjs-wasm', detector: 'faceapi-baseline' },
@@ -167,6 +174,7 @@ async function runAgentConfig(o: PipelineBenchOptions, spec: PipelineConfigSpec,
       engine: spec.engine,
       'detection.detector': spec.detector,
       ...(spec.threads ? { threads: spec.threads } : {}),
+      ...spec.overrides,
       'mqtt.url': o.mqttUrl,
       'homeassistant.discovery': false,
       'sinks.stdout.enabled': false,
