@@ -119,7 +119,7 @@ def _place(tmp: Path, out: Path, force: bool) -> None:
 
 
 def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: str, mean: float | list[float],
-                 std: float | list[float], labels: list[str], margin: float = 0.15, tfjs_float16: bool = False,
+                 std: float | list[float], labels: list[str], margin: float = 0.05, tfjs_float16: bool = False,
                  report_dir: str | Path | None = None, config: dict[str, Any] | None = None, epoch: int = 0,
                  created: dt.datetime | None = None, force: bool = False, size: int = 48,
                  dataset: str | None = None, calib_images: np.ndarray | None = None,

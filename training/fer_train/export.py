@@ -1,7 +1,7 @@
 """Export a checkpoint as a fer-edge model bundle (agent/models/BUNDLE.md).
 
 python -m fer_train.export --checkpoint RUN/best.pt --out DIR --name NAME --version X.Y.Z
-       [--margin 0.15] [--tfjs-float16] [--report REPORT_DIR] [--archive FILE.tar.gz] [--force]
+       [--margin 0.05] [--tfjs-float16] [--report REPORT_DIR] [--archive FILE.tar.gz] [--force]
        [--int8-data FER2013.csv.gz] [--int8-rows 1024] [--no-int8]
 
 The bundle carries the float model and, unless --no-int8, its int8 form (fer_train/quantize.py) calibrated on
@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="bundle directory to create (must not exist or be empty)")
     ap.add_argument("--name", required=True, help="bundle name, [a-z0-9._-]+")
     ap.add_argument("--version", required=True, help="semver, e.g. 1.0.0")
-    ap.add_argument("--margin", type=float, default=0.15, help="face_crop margin the model was trained for")
+    ap.add_argument("--margin", type=float, default=0.05,
+                    help="face_crop margin (0.05: where CenterFace boxes match FER2013 framing; training/README.md)")
     ap.add_argument("--tfjs-float16", action="store_true", help="store TF.js weights as float16 (half the size)")
     ap.add_argument("--report", help="evaluation report directory from fer_train.evaluate (copied into report/)")
     ap.add_argument("--archive", help="also write the bundle as FILE.tar.gz (or .tar / .fer)")

@@ -27,7 +27,7 @@ def test_manifest_matches_bundle_md(tiny_bundle, tiny_checkpoint):
     assert m["created"].endswith("Z") and m["labels"] == LABELS and m["output"] == "probabilities"
     assert m["input"] == {"width": 48, "height": 48, "channels": 1}
     assert m["preprocessing"] == {"scale": 1 / 255, "mean": [0.48], "std": [0.23]}  # from the checkpoint
-    assert m["face_crop"] == {"margin": 0.15, "square": True}
+    assert m["face_crop"] == {"margin": 0.05, "square": True}
     assert m["engines"] == {"onnx": {"file": "model.onnx", "input": "input", "output": "probabilities", "layout": "NCHW"},
                             "tfjs": {"file": "tfjs/model.json", "layout": "NHWC"}}
     assert m["training"] == {"dataset": "FER2013 Training", "epochs": 3}
