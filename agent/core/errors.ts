@@ -15,6 +15,7 @@ export type ReasonCode =
   | 'model_archive_corrupt'
   | 'model_downgrade'
   | 'model_labels_changed'
+  | 'model_transfer_refused'
   | 'engine_unavailable'
   | 'command_invalid'
   | 'broker_unavailable'

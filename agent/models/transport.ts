@@ -279,10 +279,15 @@ export interface ReassemblyLimits {
   maxTransfers: number;
   /** A transfer with no message for this long is dropped. */
   idleTimeoutMs: number;
+  /**
+   * When every slot is taken, a transfer with no message for this long gives its slot to a new `begin` (default
+   * 5 s; a real push sends its chunks back to back), so two `begin`s followed by nothing cannot block updates.
+   */
+  stallMs?: number;
 }
 
 export type ReassemblyOutcome =
-  | { kind: 'progress'; transfer: string; received: number; chunks: number }
+  | { kind: 'progress'; transfer: string; received: number; chunks: number; evicted?: ReassemblyOutcome }
   | { kind: 'ignored'; transfer: string; why: string }
   | { kind: 'complete'; transfer: string; data: Uint8Array; allowLabelChange: boolean }
   | { kind: 'failed'; transfer: string; reason: ReasonCode; message: string };
@@ -330,12 +335,17 @@ export class Reassembler {
     if (m.type === 'begin') {
       if (t) {
         const same = t.begin.bytes === m.bytes && t.begin.sha256 === m.sha256 && t.begin.chunk_bytes === m.chunk_bytes;
-        return same ? { kind: 'ignored', transfer: id, why: 'duplicate begin' } : this.fail(id, 'command_invalid', 'a second begin with different size or hash');
+        return same ? { kind: 'ignored', transfer: id, why: 'duplicate begin' } : this.fail(id, 'model_transfer_refused', 'a second begin with different size or hash');
       }
       if (m.bytes > this.limits.maxBytes) return this.fail(id, 'model_too_large', `bundle is ${m.bytes} bytes; model.max_bundle_bytes is ${this.limits.maxBytes}`);
-      if (this.active.size >= this.limits.maxTransfers) return this.fail(id, 'command_invalid', `refused: ${this.active.size} other transfers are in progress`);
+      const evicted: ReassemblyOutcome[] = [];
+      if (this.active.size >= this.limits.maxTransfers) {
+        const stale = [...this.active.entries()].filter(([, x]) => now - x.lastMono >= (this.limits.stallMs ?? 5000)).sort((a, b) => a[1].lastMono - b[1].lastMono)[0];
+        if (!stale) return this.fail(id, 'model_transfer_refused', `refused: ${this.active.size} other transfers are in progress; try again when they are done`);
+        evicted.push(this.fail(stale[0], 'model_archive_corrupt', `stalled for ${Math.round((now - stale[1].lastMono) / 1000)} s with ${stale[1].received} of ${stale[1].begin.chunks} chunks; its slot went to transfer ${id}`));
+      }
       this.active.set(id, { begin: m, buf: new Uint8Array(m.bytes), have: new Uint8Array(m.chunks), received: 0, ended: false, lastMono: now });
-      return { kind: 'progress', transfer: id, received: 0, chunks: m.chunks };
+      return { kind: 'progress', transfer: id, received: 0, chunks: m.chunks, ...(evicted.length ? { evicted: evicted[0] } : {}) };
     }
     if (!t) return { kind: 'ignored', transfer: id, why: `${m.type} for a transfer whose begin was not seen` };
     t.lastMono = now;

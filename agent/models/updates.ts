@@ -60,6 +60,17 @@ export function linkFromMqttClient(client: MqttClient): MqttLink {
   };
 }
 
+/** The transfer id of a push message whose header is readable JSON, for answering a malformed one; else null. */
+function transferIdOf(payload: Uint8Array): string | null {
+  const nl = payload.indexOf(0x0a);
+  try {
+    const h = JSON.parse(Buffer.from(payload.subarray(0, nl < 0 ? Math.min(payload.length, 4096) : nl)).toString('utf8')) as { transfer?: unknown };
+    return typeof h.transfer === 'string' && /^[A-Za-z0-9_-]{8,64}$/.test(h.transfer) ? h.transfer : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface UpdateServiceOptions {
   installer: ModelInstaller;
   agentId: string;
@@ -194,7 +205,9 @@ export class ModelUpdateService {
     try {
       m = decodePushMessage(payload);
     } catch (err) {
-      this.o.log.warn({ topic, err: errorMessage(err) }, 'ignoring a malformed model push message');
+      // Answered, not only logged: the pusher sees why on the status topic instead of waiting for its timeout.
+      this.o.log.warn({ topic, err: errorMessage(err) }, 'refusing a malformed model push message');
+      this.o.installer.reportFailure(transferIdOf(payload), 'command_invalid', errorMessage(err));
       return;
     }
     if (m.type === 'fetch') {
@@ -231,6 +244,7 @@ export class ModelUpdateService {
   }
 
   private async outcome(out: ReassemblyOutcome): Promise<void> {
+    if (out.kind === 'progress' && out.evicted) await this.outcome(out.evicted);
     if (out.kind === 'ignored') {
       this.o.log.debug({ transfer: out.transfer, why: out.why }, 'model push message ignored');
     } else if (out.kind === 'failed') {

@@ -252,6 +252,21 @@ if (!mosquittoAvailable()) {
     }
   });
 
+  test.serial('a malformed push message is answered on the status topic, not only logged', async (t) => {
+    const c = await connected(broker.url, 'malformed-sender');
+    const header = JSON.stringify({ proto: 'fer-model-push/1', type: 'begin', transfer: 'malformed-0001', bytes: 10, sha256: 'a'.repeat(64), chunks: 7, chunk_bytes: 4 });
+    await c.publishAsync(topics.push(BASE, 'agent-a'), Buffer.from(header + '\n'), { qos: 1 });
+    await c.endAsync();
+    let s = await retainedStatus(broker, 'agent-a');
+    for (let i = 0; i < 100 && s.last_update?.id !== 'malformed-0001'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      s = await retainedStatus(broker, 'agent-a');
+    }
+    t.is(s.last_update?.id, 'malformed-0001');
+    t.is(s.last_update?.reason, 'command_invalid');
+    t.regex(s.last_update!.message, /chunks = 7 does not fit bytes 10/);
+  });
+
   test.serial('oversized pushes are refused at begin; incomplete transfers time out with a reason', async (t) => {
     const small = await startAgent(broker, 'agent-small', [], 10_000);
     try {

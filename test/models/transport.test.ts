@@ -127,7 +127,7 @@ test('reassembly refuses oversize at begin, wrong chunk sizes, bad hash, too man
 
   t.is(r.accept(messages(data, 'transfer-4')[0]!).kind, 'progress');
   t.is(r.accept(messages(data, 'transfer-5')[0]!).kind, 'progress');
-  t.like(r.accept(messages(data, 'transfer-6')[0]!), { kind: 'failed', reason: 'command_invalid' });
+  t.like(r.accept(messages(data, 'transfer-6')[0]!), { kind: 'failed', reason: 'model_transfer_refused' });
 
   clock.t += 5_000;
   t.deepEqual(r.expire(), []);
@@ -139,6 +139,22 @@ test('reassembly refuses oversize at begin, wrong chunk sizes, bad hash, too man
   clock.t += 10_000;
   t.deepEqual(r.expire().map((e) => e.transfer), ['transfer-4']);
   t.is(r.inProgress, 0);
+});
+
+test('two begins followed by nothing cannot block updates: a stalled transfer gives its slot to a new one', (t) => {
+  const clock = new FakeClock();
+  const r = new Reassembler({ ...limits, stallMs: 5000 }, clock);
+  const data = randomBytes(3000);
+  t.is(r.accept(messages(data, 'squatter-1')[0]!).kind, 'progress');
+  t.is(r.accept(messages(data, 'squatter-2')[0]!).kind, 'progress');
+  clock.t += 1000;
+  t.like(r.accept(messages(data, 'too-early-1')[0]!), { kind: 'failed', reason: 'model_transfer_refused' }, 'busy slots are kept while fresh');
+  clock.t += 5000;
+  const [begin, ...rest] = messages(data, 'real-push-1');
+  const out = r.accept(begin!);
+  t.like(out, { kind: 'progress', evicted: { kind: 'failed', transfer: 'squatter-1', reason: 'model_archive_corrupt' } });
+  const last = rest.map((m) => r.accept(m)).pop();
+  t.like(last, { kind: 'complete', transfer: 'real-push-1' });
 });
 
 test('fuzz: any interleaving with duplicates of a transfer completes with the exact bytes', (t) => {
