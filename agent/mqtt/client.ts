@@ -26,6 +26,11 @@ import { agentTopics, type AgentTopics } from './topics.js';
 import { topics as modelTopics } from '../models/transport.js';
 import { liveViewUrl } from '../web/live-view.js';
 
+/** Command replies awaiting their PUBACK at once; more are dropped and counted (a flood must not pile up memory). */
+const MAX_REPLIES_IN_FLIGHT = 100;
+/** `republish` (discovery + every state) runs at most this often; requests in between are merged. */
+const REPUBLISH_MIN_MS = 5000;
+
 export interface StartMqttOptions {
   cfg: AgentConfig;
   bus: Bus;
@@ -124,6 +129,15 @@ class MqttAgent implements MqttHandle {
   private client?: MqttClient;
   private labels: readonly string[];
   private online = false;
+  /** Command replies waiting for their PUBACK; past MAX_REPLIES_IN_FLIGHT a flood's replies are dropped and counted. */
+  private repliesInFlight = 0;
+  repliesDropped = 0;
+  private lastDropWarnMono = Number.NEGATIVE_INFINITY;
+  /** republish runs at most once per REPUBLISH_MIN_MS; requests in between are merged into one more run. */
+  private lastRepublishMono = Number.NEGATIVE_INFINITY;
+  private republishTimer?: ReturnType<typeof setTimeout>;
+  /** Paused-state publishes per camera: one in flight, and the newest state published after it (a burst is one). */
+  private readonly pausedPublishing = new Map<string, { again: boolean }>();
   private ready = false;
   private stopping = false;
   private attempt = 0;
@@ -236,6 +250,7 @@ class MqttAgent implements MqttHandle {
     if (this.stopping) return;
     this.stopping = true;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.republishTimer);
     clearInterval(this.diagTimer);
     for (const t of this.pendingState.values()) clearTimeout(t);
     for (const off of this.unsubscribers) off();
@@ -463,17 +478,29 @@ class MqttAgent implements MqttHandle {
     } else {
       this.log.warn({ via, error: parsed.error }, 'MQTT command refused');
     }
-    if (via === 'command' || !parsed.ok) {
-      void this.publish(this.topics.commandReply, JSON.stringify(commandReply(parsed)), 1, false).catch(() => {});
+    if (via === 'command' || !parsed.ok) this.reply(JSON.stringify(commandReply(parsed)));
+  }
+
+  /** Every command is answered, up to MAX_REPLIES_IN_FLIGHT at once; a flood beyond that is counted, not queued. */
+  private reply(body: string): void {
+    if (this.repliesInFlight >= MAX_REPLIES_IN_FLIGHT) {
+      this.repliesDropped++;
+      const now = performance.now();
+      if (now - this.lastDropWarnMono > 10_000) {
+        this.lastDropWarnMono = now;
+        this.log.warn({ dropped: this.repliesDropped }, 'command flood: replies dropped');
+      }
+      return;
     }
+    this.repliesInFlight++;
+    void this.publish(this.topics.commandReply, body, 1, false)
+      .catch(() => {})
+      .finally(() => this.repliesInFlight--);
   }
 
   private apply(cmd: Command): void {
     if (cmd.kind === 'republish') {
-      this.o.control.republishState();
-      void this.publishDiscovery()
-        .then(() => this.publishAll())
-        .catch(() => {});
+      this.scheduleRepublish();
       return;
     }
     const paused = cmd.kind === 'pause';
@@ -482,8 +509,43 @@ class MqttAgent implements MqttHandle {
       // The control may or may not announce it on the bus; notePaused ignores repeats.
       this.notePaused(id, this.o.control.isPaused(id), true);
       // The switch's state topic must answer even when nothing changed, or Home Assistant shows a stale switch.
-      void this.publishPaused(id).catch(() => {});
+      this.publishPausedCoalesced(id);
     }
+  }
+
+  /** A republish now, or (within REPUBLISH_MIN_MS of the last) one more at the end of that window. */
+  private scheduleRepublish(): void {
+    if (this.republishTimer) return;
+    const wait = this.lastRepublishMono + REPUBLISH_MIN_MS - performance.now();
+    const run = (): void => {
+      this.republishTimer = undefined;
+      this.lastRepublishMono = performance.now();
+      this.o.control.republishState();
+      void this.publishDiscovery()
+        .then(() => this.publishAll())
+        .catch(() => {});
+    };
+    if (wait <= 0) run();
+    else {
+      this.republishTimer = setTimeout(run, wait);
+      this.republishTimer.unref?.();
+    }
+  }
+
+  private publishPausedCoalesced(id: string): void {
+    const busy = this.pausedPublishing.get(id);
+    if (busy) {
+      busy.again = true;
+      return;
+    }
+    const state = { again: false };
+    this.pausedPublishing.set(id, state);
+    void this.publishPaused(id)
+      .catch(() => {})
+      .finally(() => {
+        this.pausedPublishing.delete(id);
+        if (state.again) this.publishPausedCoalesced(id);
+      });
   }
 
   // ---- outgoing -----------------------------------------------------------------------------------------------

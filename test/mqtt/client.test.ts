@@ -153,6 +153,37 @@ test('commands: pause and resume by JSON and by the switch; a paused camera rais
   }
 });
 
+test('a flood of 5,000 commands: no listener pile-up, republish merged, the last pause state wins, still answering', async (t) => {
+  t.timeout(120_000);
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.name);
+  process.on('warning', onWarning);
+  const a = await startAgent('a-flood');
+  const w = await Watcher.open(broker.url, ['fer/a-flood/command/reply', 'fer/a-flood/+/paused']);
+  const cam = CAMERAS[0]!.id;
+  try {
+    for (let i = 0; i < 5000; i++) {
+      const command = i % 5 === 0 ? 'republish' : i % 2 === 0 ? 'pause' : 'resume';
+      void w.client.publish('fer/a-flood/command', JSON.stringify({ command, camera: command === 'republish' ? undefined : cam, id: i }), { qos: 0 });
+    }
+    // i = 4999 (odd, not a multiple of 5) was a resume: the camera must end up running.
+    let answered = false;
+    for (let k = 0; k < 60 && !answered; k++) {
+      await w.client.publishAsync('fer/a-flood/command', JSON.stringify({ command: 'resume', camera: cam, id: `barrier-${k}` }), { qos: 1 });
+      answered = await w.waitFor((m) => m.topic === 'fer/a-flood/command/reply' && String(json(m.payload).id).startsWith('barrier-'), 1000).then(() => true, () => false);
+    }
+    t.true(answered, 'the agent still answers after the flood');
+    t.false(a.control.isPaused(cam));
+    await w.waitFor((m) => m.topic === `fer/a-flood/${cam}/paused` && m.payload === 'OFF', 10_000);
+    t.true(a.control.republished >= 1 && a.control.republished <= 30, `1,000 republish commands ran ${a.control.republished} republishes`);
+    t.deepEqual(warnings.filter((n) => n === 'MaxListenersExceededWarning'), []);
+  } finally {
+    process.off('warning', onWarning);
+    await a.mqtt.stop();
+    await w.close();
+  }
+});
+
 test('bad command payloads are answered with an error on the reply topic and the client carries on (fuzzed)', async (t) => {
   const w = await Watcher.open(broker.url, ['fer/a-bad/#']);
   const a = await startAgent('a-bad');
