@@ -283,8 +283,21 @@ class StatusWatch {
       this.wake?.();
     });
     await this.client.subscribeAsync(topics.statusAll(this.base), { qos: 1 });
-    // Retained statuses follow the SUBACK; give them a moment to arrive.
-    await new Promise((r) => setTimeout(r, 500));
+    // Retained statuses follow the SUBACK. A message of our own through the broker is the barrier: the broker sends
+    // a connection's messages in order, so when it is back, every retained status has arrived.
+    const probe = `${this.base}/_probe/${randomBytes(8).toString('hex')}`;
+    const back = new Promise<void>((resolve) => {
+      const h = (topic: string): void => {
+        if (topic !== probe) return;
+        this.client.removeListener('message', h);
+        resolve();
+      };
+      this.client.on('message', h);
+    });
+    await this.client.subscribeAsync(probe, { qos: 1 });
+    await this.client.publishAsync(probe, 'x', { qos: 1, retain: false });
+    await Promise.race([back, new Promise((r) => setTimeout(r, 10_000))]);
+    await this.client.unsubscribeAsync(probe);
   }
 
   /** Until every expected agent answered; with none expected (no agent known yet) until the timeout. */
@@ -341,11 +354,13 @@ export const modelPushCommand: CliHandler = async (argv, log) => {
     'chunk-kb': { type: 'string' },
     'max-bytes': { type: 'string' },
     'no-wait': { type: 'boolean' },
+    wait: { type: 'boolean' },
   });
   const to = str(values.to);
   if (values.help || positionals.length !== 1 || !to) {
     out('usage: fer-agent model push <bundle-dir|archive> --to <agent_id|group|all> [--mqtt-url URL] [--base-topic fer]');
-    out('         [--fetch-url URL] [--chunk-kb 256] [--timeout-s 120] [--no-wait] [--allow-label-change] [--config FILE]');
+    out('         [--fetch-url URL] [--chunk-kb 256] [--timeout-s 120] [--no-wait] [--wait] [--allow-label-change] [--config FILE]');
+    out('  --wait: push even when no agent on the broker answers to --to yet (an agent that is offline now)');
     return values.help ? 0 : USAGE;
   }
   checkTarget(to);
@@ -361,6 +376,12 @@ export const modelPushCommand: CliHandler = async (argv, log) => {
     const watch = new StatusWatch(client, broker.base);
     await watch.start();
     watch.id = transfer;
+    if (to !== TARGET_ALL && !values.wait && ![...watch.known.values()].some((st) => statusMatchesTarget(st, to))) {
+      const known = [...watch.known.values()].map((st) => (st.groups.length ? `${st.agent_id} (groups: ${st.groups.join(', ')})` : st.agent_id)).sort();
+      out(`no agent on the broker answers to ${JSON.stringify(to)}; known agents: ${known.length ? known.join(', ') : 'none'}. ` +
+        'Check --to and --base-topic, or pass --wait to push to an agent that is offline now.');
+      return 1;
+    }
     const sha256 = sha256Hex(b.archive);
     const messages: Iterable<PushMessage> = str(values['fetch-url'])
       ? [{ type: 'fetch', transfer, url: str(values['fetch-url'])!, sha256, bytes: b.archive.length, ...(values['allow-label-change'] ? { allow_label_change: true } : {}) }]

@@ -267,6 +267,25 @@ if (!mosquittoAvailable()) {
     t.regex(s.last_update!.message, /chunks = 7 does not fit bytes 10/);
   });
 
+  test.serial('a push to an agent nobody knows says so at once and lists the known agents; --wait pushes anyway', async (t) => {
+    const lines: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array) => (lines.push(String(chunk)), true)) as typeof process.stdout.write;
+    const t0 = Date.now();
+    let code: number;
+    try {
+      code = await modelPushCommand(cli(broker, signedBundle('9.0.0'), '--to', 'pi-hall'), silentLogger);
+    } finally {
+      process.stdout.write = write;
+    }
+    t.is(code, 1);
+    t.true(Date.now() - t0 < 15_000, 'no waiting for the timeout');
+    t.regex(lines.join(''), /no agent on the broker answers to "pi-hall"; known agents: .*agent-a.*agent-b/);
+    t.regex(lines.join(''), /pass --wait/);
+    // With --wait it is published and waits (here: the short timeout) for an agent that may come online.
+    t.is(await modelPushCommand([...cli(broker, signedBundle('9.0.0'), '--to', 'pi-hall', '--wait').slice(0, -1), '2'], silentLogger), 2, 'sent, and no agent answered');
+  });
+
   test.serial('oversized pushes are refused at begin; incomplete transfers time out with a reason', async (t) => {
     const small = await startAgent(broker, 'agent-small', [], 10_000);
     try {
@@ -324,7 +343,7 @@ if (!mosquittoAvailable()) {
   });
 
   test.serial('a push to an agent that does not exist reports no answer', async (t) => {
-    t.is(await modelPushCommand([...cli(broker, signedBundle('5.0.0'), '--to', 'nobody'), '--timeout-s', '1'], silentLogger), 2);
+    t.is(await modelPushCommand([...cli(broker, signedBundle('5.0.0'), '--to', 'nobody', '--wait'), '--timeout-s', '1'], silentLogger), 2);
   });
 
   test.serial('the push CLI refuses a local bundle whose files do not match before sending anything', async (t) => {
