@@ -13,9 +13,12 @@ import { LONG, SteppedClock, frameCount, rssMiB, sampleJpegs, soakPipeline } fro
 /** Allowed RSS growth after warm-up. A leak of one 640x480 frame or one detector input per frame would be ~1 MB/frame. */
 const BOUND_MIB = LONG ? 64 : 48;
 
+// Idle gating off: every frame must go through the detector and the classifier, or the soak measures nothing.
+const every = { 'detection.idle_gating': false };
 const variants = [
-  { name: 'onnxruntime + CenterFace', frames: frameCount(500, 20_000), extra: {} },
-  { name: 'onnxruntime + CenterFace + flip TTA', frames: frameCount(300, 5_000), extra: { 'model.flip_tta': true } },
+  { name: 'onnxruntime + CenterFace, int8 (the default)', frames: frameCount(500, 20_000), extra: every },
+  { name: 'onnxruntime + CenterFace, fp32', frames: frameCount(300, 5_000), extra: { ...every, 'model.precision': 'fp32', 'detection.precision': 'fp32' } },
+  { name: 'onnxruntime + CenterFace + flip TTA', frames: frameCount(300, 5_000), extra: { ...every, 'model.flip_tta': true } },
 ];
 
 for (const { name, frames: FRAMES, extra } of variants) {
