@@ -101,7 +101,11 @@ def _training_block(config: dict[str, Any], epoch: int, report: dict[str, Any] |
     if config.get("init"):
         block["warm_start"] = True
     if config.get("teachers"):
-        block["distilled_from_teachers"] = len(config["teachers"])
+        # `--set teachers=one.pt` is saved as a plain string: one teacher, not one per character.
+        t = config["teachers"]
+        block["distilled_from_teachers"] = 1 if isinstance(t, str) else len(t)
+        if config.get("teacher_flip_tta"):
+            block["teacher_flip_tta"] = True
     if report is not None:
         block["metrics"] = dict(report.get("metrics") or {})
     return block

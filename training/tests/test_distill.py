@@ -109,3 +109,10 @@ def test_the_shipped_configs_load_and_build_their_nets(name):
     # The edge net has to stay small enough for the agent's speed target; the teacher is meant to be wider.
     assert (params < 1.5e6) if name == "default.json" else (params > 3e6), params
     assert cfg.epochs >= 50 and 0 < cfg.lr < 0.1
+
+
+def test_manifest_counts_a_teacher_given_as_a_string_once():
+    from fer_train.bundle import _training_block
+
+    assert _training_block({"teachers": "runs/t.pt", "teacher_flip_tta": True}, 3, None, "x")["distilled_from_teachers"] == 1
+    assert _training_block({"teachers": ["a.pt", "b.pt"]}, 3, None, "x")["distilled_from_teachers"] == 2
