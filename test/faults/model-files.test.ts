@@ -74,7 +74,8 @@ async function framesGoOn(rig: Rig, n: number): Promise<void> {
 }
 
 for (const engine of ['onnxruntime', 'tfjs-wasm'] as const) {
-  const files = engine === 'onnxruntime' ? ['model.onnx'] : ['tfjs/model.json', 'tfjs/group1-shard1of1.bin'];
+  // On onnxruntime the agent runs the bundle's int8 model by default (model.precision auto): that is the file to break.
+  const files = engine === 'onnxruntime' ? ['model.int8.onnx'] : ['tfjs/model.json', 'tfjs/group1-shard1of1.bin'];
   test(`${engine}: model files deleted and corrupted while running; the loaded model keeps serving`, async (t) => {
     t.timeout(90_000);
     const rig = await startAgent(t, engine);
@@ -100,7 +101,7 @@ for (const engine of ['onnxruntime', 'tfjs-wasm'] as const) {
     replaceListedFile(rig.bundle, files[0]!, Buffer.from(engine === 'onnxruntime' ? 'not an onnx graph' : '{"modelTopology": 42'));
     const load = await t.throwsAsync(rig.agent.activateModel(rig.bundle), { instanceOf: FerError });
     t.is((load as FerError).reason, 'model_invalid');
-    t.regex(load!.message, engine === 'onnxruntime' ? /model\.onnx does not load on onnxruntime/ : /model\.json does not load as a TF\.js LayersModel/);
+    t.regex(load!.message, engine === 'onnxruntime' ? /model\.int8\.onnx does not load on onnxruntime/ : /model\.json does not load as a TF\.js LayersModel/);
 
     await framesGoOn(rig, 5);
     t.is(rig.agent.pipelines[0]!.errors, 0, 'no frame failed');
