@@ -105,13 +105,14 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   const rows = report.pipeline as PipelineRow[];
   t.deepEqual(rows.map((r) => r.config), ['centerface-onnxruntime', 'centerface-onnxruntime-2t', 'centerface-onnxruntime-fp32-320', 'tiny-tfjs-wasm', 'ssd-tfjs-wasm', 'faceapi-baseline']);
   for (const r of rows) {
-    t.deepEqual(r.sets.map((s) => s.faces), [0, 1, 3]);
+    t.deepEqual(r.sets.filter((s) => !s.scene).map((s) => s.faces), [0, 1, 3]);
+    t.is(r.sets.some((s) => s.scene === 'still'), r.config.startsWith('centerface'), `${r.config}: the still scene runs on CenterFace configurations`);
     for (const s of r.sets) t.true(s.frames >= 2 && s.fps > 0 && s.cpuMsPerFrame > 0, `${r.config}/${s.faces}`);
     t.true(r.peakRssMiB > 0);
   }
   // CenterFace finds exactly what each set holds (the composed frames really have three faces).
   const cf = rows[0]!;
-  t.deepEqual(cf.sets.map((s) => s.facesFound), [0, 1, 3]);
+  t.deepEqual(cf.sets.map((s) => s.facesFound), [0, 1, 3, 0], 'and none in the still empty scene');
   t.is(cf.engine, 'onnxruntime');
 
   if (mosquittoAvailable()) {

@@ -66,6 +66,8 @@ export interface PipelineBenchOptions {
 
 export interface PipelineSetResult {
   faces: number;
+  /** 'still': one empty frame over and over (an empty, static room), where idle gating skips the detector. */
+  scene?: 'still';
   cameraId: string;
   frames: number;
   seconds: number;
@@ -206,6 +208,15 @@ async function runAgentConfig(o: PipelineBenchOptions, spec: PipelineConfigSpec,
           return { faces: r.faces.length, detectMs: r.timings.detectMs, classifyMs: r.timings.classifyMs };
         }, () => events),
       );
+    }
+    if (spec.detector === 'centerface' && o.faceCounts.includes(0)) {
+      // An empty, static room: the first empty frame over and over, through a fresh pipeline (idle gating state).
+      const still = new CameraPipeline({ camera: cams[0]!, feed: { next: async () => null }, detector, models: slot, bus, clock: systemClock, log });
+      const r = await runSet(o, 0, cams[0]!.id, [sets[0]![0]!], async (frame) => {
+        const res = await still.process(frame);
+        return { faces: res.faces.length, detectMs: res.timings.detectMs, classifyMs: res.timings.classifyMs };
+      }, () => events);
+      results.push({ ...r, scene: 'still' });
     }
   } finally {
     await mqtt?.stop();

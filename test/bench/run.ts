@@ -87,7 +87,7 @@ async function pipelineSection(p: Plan, broker: Mosquitto | undefined): Promise<
       // Messages still in flight at the end of a window arrive a little later.
       await new Promise((resolve) => setTimeout(resolve, 300));
       const mqttLatency: Record<string, MqttLatency | null> = {};
-      for (const s of r.sets) {
+      for (const s of r.sets.filter((x) => !x.scene)) {
         const [from, to] = s.windowWall;
         const prefix = `fer/${agentId}/${s.cameraId}/`;
         mqttLatency[String(s.faces)] = r.mqtt && watch ? latency(watch.between(from, to + 2000, (m) => m.topic.startsWith(prefix) && m.ts !== undefined && m.ts >= from && m.ts <= to)) : null;
