@@ -21,6 +21,9 @@ class Checkpoint:
     epoch: int = 0
     labels: list[str] = field(default_factory=lambda: list(FER2013_LABELS))
     path: str = ""
+    #: Which weights `model` holds: "ema" (the moving average: final.pt, best.pt, or last.pt's "ema") or "raw"
+    #: (last.pt's latest SGD step, only when asked for).
+    weights: str = "ema"
 
 
 def net_config_from(raw: dict[str, Any] | NetConfig | None) -> NetConfig:
@@ -31,7 +34,9 @@ def net_config_from(raw: dict[str, Any] | NetConfig | None) -> NetConfig:
     return NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known})
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
+def load_checkpoint(path: str | Path, raw: bool = False) -> Checkpoint:
+    """The EMA weights wherever the file has them (last.pt holds both; its "model" is the raw SGD weights, which are
+    what `raw=True` asks for), so exporting or evaluating last.pt never silently ships the noisier raw weights."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -42,7 +47,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             raise ValueError(f"checkpoint {path} has no {key!r} entry (keys: {sorted(ck)})")
     config = dict(ck.get("config") or {})
     model = ExpressionNet(net_config_from(config.get("net")))
-    model.load_state_dict(ck["model"])
+    use_ema = "ema" in ck and not raw
+    model.load_state_dict(ck["ema"] if use_ema else ck["model"])
     model = model.float().eval().to(memory_format=torch.contiguous_format)
     n_classes = model.cfg.num_classes
     labels = list(ck.get("labels") or FER2013_LABELS)
@@ -50,4 +56,4 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise ValueError(f"checkpoint {path}: {n_classes} outputs but {len(labels)} labels")
     return Checkpoint(model=model, mean=float(ck["mean"]), std=float(ck["std"]), config=config,
                       history=list(ck.get("history") or []), epoch=int(ck.get("epoch") or 0), labels=labels,
-                      path=str(path))
+                      path=str(path), weights="raw" if ("ema" in ck and raw) else "ema")

@@ -51,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
                                         "(default: the checkpoint's data_csv, through its cache when present)")
     ap.add_argument("--int8-rows", type=int, default=1024, help="Training rows to calibrate on (default 1024)")
     ap.add_argument("--no-int8", action="store_true", help="float model only")
+    ap.add_argument("--raw-weights", action="store_true",
+                    help="from last.pt, export the latest SGD weights instead of their moving average (EMA, the default)")
     a = ap.parse_args(argv)
     try:
-        ck = load_checkpoint(a.checkpoint)
+        ck = load_checkpoint(a.checkpoint, raw=a.raw_weights)
+        print(f"export: {a.checkpoint}: {'EMA' if ck.weights == 'ema' else 'raw SGD'} weights of epoch {ck.epoch}", file=sys.stderr)
         calib, source = (None, "") if a.no_int8 else calibration_rows(ck.config, a.int8_data, a.int8_rows)
         manifest = write_bundle(ck.model, a.out, name=a.name, version=a.version, mean=ck.mean, std=ck.std,
                                 labels=ck.labels, margin=a.margin, tfjs_float16=a.tfjs_float16, report_dir=a.report,

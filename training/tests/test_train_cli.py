@@ -72,3 +72,18 @@ def test_a_checkpoint_saved_on_another_device_resumes_its_rng_state(csv, tmp_pat
     ck = torch.load(out / "last.pt", weights_only=False)
     assert ck["rng"].dtype == torch.uint8 and ck["rng"].device.type == "cpu" and "scaler" in ck
     assert main(["--out", str(out), "--resume", "--device", "cpu", "--set", "epochs=2"]) == 0
+
+
+def test_last_pt_loads_its_ema_weights_unless_raw_is_asked_for(csv, tmp_path):
+    from fer_train.checkpoint import load_checkpoint
+
+    out = tmp_path / "run"
+    assert main(_args(csv, out, "--set", "epochs=1")) == 0
+    ck = torch.load(out / "last.pt", weights_only=False)
+    ema = load_checkpoint(out / "last.pt")
+    raw = load_checkpoint(out / "last.pt", raw=True)
+    assert ema.weights == "ema" and raw.weights == "raw"
+    k = "classifier.weight"
+    assert torch.equal(ema.model.state_dict()[k], ck["ema"][k]) and torch.equal(raw.model.state_dict()[k], ck["model"][k])
+    assert not torch.equal(ck["ema"][k], ck["model"][k])
+    assert load_checkpoint(out / "final.pt").weights == "ema"
