@@ -114,6 +114,9 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   const cf = rows[0]!;
   t.deepEqual(cf.sets.map((s) => s.facesFound), [0, 1, 3, 0], 'and none in the still empty scene');
   t.is(cf.engine, 'onnxruntime');
+  // A person appearing in a still room gets an event: debouncing's minimum duration, plus at most a few frames.
+  t.truthy(cf.appear, 'the appear scene ran');
+  t.true(cf.appear!.latencyMs !== null && cf.appear!.latencyMs >= cf.appear!.minDurationMs - 150, JSON.stringify(cf.appear));
 
   if (mosquittoAvailable()) {
     t.truthy(cf.mqttLatency['1'], 'state messages for the one-face set arrived from the broker');

@@ -8,18 +8,20 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { loadConfig, resolveCameras } from '../../agent/config/load.js';
+import { loadConfig, resolveCameras, type ResolvedCamera } from '../../agent/config/load.js';
 import type { EngineName, DetectorName } from '../../agent/config/schema.js';
 import { Bus } from '../../agent/core/bus.js';
 import { systemClock } from '../../agent/core/clock.js';
 import { createLogger } from '../../agent/core/log.js';
-import type { AgentControl, Frame } from '../../agent/core/types.js';
+import type { Logger } from '../../agent/core/log.js';
+import type { AgentControl, EmotionEvent, Frame } from '../../agent/core/types.js';
 import { startMqtt, type MqttHandle } from '../../agent/mqtt/client.js';
 import { CameraPipeline } from '../../agent/pipeline/camera-pipeline.js';
 import { setupClassifier } from '../../agent/pipeline/classifier-setup.js';
 import { ModelSlot } from '../../agent/pipeline/model-slot.js';
 import { decodeFrame } from '../../agent/sources/decode.js';
 import { createDetector } from '../../agent/vision/create-detector.js';
+import type { FaceDetector } from '../../agent/vision/face-detector.js';
 import { defaultFaceApiModelDir } from '../../agent/vision/faceapi-detector.js';
 import { childMain } from './child.js';
 import { loadFaceApi } from './classifiers.js';
@@ -62,6 +64,18 @@ export interface PipelineBenchOptions {
   /** Broker to publish to (the agent's MQTT code, state on every change); empty: no MQTT. */
   mqttUrl: string;
   agentId: string;
+  /** A person appears after this many seconds of a still, empty room, at 10 frames/s in real time (0: skip). */
+  appearAfterS?: number;
+}
+
+/** How long after the first frame with the face its first emotion event came (CenterFace configurations). */
+export interface AppearResult {
+  appearAfterS: number;
+  fps: number;
+  /** First frame with the face → its first emotion event on the bus; null if none came within 5 s. */
+  latencyMs: number | null;
+  /** The part of it that is debouncing by design (debounce.min_duration_ms). */
+  minDurationMs: number;
 }
 
 export interface PipelineSetResult {
@@ -95,6 +109,7 @@ export interface PipelineBenchResult {
   mqtt: boolean;
   loadSeconds: number;
   sets: PipelineSetResult[];
+  appear?: AppearResult;
   peakRssMiB: number;
 }
 
@@ -199,6 +214,7 @@ async function runAgentConfig(o: PipelineBenchOptions, spec: PipelineConfigSpec,
   bus.on('event', () => events++);
   const loadSeconds = (performance.now() - t0) / 1000;
   const results: PipelineSetResult[] = [];
+  let appear: AppearResult | undefined;
   try {
     for (const [i, faces] of o.faceCounts.entries()) {
       const pipeline = new CameraPipeline({ camera: cams[i]!, feed: { next: async () => null }, detector, models: slot, bus, clock: systemClock, log });
@@ -218,12 +234,44 @@ async function runAgentConfig(o: PipelineBenchOptions, spec: PipelineConfigSpec,
       }, () => events);
       results.push({ ...r, scene: 'still' });
     }
+    if (spec.detector === 'centerface' && o.appearAfterS && sets[0]?.length && sets[1]?.length) appear = await personAppears(o.appearAfterS, cams[0]!, sets, { detector, slot, bus, log });
   } finally {
     await mqtt?.stop();
     await detector.dispose();
     await slot.dispose();
   }
-  return { config: spec.id, label: spec.label, engine: loaded.choice.engine, detector: detector.name, threads: cfg.threads, mqtt: mqtt !== undefined, loadSeconds, sets: results, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  return { config: spec.id, label: spec.label, engine: loaded.choice.engine, detector: detector.name, threads: cfg.threads, mqtt: mqtt !== undefined, loadSeconds, sets: results, ...(appear ? { appear } : {}), peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+}
+
+/**
+ * A still, empty room (the first empty frame, where idle gating skips the detector) at 10 frames/s in real time,
+ * then the one-face frames: the first frame with the face must run the detector at once, so its first event comes
+ * debounce.min_duration_ms plus about one frame later.
+ */
+async function personAppears(afterS: number, camera: ResolvedCamera, sets: Record<number, Buffer[]>, d: { detector: FaceDetector; slot: ModelSlot; bus: Bus; log: Logger }): Promise<AppearResult> {
+  const fps = 10;
+  const pipeline = new CameraPipeline({ camera, feed: { next: async () => null }, detector: d.detector, models: d.slot, bus: d.bus, clock: systemClock, log: d.log });
+  let firstFace: number | undefined;
+  let event: number | undefined;
+  const onEvent = (e: EmotionEvent): void => {
+    if (event === undefined && firstFace !== undefined && e.cameraId === camera.id && e.eventType !== 'face_lost') event = performance.now();
+  };
+  d.bus.on('event', onEvent);
+  try {
+    const t0 = performance.now();
+    for (let i = 0; event === undefined && performance.now() - t0 < (afterS + 5) * 1000; i++) {
+      const face = performance.now() - t0 >= afterS * 1000;
+      const cap = performance.now();
+      if (face && firstFace === undefined) firstFace = cap;
+      const bytes = face ? sets[1]![i % sets[1]!.length]! : sets[0]![0]!;
+      await pipeline.process(await decodeFrame(camera.id, { seq: i, monoMs: cap, wallMs: performance.timeOrigin + cap, bytes }));
+      const wait = t0 + ((i + 1) * 1000) / fps - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  } finally {
+    d.bus.off('event', onEvent);
+  }
+  return { appearAfterS: afterS, fps, latencyMs: event !== undefined && firstFace !== undefined ? event - firstFace : null, minDurationMs: camera.debounce.min_duration_ms };
 }
 
 async function runFaceApiBaseline(o: PipelineBenchOptions, spec: PipelineConfigSpec, sets: Record<number, Buffer[]>): Promise<PipelineBenchResult> {

@@ -139,6 +139,12 @@ function pipeline(rows: PipelineRow[]): string {
   if (d3 && b3) lines.push('', `Three faces: fer-edge default ${cell(d3, 1)} frames/s vs face-api.js's own pipeline ${cell(b3, 1)} frames/s = **${cell(d3 / b3, 1)}×** (asks ≥ 8×).`);
   const d1 = fps(def, 1);
   if (d1) lines.push(`One face: fer-edge default **${cell(d1, 1)} frames/s** (asks ≥ 80).`);
+  const ap = def?.appear;
+  if (ap) {
+    lines.push(ap.latencyMs === null
+      ? `A person appearing after ${ap.appearAfterS} s of a still empty room: no event within 5 s.`
+      : `A person appearing after ${ap.appearAfterS} s of a still empty room (${ap.fps} frames/s, idle gating on): first event **${cell(ap.latencyMs, 0)} ms** after the first frame with the face, of which ${ap.minDurationMs} ms is debounce.min_duration_ms by design.`);
+  }
   const still = (id: string): number | undefined => rows.find((r) => r.config === id)?.sets.find((s) => s.scene === 'still')?.cpuMsPerFrame;
   const now = still('centerface-onnxruntime');
   const before = still('centerface-onnxruntime-fp32-320');

@@ -40,13 +40,13 @@ function plan(quick: boolean, threads: number): Plan {
   if (quick) {
     return {
       classifier: { usage: 'PublicTest', threads, batches: [1, 8], seconds: 0, minCalls: 1, warmupCalls: 1, accuracyLimit: 32, accuracyBatch: 16 },
-      pipeline: { faceCounts: [...FACE_COUNTS], warmupFrames: 1, maxFrames: 2, minFrames: 2, seconds: 0 },
+      pipeline: { faceCounts: [...FACE_COUNTS], warmupFrames: 1, maxFrames: 2, minFrames: 2, seconds: 0, appearAfterS: 0.3 },
       scaling: [{ name: 'smoke', agents: 2, seconds: 1, fps: 5, eventEveryMs: 400, stateMinIntervalMs: 1000 }],
     };
   }
   return {
     classifier: { usage: 'PublicTest', threads, batches: [1, 8, 64], seconds: 3, minCalls: 5, warmupCalls: 3, accuracyLimit: null, accuracyBatch: 64 },
-    pipeline: { faceCounts: [...FACE_COUNTS], warmupFrames: 10, maxFrames: 400, minFrames: 20, seconds: 8 },
+    pipeline: { faceCounts: [...FACE_COUNTS], warmupFrames: 10, maxFrames: 400, minFrames: 20, seconds: 8, appearAfterS: 5 },
     scaling: [
       { name: 'agent defaults', agents: 20, seconds: 15, fps: 5, eventEveryMs: 3000, stateMinIntervalMs: 1000 },
       { name: 'state on every frame', agents: 20, seconds: 10, fps: 30, eventEveryMs: 3000, stateMinIntervalMs: 0 },
