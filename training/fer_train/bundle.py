@@ -94,6 +94,9 @@ def _training_block(config: dict[str, Any], epoch: int, report: dict[str, Any] |
         dataset = "FER2013 " + str(config.get("train_usage", "Training"))
         if config.get("ferplus_csv") and float(config.get("ferplus_weight", 0) or 0) > 0:
             dataset += " (+FER+ votes)"
+        if int(config.get("max_train") or 0) > 0:
+            # A subset must not pass for the whole training set.
+            dataset += f", first {int(config['max_train'])} rows only"
     block: dict[str, Any] = {"dataset": dataset}
     if epoch:
         block["epochs"] = epoch

@@ -224,12 +224,15 @@ def source_key(csv_path: str | Path, ferplus_path: str | Path | None) -> str:
 
 
 def load_fer(csv_path: str | Path, ferplus_path: str | Path | None = None, cache: str | Path | None = None,
-             log: TextIO | None | bool = True) -> FaceSet:
+             log: TextIO | None | bool = True, read_only_cache: bool = False) -> FaceSet:
     """FER2013 (+ optional FER+ votes), cached as .npz because parsing the CSV takes ~20 s.
 
     The cache records what it was made from (source_key) and is used only for exactly those files: another CSV, a
     changed file or a FER+ file added or removed re-reads the data and rewrites the cache. A missing file is an error
     naming it, even when an old cache exists. Where the data came from is logged either way.
+
+    `read_only_cache` (evaluation, which needs no votes): a cache made from the same CSV is used whatever FER+ file it
+    also holds, and a cache that does not match is left alone instead of being rewritten.
     """
     out = sys.stderr if log is True else (log or None)
     for p, what in ((csv_path, "data file"), (ferplus_path, "FER+ votes file")):
@@ -238,7 +241,8 @@ def load_fer(csv_path: str | Path, ferplus_path: str | Path | None = None, cache
     key = source_key(csv_path, ferplus_path)
     if cache is not None and Path(cache).exists():
         z = np.load(cache, allow_pickle=False)
-        if "source" in z.files and str(z["source"]) == key:
+        same_csv = "source" in z.files and json.loads(str(z["source"]))["csv"] == json.loads(key)["csv"]
+        if "source" in z.files and (str(z["source"]) == key or (read_only_cache and ferplus_path is None and same_csv)):
             votes = z["votes"] if "votes" in z.files else None
             if out is not None:
                 print(f"data: {csv_path}{' + ' + str(ferplus_path) if ferplus_path else ''} (from the cache {cache})", file=out)
@@ -249,7 +253,7 @@ def load_fer(csv_path: str | Path, ferplus_path: str | Path | None = None, cache
     if ferplus_path is not None:
         all_votes = read_ferplus_votes(ferplus_path, n_rows=len(fs) + len(fs.problems), report=out if out is not None else None)
         fs.votes = all_votes[fs.kept_rows]  # type: ignore[attr-defined]
-    if cache is not None:
+    if cache is not None and not read_only_cache:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         arrays = dict(images=fs.images, labels=fs.labels, usage=np.array(fs.usage), source=np.array(key))
         if fs.votes is not None:

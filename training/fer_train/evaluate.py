@@ -20,7 +20,7 @@ import numpy as np
 
 from .bundle import MANIFEST, onnx_probabilities, verify_bundle
 from .checkpoint import load_checkpoint
-from .data import read_fer2013
+from .data import load_fer, read_fer2013
 from .selftest import preprocess, torch_probabilities
 
 MAX_ONNX_GAP_POINTS = 0.5
@@ -119,10 +119,11 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
 
 
 def evaluate(checkpoint: str | Path, data: str | Path, usage: str, out: str | Path,
-             bundle: str | Path | None = None) -> dict[str, Any]:
+             bundle: str | Path | None = None, cache: str | Path | None = None) -> dict[str, Any]:
     out = Path(out)
     ck = load_checkpoint(checkpoint)
-    fs = read_fer2013(data)
+    # With a cache (the training run's, keyed to the CSV it was made from) the ~20 s CSV parse is skipped.
+    fs = load_fer(data, None, cache, read_only_cache=True) if cache else read_fer2013(data)
     rows = fs.select(usage)
     if len(rows) == 0:
         raise ValueError(f"{data}: no rows with Usage={usage!r}")
@@ -204,9 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="FER2013 CSV (plain or .gz)")
     ap.add_argument("--usage", default="PublicTest", help="Usage value of the rows to evaluate (default PublicTest)")
     ap.add_argument("--out", required=True, help="report directory (summary.json, confusion.png, curves.png)")
+    ap.add_argument("--cache", help=".npz cache of the CSV (made and checked as in training; used only for that CSV)")
     a = ap.parse_args(argv)
     try:
-        s = evaluate(a.checkpoint, a.data, a.usage, a.out, a.bundle)
+        s = evaluate(a.checkpoint, a.data, a.usage, a.out, a.bundle, a.cache)
     except (FileNotFoundError, ValueError) as e:
         print(f"evaluate failed: {e}", file=sys.stderr)
         return 1

@@ -142,3 +142,17 @@ def test_missing_files_and_broken_csv_are_named(tmp_path):
             load_fer(bad)
     finally:
         _csv.field_size_limit(old)
+
+
+def test_evaluation_reads_a_training_cache_without_rewriting_it(tmp_path, capsys):
+    a = write_fer_csv(tmp_path / "a.csv", *synthetic_faces(4, seed=1), ["PublicTest"] * 4)
+    votes = _votes_file(tmp_path / "v.csv", [[10] + [0] * 9] * 4)
+    cache = tmp_path / "c.npz"
+    load_fer(a, votes, cache)  # the training run's cache, with votes
+    before = cache.read_bytes()
+    capsys.readouterr()
+    fs = load_fer(a, None, cache, read_only_cache=True)
+    assert len(fs) == 4 and "(from the cache" in capsys.readouterr().err
+    other = write_fer_csv(tmp_path / "b.csv", *synthetic_faces(3, seed=2), ["PublicTest"] * 3)
+    assert len(load_fer(other, None, cache, read_only_cache=True)) == 3, "another CSV is read, not the cache"
+    assert cache.read_bytes() == before, "and the training cache is left as it was"
