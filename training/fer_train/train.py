@@ -56,6 +56,7 @@ class TrainConfig:
     distill_weight: float = 0.5  # loss = (1-w) * targets + w * T^2 * KL(teacher || student), when teachers are set
     distill_temperature: float = 4.0
     precision: str = "auto"  # auto | bf16 | fp16 | fp32: mixed precision of the forward pass (see choose_precision)
+    stop_after: int = 0  # end this process after this epoch (a job's time limit); --resume continues; 0: run to the end
     teacher_flip_tta: bool = False  # each teacher also sees the mirrored batch and the two predictions are averaged
     net: NetConfig = field(default_factory=NetConfig)
     aug: AugmentConfig = field(default_factory=AugmentConfig)
@@ -258,8 +259,28 @@ class Teachers:
             print(f"teacher ensemble: test acc {(ens.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
 
 
+def distributed() -> tuple[int, int]:
+    """(rank, world size) under `torchrun` (WORLD_SIZE > 1), the process group initialised (NCCL on GPUs, gloo on
+    CPUs); (0, 1) for a plain run."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world
+
+
 def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | None = None) -> dict:
-    device = torch.device(device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    """One process, or one rank of a `torchrun` job (DistributedDataParallel): `batch_size` is per process, so N
+    processes step on N x batch_size faces at once, exactly the faces a single process with batch_size x N would
+    take (the global order is the same); rank 0 alone logs, evaluates and writes checkpoints."""
+    rank, world = distributed()
+    main_proc = rank == 0
+    if device_name is None and torch.cuda.is_available():
+        device_name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if world > 1 else "cuda"
+    device = torch.device(device_name or "cpu")
     precision = choose_precision(cfg.precision, device)
     _precision["value"] = precision
     # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none.
@@ -268,7 +289,8 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if main_proc:
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     fs = load_fer(cfg.data_csv, cfg.ferplus_csv, cfg.cache)
     tr, te = fs.select(cfg.train_usage), fs.select(cfg.test_usage)
@@ -291,7 +313,13 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
         (no_decay if p.ndim <= 1 else decay).append(p)
     opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
                           lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
-    steps_per_epoch = math.ceil(len(tr) / cfg.batch_size)
+    net: torch.nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    global_batch = cfg.batch_size * world
+    steps_per_epoch = math.ceil(len(tr) / global_batch)
     total = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
 
@@ -310,25 +338,38 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
         torch.set_rng_state(ck["rng"].cpu())
         if device.type == "cuda" and ck.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(ck["cuda_rng"].cpu(), device)
-        print(f"resumed from {last} at epoch {start_epoch}", file=sys.stderr)
+        if main_proc:
+            print(f"resumed from {last} at epoch {start_epoch}", file=sys.stderr)
 
-    print(f"device={device} precision={precision} params={count_parameters(model)} train={len(tr)} test={len(te)} mean={mean:.4f} std={std:.4f}",
+    if main_proc:
+        print(f"world={world} device={device} precision={precision} params={count_parameters(model)} train={len(tr)} test={len(te)} mean={mean:.4f} std={std:.4f}",
           file=sys.stderr)
     if not 0.0 <= cfg.distill_weight <= 1.0 or cfg.distill_temperature <= 0:
         raise SystemExit(f"config: distill_weight must be in [0, 1] (got {cfg.distill_weight}) and distill_temperature > 0 "
                          f"(got {cfg.distill_temperature})")
     teachers = Teachers(cfg.teachers, device, cfg.net.num_classes, cfg.teacher_flip_tta)
-    if len(teachers) and start_epoch == 0:
+    if len(teachers) and start_epoch == 0 and main_proc:
         teachers.report(te, device)
     T = cfg.distill_temperature
     gen = torch.Generator(device=device)
     for epoch in range(start_epoch, cfg.epochs):
-        gen.manual_seed(cfg.seed * 1000 + epoch)
+        if cfg.stop_after and epoch >= cfg.stop_after:
+            if main_proc:
+                print(f"stopping after epoch {epoch} (stop_after); continue with --resume", file=sys.stderr)
+            return {"best": best, "history": history, "stopped": True}
+        gen.manual_seed(cfg.seed * 1000 + epoch + 100_003 * rank)
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
-        model.train()
+        if world > 1:
+            # Each rank's dropout stream starts from (seed, epoch, rank): a resumed job repeats an uninterrupted one
+            # without storing every rank's RNG state.
+            torch.manual_seed(cfg.seed * 1000 + epoch + 100_003 * rank)
+        net.train()
         t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
-        bar = Progress(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
-        for idx in iter_batches(len(tr), cfg.batch_size, rng):
+        bar = Progress(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}") if main_proc else None
+        for gidx in iter_batches(len(tr), global_batch, rng):
+            if len(gidx) < world:
+                continue  # every rank must take part in each step; a single process drops the same remainder
+            idx = gidx[rank::world]
             x = torch.from_numpy(tr.images[idx]).to(device).unsqueeze(1).float().div_(255.0)
             raw = augment(x, cfg.aug, gen)
             x = normalise(raw, mean, std).contiguous(memory_format=torch.channels_last)
@@ -338,7 +379,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, warmup, cfg.lr)
             with autocast_ctx(device):
-                logits = model(x)
+                logits = net(x)
             loss = torch.sum(-y * F.log_softmax(logits.float(), dim=1), dim=1).mean()
             if len(teachers):
                 pt = teachers.probs(raw, T)
@@ -358,8 +399,22 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
             seen += len(idx)
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1).cpu() == torch.from_numpy(tr.labels[idx])).sum())
-            bar.update(f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
-        bar.close()
+            if bar:
+                bar.update(f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+        if bar:
+            bar.close()
+        if world > 1:
+            import torch.distributed as dist
+
+            tot = torch.tensor([loss_sum, float(seen), float(correct)], dtype=torch.float64, device=device)
+            dist.all_reduce(tot)
+            loss_sum, seen, correct = float(tot[0]), int(tot[1]), int(tot[2])
+        if not main_proc:
+            import torch.distributed as dist
+
+            dist.barrier()  # rank 0 evaluates and writes last.pt; a resume must find it complete
+            history.append({"epoch": epoch + 1})
+            continue
         rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0}
         if len(te):
@@ -383,6 +438,12 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
                         "history": history}, out / "best.pt.tmp")
             os.replace(out / "best.pt.tmp", out / "best.pt")
         (out / "history.json").write_text(json.dumps(history, indent=1))
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+    if not main_proc:
+        return {"best": best, "history": history}
     # The model to ship: the EMA weights at the end of the schedule. Unlike best.pt, nothing about it was chosen by
     # looking at the test split, so its PublicTest accuracy is an honest estimate.
     torch.save({"model": ema.state_dict(), "config": asdict(cfg), "mean": mean, "std": std, "epoch": cfg.epochs,
