@@ -44,7 +44,7 @@ export class CameraEvents {
 
   /** Whether any face is still followed or still holds a state (idle gating must not skip the detector then). */
   active(): boolean {
-    return this.tracker.size > 0 || this.debouncer.states().length > 0;
+    return this.tracker.size > 0 || this.debouncer.size > 0;
   }
 
   states(): DebouncedState[] {

@@ -102,6 +102,11 @@ export class EmotionDebouncer {
     return this.expire(this.advance(monoMs), wallMs, new Set(), true);
   }
 
+  /** Tracks that hold (or are building up) a state; cheaper than states() for a per-frame check. */
+  get size(): number {
+    return this.tracks.size;
+  }
+
   states(): DebouncedState[] {
     return [...this.tracks.values()]
       .sort((a, b) => a.trackId - b.trackId)

@@ -241,6 +241,20 @@ export class ModelInstaller {
       }
       held.c = null;
       await classifier.dispose();
+      // The other ONNX form too (float beside int8): model.precision may be changed later, and a bundle must not
+      // carry a model that would only fail then.
+      const other = this.o.engine === 'onnxruntime' && m.engines.onnx_int8 ? (precision === 'int8' ? 'fp32' : 'int8') : null;
+      if (other) {
+        try {
+          held.c = await this.o.loader(staging, toModelSpec(m, other), this.o.engine, this.o.threads);
+        } catch (err) {
+          throw asFerError(err, 'model_invalid', `the ${other} model does not load on ${this.o.engine}: `);
+        }
+        await runSelfTest(held.c, m);
+        const c = held.c;
+        held.c = null;
+        await c.dispose();
+      }
       let swapped = false;
       const installed: InstalledModel = await this.o.store.install(staging, bundle, async (inst) => {
         await this.o.onActivate(inst.dir, inst.bundle.manifest);

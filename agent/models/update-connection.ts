@@ -22,6 +22,7 @@ export function connectUpdates(mqttCfg: AgentConfig['mqtt'], agentId: string, br
   let attempt = 0;
   const client = mqtt.connect(conn.url, { ...conn.options, clientId: `${conn.options.clientId}-models`, clean: true, reconnectPeriod: backoffMs(0) });
   let wasUp = false;
+  let stopping = false;
   client.on('connect', () => {
     if (attempt > 0 || wasUp) log.info({ url: redactUrl(brokerUrl) }, 'model update connection restored');
     attempt = 0;
@@ -31,8 +32,15 @@ export function connectUpdates(mqttCfg: AgentConfig['mqtt'], agentId: string, br
   client.on('close', () => {
     // mqtt.js schedules the next try with options.reconnectPeriod: grow it while the broker stays away.
     client.options.reconnectPeriod = backoffMs(attempt++);
-    if (attempt === 1 && wasUp) log.warn({ url: redactUrl(brokerUrl) }, 'model update connection lost; reconnecting');
+    if (attempt === 1 && wasUp && !stopping) log.warn({ url: redactUrl(brokerUrl) }, 'model update connection lost; reconnecting');
   });
   client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'model update connection error'));
-  return { link: linkFromMqttClient(client), client, stop: async () => void (await client.endAsync()) };
+  return {
+    link: linkFromMqttClient(client),
+    client,
+    stop: async () => {
+      stopping = true;
+      await client.endAsync();
+    },
+  };
 }

@@ -243,7 +243,8 @@ export class CameraFeed {
     if (this.done) return;
     const st = this.stats();
     const totals = st.dropped + st.corrupt + st.discarded;
-    if (totals !== this.reportedTotals) {
+    // Not while failed: a 'failed' status is published as an error message, and counts do not grow then anyway.
+    if (totals !== this.reportedTotals && st.state !== 'failed') {
       this.reportedTotals = totals;
       this.report(st.state);
     }

@@ -120,6 +120,15 @@ const rejections: Array<[string, () => Promise<Uint8Array>, ReasonCode, RegExp, 
     /output shape \[\?,7\] does not match the manifest's \[\?,6\]/,
   ],
   [
+    'the float model fails its self-test while the int8 one, which runs, passes: both forms are checked',
+    async () =>
+      tarOf(signed('1.0.0', (m) => {
+        m.selftest.cases[1]!.expected[3] = m.selftest.cases[1]!.expected[3]! + 0.05;
+      })),
+    'model_selftest_failed',
+    /self-test case 1 label happy \(fp32\): onnxruntime gives/,
+  ],
+  [
     'self-test expectation not met (the int8 model runs by default, checked by its own cases)',
     async () =>
       tarOf(signed('1.0.0', (m) => {
