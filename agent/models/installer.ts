@@ -23,7 +23,7 @@ function labelsChanged(before: readonly string[], after: readonly string[]): str
 }
 import { checkDeclaredShapes } from './shape-check.js';
 import { checkSignature, SIGNATURE_FILE, type TrustPolicy } from './signing.js';
-import type { InstalledModel, ModelStore } from './store.js';
+import type { InstalledModel, ModelStore, RollDirection } from './store.js';
 
 /** What is running now. */
 export interface ActiveInfo {
@@ -161,8 +161,8 @@ export class ModelInstaller {
     }));
   }
 
-  /** Goes back to the previous version (possibly the base model), hot-swapping it in. */
-  rollback(id: string | null = null): Promise<UpdateResult> {
+  /** Goes back to the previous version (possibly the base model), or forward again after a rollback, hot-swapping it in. */
+  rollback(id: string | null = null, direction: RollDirection = 'back'): Promise<UpdateResult> {
     return this.serial(async () => {
       const before = this.active;
       try {
@@ -170,9 +170,10 @@ export class ModelInstaller {
           const b = to ? to.bundle : await loadBundle(this.o.baseBundleDir);
           await this.o.onActivate(b.dir, b.manifest);
           this.activeInfo = infoOf(b, to ? 'installed' : 'base', to?.tag ?? null);
-        });
+        }, direction);
         const a = this.active;
-        return this.finish({ ok: true, action: 'rollback', id, message: `rolled back from ${r.from ?? 'base model'} to ${a.name} ${a.version}`, active: a });
+        const verb = direction === 'back' ? 'rolled back' : 'rolled forward';
+        return this.finish({ ok: true, action: 'rollback', id, message: `${verb} from ${r.from ?? 'base model'} to ${a.name} ${a.version}`, active: a });
       } catch (err) {
         const e = asFerError(err, 'io_failed', 'rollback failed: ');
         if (this.activeInfo !== before) await this.swapBack(before);

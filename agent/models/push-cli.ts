@@ -5,7 +5,7 @@
  *   fer-agent model verify <bundle-dir|archive> [--trusted-key PUB]... [--no-selftest]
  *   fer-agent model pack <bundle-dir> --out FILE.fer
  *   fer-agent model push <bundle-dir|archive> --to <agent|group|all> [--mqtt-url URL] [--fetch-url URL]
- *   fer-agent model rollback [--agent ID | --to TARGET] [--mqtt-url URL] | [--state-dir DIR]
+ *   fer-agent model rollback [--forward] [--agent ID | --to TARGET] [--mqtt-url URL] | [--state-dir DIR]
  *   fer-agent model status [--agent ID] [--mqtt-url URL]
  * Results go to stdout, diagnostics to the log. Exit codes: 0 ok, 1 rejected/failed, 2 no answer, 64 usage.
  */
@@ -406,12 +406,14 @@ export const modelPushCommand: CliHandler = async (argv, log) => {
 // ---------------------------------------------------------------- model rollback
 
 export const modelRollbackCommand: CliHandler = async (argv, log) => {
-  const { values } = flags(argv, { ...brokerOptions, agent: { type: 'string' }, to: { type: 'string' }, 'state-dir': { type: 'string' }, 'keep-versions': { type: 'string' } });
+  const { values } = flags(argv, { ...brokerOptions, agent: { type: 'string' }, to: { type: 'string' }, 'state-dir': { type: 'string' }, 'keep-versions': { type: 'string' }, forward: { type: 'boolean' } });
   if (values.help) {
-    out('usage: fer-agent model rollback --agent ID | --to <group|all> [--mqtt-url URL]   (running agents, over MQTT)');
-    out('       fer-agent model rollback [--state-dir DIR] [--config FILE]              (this machine, agent stopped)');
+    out('usage: fer-agent model rollback [--forward] --agent ID | --to <group|all> [--mqtt-url URL]   (running agents, over MQTT)');
+    out('       fer-agent model rollback [--forward] [--state-dir DIR] [--config FILE]              (this machine, agent stopped)');
+    out('  --forward   undo the last rollback: back to the version rolled back from (kept within model.keep_versions)');
     return 0;
   }
+  const direction = values.forward === true ? 'forward' : 'back';
   const target = str(values.agent) ?? str(values.to);
   if (!target) {
     // Local: the agent on this machine picks it up on its next start.
@@ -421,9 +423,9 @@ export const modelRollbackCommand: CliHandler = async (argv, log) => {
     const keep = positiveNumber(values['keep-versions'], '--keep-versions', cfg.model.keep_versions);
     const store = new ModelStore({ stateDir, keepVersions: keep, log });
     await store.resolveActive();
-    const r = await store.rollback(async () => undefined);
+    const r = await store.rollback(async () => undefined, direction);
     const to = r.to ? `${r.to.bundle.manifest.name} ${r.to.bundle.manifest.version}` : 'the base model (model.path)';
-    out(`rolled back from ${r.from ?? 'the base model'} to ${to}; a running agent uses it after a restart (or use --agent ID)`);
+    out(`rolled ${direction} from ${r.from ?? 'the base model'} to ${to}; a running agent uses it after a restart (or use --agent ID)`);
     return 0;
   }
   checkTarget(target);
@@ -434,8 +436,8 @@ export const modelRollbackCommand: CliHandler = async (argv, log) => {
     const watch = new StatusWatch(client, broker.base);
     await watch.start();
     watch.id = request;
-    await client.publishAsync(topics.rollback(broker.base, target), encodeRollback(request), { qos: 1, retain: false });
-    log.info({ request, target }, 'rollback requested');
+    await client.publishAsync(topics.rollback(broker.base, target), encodeRollback(request, direction), { qos: 1, retain: false });
+    log.info({ request, target, direction }, 'rollback requested');
     await watch.waitFor(() => (str(values.agent) ? [target] : expectedAgents(watch, target)), positiveNumber(values['timeout-s'], '--timeout-s', 60) * 1000);
     return report(watch, str(values.agent) ? [target] : expectedAgents(watch, target));
   } finally {

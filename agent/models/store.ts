@@ -3,7 +3,8 @@
  *
  *   <name>-<version>-<sha8>/   a complete bundle plus `.installed` (written last, fsynced, before the rename)
  *   .staging-<pid>-<rand>/     an install in progress; never referenced, removed on the next start
- *   current                    JSON pointer {active, history}: replaced atomically (temp + fsync + rename + fsync dir)
+ *   current                    JSON pointer {active, history, forward}: replaced atomically (temp + fsync + rename +
+ *                              fsync dir)
  *   .lock                      cross-process lock (agent vs. `fer-agent model rollback`), stale when its pid is dead
  *
  * `active: null` means the base model (config model.path). A version is used only if its folder carries a marker
@@ -48,7 +49,11 @@ export interface Pointer {
   active: string | null;
   /** Previously active versions, most recent first (null: the base model). */
   history: Array<string | null>;
+  /** Versions rolled back from, most recent first: what `rollback --forward` returns to. A new install clears it. */
+  forward: Array<string | null>;
 }
+
+export type RollDirection = 'back' | 'forward';
 
 export interface Resolution {
   /** null: no installed version is usable; run the base model. */
@@ -149,23 +154,26 @@ export class ModelStore {
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { active: null, history: [] };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { active: null, history: [], forward: [] };
       throw new FerError('io_failed', `${file} cannot be read: ${errorMessage(err)}`);
     }
     try {
-      const v = JSON.parse(text) as { format?: unknown; active?: unknown; history?: unknown };
+      const v = JSON.parse(text) as { format?: unknown; active?: unknown; history?: unknown; forward?: unknown };
+      // `forward` came later: a pointer written before it has none.
+      const forward = v.forward ?? [];
       const okTag = (t: unknown): t is string | null => t === null || (typeof t === 'string' && TAG_RE.test(t));
-      if (v.format !== POINTER_FORMAT || !okTag(v.active) || !Array.isArray(v.history) || !v.history.every(okTag)) throw new Error('unexpected content');
-      return { active: v.active, history: v.history };
+      if (v.format !== POINTER_FORMAT || !okTag(v.active) || !Array.isArray(v.history) || !v.history.every(okTag)
+        || !Array.isArray(forward) || !forward.every(okTag)) throw new Error('unexpected content');
+      return { active: v.active, history: v.history, forward };
     } catch (err) {
       // Cannot happen with atomic replacement, but a hand-edited file must not stop the agent: use the base model.
       this.opts.log.error({ file, err: errorMessage(err) }, 'model pointer file is damaged; falling back to the base model');
-      return { active: null, history: [] };
+      return { active: null, history: [], forward: [] };
     }
   }
 
   private async writePointer(p: Pointer): Promise<void> {
-    const text = JSON.stringify({ format: POINTER_FORMAT, active: p.active, history: p.history }, null, 2) + '\n';
+    const text = JSON.stringify({ format: POINTER_FORMAT, active: p.active, history: p.history, forward: p.forward }, null, 2) + '\n';
     await atomicReplace(path.join(this.root, POINTER_FILE), text, (s) => this.step(s as StoreStep));
   }
 
@@ -200,7 +208,7 @@ export class ModelStore {
       const skipped: Resolution['skipped'] = [];
       for (let i = 0; i < chain.length; i++) {
         const tag = chain[i]!;
-        if (tag === null) return this.settle(chain, i, null, skipped);
+        if (tag === null) return this.settle(p, chain, i, null, skipped);
         let m: InstalledModel;
         try {
           m = await this.open(tag);
@@ -209,14 +217,14 @@ export class ModelStore {
           this.opts.log.warn({ version: tag, err: errorMessage(err) }, 'installed model version is not usable; trying the previous one');
           continue;
         }
-        return this.settle(chain, i, m, skipped);
+        return this.settle(p, chain, i, m, skipped);
       }
-      return this.settle(chain, chain.length, null, skipped);
+      return this.settle(p, chain, chain.length, null, skipped);
     });
   }
 
-  private async settle(chain: Array<string | null>, i: number, active: InstalledModel | null, skipped: Resolution['skipped']): Promise<Resolution> {
-    if (i > 0) await this.writePointer({ active: active?.tag ?? null, history: chain.slice(i + 1) });
+  private async settle(p: Pointer, chain: Array<string | null>, i: number, active: InstalledModel | null, skipped: Resolution['skipped']): Promise<Resolution> {
+    if (i > 0) await this.writePointer({ active: active?.tag ?? null, history: chain.slice(i + 1), forward: p.forward });
     await this.prune();
     return { active, skipped };
   }
@@ -235,10 +243,10 @@ export class ModelStore {
     }
   }
 
-  /** Deletes version folders the pointer no longer references (active + kept history). */
+  /** Deletes version folders the pointer no longer references (active, kept history, versions rolled back from). */
   private async prune(): Promise<void> {
     const p = await this.readPointer();
-    const keep = new Set([p.active, ...p.history].filter((t): t is string => t !== null));
+    const keep = new Set([p.active, ...p.history, ...p.forward].filter((t): t is string => t !== null));
     for (const name of await readdir(this.root)) {
       if (TAG_RE.test(name) && !keep.has(name)) {
         await rm(path.join(this.root, name), { recursive: true, force: true });
@@ -317,36 +325,46 @@ export class ModelStore {
         throw err;
       }
       const history = [p.active, ...p.history].filter((t) => t !== tag).slice(0, Math.max(0, this.opts.keepVersions));
-      await this.writePointer({ active: tag, history });
+      // A new version starts a new line of history: the versions rolled back from are no longer "forward".
+      await this.writePointer({ active: tag, history, forward: [] });
       await this.prune();
       return installed;
     });
   }
 
   /**
-   * Goes back to the most recent intact previous version (null: the base model), calling `swap` with it before
-   * the pointer changes. Throws command_invalid when there is nothing to go back to.
+   * back: to the most recent intact previous version (null: the base model); the version left goes on the
+   * forward list. forward: undoes a rollback, to the most recent intact version rolled back from. `swap` is called
+   * with the target before the pointer changes. Throws command_invalid when there is nowhere to go.
    */
-  async rollback(swap: (to: InstalledModel | null) => Promise<void>): Promise<{ from: string | null; to: InstalledModel | null }> {
+  async rollback(swap: (to: InstalledModel | null) => Promise<void>, direction: RollDirection = 'back'): Promise<{ from: string | null; to: InstalledModel | null }> {
     return this.exclusive(async () => {
       const p = await this.readPointer();
-      for (let i = 0; i < p.history.length; i++) {
-        const tag = p.history[i]!;
+      const keep = Math.max(0, this.opts.keepVersions);
+      const candidates = direction === 'back' ? p.history : p.forward;
+      for (let i = 0; i < candidates.length; i++) {
+        const tag = candidates[i]!;
         let to: InstalledModel | null = null;
         if (tag !== null) {
           try {
             to = await this.open(tag);
           } catch (err) {
-            this.opts.log.warn({ version: tag, err: errorMessage(err) }, 'previous model version is not usable; skipping it');
+            this.opts.log.warn({ version: tag, err: errorMessage(err) }, `${direction === 'back' ? 'previous' : 'later'} model version is not usable; skipping it`);
             continue;
           }
         }
         await swap(to);
-        await this.writePointer({ active: tag, history: p.history.slice(i + 1) });
+        const rest = candidates.slice(i + 1);
+        await this.writePointer(direction === 'back'
+          ? { active: tag, history: rest, forward: [p.active, ...p.forward].slice(0, keep) }
+          : { active: tag, history: [p.active, ...p.history].slice(0, keep), forward: rest });
         await this.prune();
         return { from: p.active, to };
       }
-      throw new FerError('command_invalid', `no previous model version to roll back to (active: ${p.active ?? 'base model'})`);
+      const active = p.active ?? 'base model';
+      throw new FerError('command_invalid', direction === 'back'
+        ? `no previous model version to roll back to (active: ${active})`
+        : `no later model version to roll forward to (active: ${active}; only a rollback can be undone)`);
     });
   }
 }

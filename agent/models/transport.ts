@@ -169,15 +169,17 @@ export function* chunkTransfer(archive: Uint8Array, transfer: string, chunkBytes
 
 export interface RollbackCommand {
   request: string | null;
+  /** back (the default): the previous version; forward: undo the last rollback. */
+  direction: 'back' | 'forward';
 }
 
-export function encodeRollback(request: string): string {
-  return JSON.stringify({ proto: ROLLBACK_PROTO, request });
+export function encodeRollback(request: string, direction: RollbackCommand['direction'] = 'back'): string {
+  return JSON.stringify(direction === 'back' ? { proto: ROLLBACK_PROTO, request } : { proto: ROLLBACK_PROTO, request, direction });
 }
 
 /** An empty payload is a rollback without a request id (handy from Home Assistant or mosquitto_pub). */
 export function decodeRollback(payload: Uint8Array): RollbackCommand {
-  if (payload.length === 0) return { request: null };
+  if (payload.length === 0) return { request: null, direction: 'back' };
   let v: unknown;
   try {
     v = JSON.parse(Buffer.from(payload).toString('utf8'));
@@ -189,7 +191,10 @@ export function decodeRollback(payload: Uint8Array): RollbackCommand {
   if (o.request !== undefined && (typeof o.request !== 'string' || !TRANSFER_RE.test(o.request))) {
     throw new FerError('command_invalid', `model rollback request = ${JSON.stringify(o.request)} is not 8-64 of a-z, A-Z, 0-9, _ or -`);
   }
-  return { request: (o.request as string | undefined) ?? null };
+  if (o.direction !== undefined && o.direction !== 'back' && o.direction !== 'forward') {
+    throw new FerError('command_invalid', `model rollback direction = ${JSON.stringify(o.direction)} is not "back" or "forward"`);
+  }
+  return { request: (o.request as string | undefined) ?? null, direction: (o.direction as RollbackCommand['direction'] | undefined) ?? 'back' };
 }
 
 // ---------------------------------------------------------------- status

@@ -18,6 +18,7 @@ import {
   Reassembler,
   topics,
   type ReassemblyOutcome,
+  type RollbackCommand,
   type StatusPayload,
 } from './transport.js';
 
@@ -191,14 +192,14 @@ export class ModelUpdateService {
       return;
     }
     if (t.kind === 'rollback') {
-      let request: string | null;
+      let cmd: RollbackCommand;
       try {
-        request = decodeRollback(payload).request;
+        cmd = decodeRollback(payload);
       } catch (err) {
         this.o.installer.reportFailure(null, 'command_invalid', errorMessage(err));
         return;
       }
-      await this.busyWith(() => this.o.installer.rollback(request));
+      await this.busyWith(() => this.o.installer.rollback(cmd.request, cmd.direction));
       return;
     }
     let m;

@@ -334,6 +334,13 @@ if (!mosquittoAvailable()) {
     t.true(s.last_update?.ok);
     t.is(s.latest_version, '2.0.0', 'Home Assistant still sees the newer offered version');
     t.is(await modelStatusCommand(['--mqtt-url', broker.url, '--base-topic', BASE], silentLogger), 0);
+    // And forward again: the version rolled back from was kept.
+    t.is(await modelRollbackCommand(cli(broker, '--agent', 'agent-a', '--forward'), silentLogger), 0);
+    t.is(a.installer.active.version, '1.2.0');
+    t.regex((await retainedStatus(broker, 'agent-a')).last_update?.message ?? '', /rolled forward from .* to .* 1\.2\.0/);
+    t.is(await modelRollbackCommand(cli(broker, '--agent', 'agent-a', '--forward'), silentLogger), 1, 'nothing later');
+    t.is(await modelRollbackCommand(cli(broker, '--agent', 'agent-a'), silentLogger), 0);
+    t.is(a.installer.active.version, '1.1.0');
     // Nothing to roll back to on b after going back to base twice.
     t.is(await modelRollbackCommand(cli(broker, '--agent', 'agent-b'), silentLogger), 0);
     t.is(await modelRollbackCommand(cli(broker, '--agent', 'agent-b'), silentLogger), 0);

@@ -42,7 +42,7 @@ test('a fresh store runs the base model; installs become active, the swap runs b
   t.deepEqual(swapped, ['1.0.0']);
   t.true(existsSync(path.join(m.dir, MARKER_FILE)));
   t.is(await activeVersion(store), '1.0.0');
-  t.deepEqual(await store.readPointer(), { active: m.tag, history: [null] });
+  t.deepEqual(await store.readPointer(), { active: m.tag, history: [null], forward: [] });
 });
 
 test('rollback walks back through versions to the base model, then refuses', async (t) => {
@@ -59,8 +59,72 @@ test('rollback walks back through versions to the base model, then refuses', asy
   t.deepEqual(seen, ['1.1.0', '1.0.0', null]);
   const err = await t.throwsAsync(store.rollback(swap), { instanceOf: FerError });
   t.is(err?.reason, 'command_invalid');
-  // Rolled-back-from versions are gone once nothing references them.
-  t.deepEqual(versionDirs(store), []);
+  // The versions rolled back from stay installed (within keep_versions) so the rollbacks can be undone.
+  t.deepEqual(versionDirs(store), ['1.0.0', '1.1.0', '1.2.0']);
+});
+
+test('rollback goes both ways: forward undoes rollbacks in order, up to the newest, then refuses', async (t) => {
+  const store = newStore();
+  for (const v of ['1.0.0', '1.1.0', '1.2.0']) await install(store, v);
+  const seen: Array<string | null> = [];
+  const swap = async (to: InstalledModel | null): Promise<void> => void seen.push(to?.bundle.manifest.version ?? null);
+  await store.rollback(swap);
+  await store.rollback(swap);
+  await store.rollback(swap);
+  t.is(await activeVersion(store), null);
+  t.is((await store.rollback(swap, 'forward')).to?.bundle.manifest.version, '1.0.0');
+  t.is((await store.rollback(swap, 'forward')).to?.bundle.manifest.version, '1.1.0');
+  // Back once more from the middle, then all the way forward.
+  t.is((await store.rollback(swap)).to?.bundle.manifest.version, '1.0.0');
+  t.is((await store.rollback(swap, 'forward')).to?.bundle.manifest.version, '1.1.0');
+  const last = await store.rollback(swap, 'forward');
+  t.is(last.to?.bundle.manifest.version, '1.2.0');
+  t.deepEqual(seen, [ '1.1.0', '1.0.0', null, '1.0.0', '1.1.0', '1.0.0', '1.1.0', '1.2.0']);
+  const err = await t.throwsAsync(store.rollback(swap, 'forward'), { instanceOf: FerError });
+  t.is(err?.reason, 'command_invalid');
+  t.regex(err?.message ?? '', /no later model version to roll forward to \(active: parity-fixture-1\.2\.0-/);
+  // Going back is as it was: the whole history is still there.
+  t.is((await store.rollback(swap)).to?.bundle.manifest.version, '1.1.0');
+  t.is((await store.rollback(swap)).to?.bundle.manifest.version, '1.0.0');
+  t.is((await store.rollback(swap)).to, null);
+});
+
+test('a new install after a rollback clears the forward list and removes what only it kept', async (t) => {
+  const store = newStore();
+  for (const v of ['1.0.0', '1.1.0', '1.2.0']) await install(store, v);
+  await store.rollback(async () => undefined);
+  t.deepEqual(versionDirs(store), ['1.0.0', '1.1.0', '1.2.0']);
+  await install(store, '1.3.0');
+  const p = await store.readPointer();
+  t.deepEqual(p.forward, []);
+  t.deepEqual(versionDirs(store), ['1.0.0', '1.1.0', '1.3.0']);
+  await t.throwsAsync(store.rollback(async () => undefined, 'forward'), { message: /no later model version/ });
+});
+
+test('versions move between the lists, never more than 1 + keep_versions on disk; an unusable forward version is skipped', async (t) => {
+  const store = newStore(2);
+  for (const v of ['1.0.0', '1.1.0', '1.2.0']) await install(store, v);
+  await store.rollback(async () => undefined);
+  await store.rollback(async () => undefined);
+  t.is(await activeVersion(store), '1.0.0');
+  t.is((await store.readPointer()).forward.length, 2);
+  t.deepEqual(versionDirs(store), ['1.0.0', '1.1.0', '1.2.0']);
+  // Damage 1.1.0: forward skips it and lands on 1.2.0.
+  const [tag] = (await store.readPointer()).forward;
+  truncateSync(path.join(store.root, tag!, 'manifest.json'), 10);
+  const seen: string[] = [];
+  t.is((await store.rollback(async (to) => void seen.push(to?.bundle.manifest.version ?? 'base'), 'forward')).to?.bundle.manifest.version, '1.2.0');
+  t.deepEqual(seen, ['1.2.0'], 'the damaged version was never swapped in');
+  t.deepEqual((await store.readPointer()).forward, []);
+  t.is((await store.rollback(async () => undefined)).to?.bundle.manifest.version, '1.0.0');
+});
+
+test('a pointer written before the forward list existed still reads', async (t) => {
+  const store = newStore();
+  const m = await install(store, '1.0.0');
+  writeFileSync(path.join(store.root, 'current'), JSON.stringify({ format: 'fer-edge-models/1', active: m.tag, history: [null] }));
+  t.deepEqual(await store.readPointer(), { active: m.tag, history: [null], forward: [] });
+  t.is(await activeVersion(store), '1.0.0');
 });
 
 test('keeps the active version plus keep_versions previous ones', async (t) => {
@@ -99,7 +163,7 @@ test('re-installing an older version moves it to the front without duplicating i
   const a = await install(store, '1.0.0');
   const b = await install(store, '1.1.0');
   await install(store, '1.0.0');
-  t.deepEqual(await store.readPointer(), { active: a.tag, history: [b.tag, null] });
+  t.deepEqual(await store.readPointer(), { active: a.tag, history: [b.tag, null], forward: [] });
 });
 
 test('startup passes over a damaged or incomplete active version and repairs the pointer', async (t) => {
@@ -112,7 +176,7 @@ test('startup passes over a damaged or incomplete active version and repairs the
   t.is(r.active?.tag, v1.tag);
   t.is(r.skipped[0]?.tag, v2.tag);
   t.regex(r.skipped[0]!.reason, /model\.onnx/);
-  t.deepEqual(await store.readPointer(), { active: v1.tag, history: [null] });
+  t.deepEqual(await store.readPointer(), { active: v1.tag, history: [null], forward: [] });
   t.false(existsSync(v2.dir));
 
   // A folder without its completeness marker is never used either.
@@ -170,4 +234,6 @@ test('fer-agent model rollback --state-dir works on a stopped agent\'s store', a
   t.is(await modelRollbackCommand(['--state-dir', stateDir], silentLogger), 0);
   t.is(await activeVersion(store), null);
   await t.throwsAsync(modelRollbackCommand(['--state-dir', stateDir], silentLogger), { message: /no previous model version/ });
+  t.is(await modelRollbackCommand(['--forward', '--state-dir', stateDir], silentLogger), 0);
+  t.is(await activeVersion(store), '1.0.0');
 });

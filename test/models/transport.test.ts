@@ -179,8 +179,10 @@ test('fuzz: any interleaving with duplicates of a transfer completes with the ex
 });
 
 test('rollback command payloads: empty, with request id, or refused', (t) => {
-  t.deepEqual(decodeRollback(new Uint8Array(0)), { request: null });
-  t.deepEqual(decodeRollback(Buffer.from(encodeRollback('rb-12345678'))), { request: 'rb-12345678' });
+  t.deepEqual(decodeRollback(new Uint8Array(0)), { request: null, direction: 'back' });
+  t.deepEqual(decodeRollback(Buffer.from(encodeRollback('rb-12345678'))), { request: 'rb-12345678', direction: 'back' });
+  t.deepEqual(decodeRollback(Buffer.from(encodeRollback('rb-12345678', 'forward'))), { request: 'rb-12345678', direction: 'forward' });
+  t.throws(() => decodeRollback(Buffer.from('{"proto":"fer-model-rollback/1","direction":"sideways"}')), { message: /direction = "sideways"/ });
   t.throws(() => decodeRollback(Buffer.from('{"proto":"other"}')), { message: /proto/ });
   t.throws(() => decodeRollback(Buffer.from('junk')), { message: /neither empty nor JSON/ });
 });

@@ -11,6 +11,12 @@ import torch
 from torch import nn
 
 
+def as_input(faces: torch.Tensor) -> torch.Tensor:
+    """The one conversion from stored faces to the net's input: (N, H, W) uint8 -> (N, 1, H, W) float in [0, 1].
+    Normalisation by the training mean/std comes after (augmentation works on the [0, 1] image)."""
+    return faces.unsqueeze(1).float().div_(255.0)
+
+
 @dataclass
 class NetConfig:
     widths: tuple[int, ...] = (32, 64, 128, 256)

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from .augment import AugmentConfig, augment
 from .checkpoint import load_checkpoint, net_config_from
 from .data import FaceSet, iter_batches, load_fer
-from .model import ExpressionNet, NetConfig, count_parameters
+from .loader import BatchStream
+from .model import ExpressionNet, NetConfig, as_input, count_parameters
 from .progress import Progress
 
 
@@ -114,11 +115,6 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def to_input(images: np.ndarray, mean: float, std: float, device: torch.device) -> torch.Tensor:
-    x = torch.from_numpy(images).to(device).unsqueeze(1).float().div_(255.0)
-    return x, mean, std  # type: ignore[return-value]
-
-
 def normalise(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     return (x - mean) / std
 
@@ -163,13 +159,14 @@ def autocast_ctx(device: torch.device, precision: str | None = None):
 
 @torch.no_grad()
 def predict_proba(model: torch.nn.Module, images: np.ndarray, mean: float, std: float, device: torch.device,
-                  flip_tta: bool = False, batch: int = 512) -> np.ndarray:
+                  flip_tta: bool = False, batch: int = 512, precision: str | None = None) -> np.ndarray:
+    """Softmax outputs; `precision` (default: the training run's) may force "fp32" for a reference."""
     model.eval()
     out = []
     for s in range(0, len(images), batch):
-        x = torch.from_numpy(images[s : s + batch]).to(device).unsqueeze(1).float().div_(255.0)
+        x = as_input(torch.from_numpy(images[s : s + batch]).to(device))
         x = normalise(x, mean, std).contiguous(memory_format=torch.channels_last)
-        with autocast_ctx(device):
+        with autocast_ctx(device, precision):
             p = F.softmax(model(x).float(), dim=1)
             if flip_tta:
                 p = (p + F.softmax(model(torch.flip(x, dims=[3])).float(), dim=1)) / 2
@@ -182,15 +179,6 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
         return base * (step + 1) / warmup
     t = (step - warmup) / max(1, total - warmup)
     return base * 0.5 * (1 + math.cos(math.pi * t))
-
-
-def targets_for(fs: FaceSet, idx: np.ndarray, n_classes: int, w: float, device: torch.device) -> torch.Tensor:
-    y = F.one_hot(torch.from_numpy(fs.labels[idx]), n_classes).float()
-    if fs.votes is not None and w > 0:
-        v = torch.from_numpy(fs.votes[idx]).float()
-        has = (v.sum(1, keepdim=True) > 0).float()
-        y = (1 - w * has) * y + w * has * v
-    return y.to(device)
 
 
 def init_weights(model: torch.nn.Module, cfg: TrainConfig) -> None:
@@ -272,7 +260,7 @@ def distributed() -> tuple[int, int]:
     return dist.get_rank(), world
 
 
-def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | None = None) -> dict:
+def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | None = None, workers: int = 0) -> dict:
     """One process, or one rank of a `torchrun` job (DistributedDataParallel): `batch_size` is per process, so N
     processes step on N x batch_size faces at once, exactly the faces a single process with batch_size x N would
     take (the global order is the same); rank 0 alone logs, evaluates and writes checkpoints."""
@@ -364,16 +352,18 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
             # without storing every rank's RNG state.
             torch.manual_seed(cfg.seed * 1000 + epoch + 100_003 * rank)
         net.train()
-        t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+        t0, seen = time.time(), 0
+        # Running sums stay on the device: reading them (a sync) happens only when the progress line is printed,
+        # not every step, so a GPU is never stalled by logging.
+        loss_sum_t = torch.zeros((), dtype=torch.float64, device=device)
+        correct_t = torch.zeros((), dtype=torch.int64, device=device)
         bar = Progress(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}") if main_proc else None
-        for gidx in iter_batches(len(tr), global_batch, rng):
-            if len(gidx) < world:
-                continue  # every rank must take part in each step; a single process drops the same remainder
-            idx = gidx[rank::world]
-            x = torch.from_numpy(tr.images[idx]).to(device).unsqueeze(1).float().div_(255.0)
-            raw = augment(x, cfg.aug, gen)
+        # A single process drops the same remainder as N ranks do: every rank must take part in each step.
+        steps = [g[rank::world] for g in iter_batches(len(tr), global_batch, rng) if len(g) >= world]
+        for b in BatchStream(tr, steps, cfg.net.num_classes, cfg.ferplus_weight, device, workers):
+            raw = augment(b.images, cfg.aug, gen)
             x = normalise(raw, mean, std).contiguous(memory_format=torch.channels_last)
-            y = targets_for(tr, idx, cfg.net.num_classes, cfg.ferplus_weight, device)
+            y = b.targets
             if cfg.label_smoothing:
                 y = y * (1 - cfg.label_smoothing) + cfg.label_smoothing / cfg.net.num_classes
             for g in opt.param_groups:
@@ -395,12 +385,14 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
                     pe.mul_(d).add_(pm.detach(), alpha=1 - d)
                 for be, bm in zip(ema.buffers(), model.buffers()):
                     be.copy_(bm)
+                n = len(b.labels)
+                loss_sum_t += loss.detach().double() * n
+                correct_t += (logits.argmax(1) == b.labels).sum()
             step += 1
-            seen += len(idx)
-            loss_sum += loss.item() * len(idx)
-            correct += int((logits.argmax(1).cpu() == torch.from_numpy(tr.labels[idx])).sum())
+            seen += n
             if bar:
-                bar.update(f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+                bar.update(lambda: f"loss {float(loss_sum_t) / seen:.3f} acc {int(correct_t) / seen:.3f}")
+        loss_sum, correct = float(loss_sum_t), int(correct_t)
         if bar:
             bar.close()
         if world > 1:
@@ -465,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true",
                     help="continue from OUT/last.pt with OUT/config.json; --set on top of it changes (and prints) those keys")
     ap.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="processes preparing batches ahead of the training loop (default 0: in this process); "
+                         "the curve does not depend on it")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
     a = ap.parse_args(argv)
     out = Path(a.out)
@@ -478,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         if base is not None:
             for change in config_changes(base, asdict(cfg)):
                 print(f"resume: CHANGED {change}", file=sys.stderr)
-        train(cfg, out, resume=a.resume, device_name=a.device)
+        train(cfg, out, resume=a.resume, device_name=a.device, workers=a.workers)
     except (FileNotFoundError, ValueError) as e:
         print(f"train failed: {e}", file=sys.stderr)
         return 1

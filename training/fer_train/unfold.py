@@ -19,7 +19,7 @@ import torch
 from onnx import numpy_helper
 
 from .data import load_fer
-from .model import ExpressionNet, NetConfig
+from .model import ExpressionNet, NetConfig, as_input
 
 
 def _conv_weights(model_path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray], int]:
@@ -52,7 +52,7 @@ def unfold_bundle(bundle: Path, images: np.ndarray, dropout: float = 0.3) -> dic
                     in_channels=int(convs[0][0].shape[1]), dropout=dropout)
     net = ExpressionNet(cfg).eval()
     blocks = [m for m in net.features if not isinstance(m, torch.nn.MaxPool2d)]
-    x = (torch.from_numpy(images).float().unsqueeze(1) / 255.0 - mean) / std
+    x = (as_input(torch.from_numpy(images)) - mean) / std
     with torch.no_grad():
         i = 0
         for m in net.features:
