@@ -7,7 +7,7 @@ import path from 'node:path';
 import convict from 'convict';
 import { FerError, errorMessage } from '../core/errors.js';
 import { bundledModelDir, packageRoot, sampleFramesDir } from '../core/paths.js';
-import { redactDeep } from '../sources/redact.js';
+import { redactDeep } from '../core/redact.js';
 import { checkFileTypes, checkOverrideTypes } from './strict-types.js';
 import { schema, type AgentConfig, type CameraConfig, type DebounceConfig, type DetectionConfig, type TrackingConfig } from './schema.js';
 

@@ -5,7 +5,6 @@
  */
 import os from 'node:os';
 import convict from 'convict';
-import type { PrecisionSetting } from '../models/manifest.js';
 
 /** Sources a camera can read from. */
 export const SOURCE_TYPES = ['file', 'dir', 'ffmpeg', 'rpicam', 'raspistill', 'gstreamer', 'http-snapshot'] as const;
@@ -16,6 +15,10 @@ export type EngineName = (typeof ENGINES)[number];
 
 export const DETECTORS = ['auto', 'centerface', 'tiny', 'ssd'] as const;
 export type DetectorName = (typeof DETECTORS)[number];
+
+/** Which form of the ONNX model runs: `int8` where the bundle has one (onnxruntime only), else `fp32`. */
+export type Precision = 'fp32' | 'int8';
+export type PrecisionSetting = 'auto' | Precision;
 
 export interface SourceConfig {
   type: SourceType;

@@ -1,5 +1,5 @@
 import pino, { type Logger, type LoggerOptions } from 'pino';
-import { redactDeep, redactUrl } from '../sources/redact.js';
+import { redactDeep, redactUrl } from './redact.js';
 
 export type { Logger };
 

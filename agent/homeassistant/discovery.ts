@@ -9,8 +9,7 @@
  * Entity ids are suggested with both `object_id` (honoured up to 2025.x) and `default_entity_id` (its replacement;
  * older releases ignore it), so automations can rely on e.g. `sensor.fer_living_room_emotion`.
  */
-import type { AgentTopics } from '../mqtt/topics.js';
-import { OFFLINE, ONLINE } from '../mqtt/connection.js';
+import { OFFLINE, ONLINE, type AgentTopics } from '../core/topics.js';
 
 export interface DiscoveryContext {
   /** Discovery prefix, `homeassistant` unless changed in Home Assistant. */

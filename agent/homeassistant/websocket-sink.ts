@@ -13,9 +13,9 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { AgentControl, EmotionEvent } from '../core/types.js';
-import { backoffMs } from '../mqtt/connection.js';
-import { EventDelivery, type DeliveryStats } from '../mqtt/event-delivery.js';
-import { eventIdFactory, eventPayload, type EventPayload } from '../mqtt/payloads.js';
+import { backoffMs } from '../core/backoff.js';
+import { EventDelivery, type DeliveryStats } from '../events/delivery.js';
+import { eventIdFactory, eventPayload, type EventPayload } from '../events/payloads.js';
 
 export const HA_EVENT_TYPE = 'fer_emotion';
 

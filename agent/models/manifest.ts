@@ -5,6 +5,7 @@
  */
 import { FerError } from '../core/errors.js';
 import type { ModelSpec } from '../emotion/classifier.js';
+import type { Precision, PrecisionSetting } from '../config/schema.js';
 
 export const BUNDLE_FORMAT = 'fer-edge-bundle/1';
 /** A manifest is small; anything bigger is not one (and would only cost memory to parse). */
@@ -49,9 +50,7 @@ export interface SelfTest {
   cases: SelfTestCase[];
 }
 
-/** Which form of the ONNX model runs: `int8` where the bundle has one (onnxruntime only), else `fp32`. */
-export type Precision = 'fp32' | 'int8';
-export type PrecisionSetting = 'auto' | Precision;
+export type { Precision, PrecisionSetting };
 
 export interface Manifest {
   format: typeof BUNDLE_FORMAT;

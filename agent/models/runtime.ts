@@ -5,7 +5,7 @@
  *   const start = await updates?.startupModel();                 // last fully installed version, or model.path
  *   const agent = new Agent(cfg, log, { modelDir: start?.dir });  await agent.start();
  *   await updates?.enable({ engine: agent.engine, activate: (dir) => agent.activateModel(dir).then(() => undefined) });
- *   await updates?.attach(link);                                 // the MQTT connection (see updates.ts MqttLink)
+ *   await updates?.attach(link);                                 // the MQTT connection (see core/broker-link.ts)
  *   ...
  *   await updates?.stop();
  */
@@ -18,7 +18,8 @@ import { ModelInstaller, type ActivateHook, type ActiveInfo } from './installer.
 import type { Manifest } from './manifest.js';
 import { loadTrustPolicy, type TrustPolicy } from './signing.js';
 import { ModelStore, type StoreOptions } from './store.js';
-import { ModelUpdateService, type MqttLink } from './updates.js';
+import type { BrokerLink } from '../core/broker-link.js';
+import { ModelUpdateService } from './updates.js';
 
 export interface StartupModel {
   dir: string;
@@ -87,7 +88,7 @@ export class ModelUpdates {
   }
 
   /** Listens for pushes and rollbacks on the agent's broker connection; publishes the retained status. */
-  async attach(link: MqttLink): Promise<ModelUpdateService> {
+  async attach(link: BrokerLink): Promise<ModelUpdateService> {
     if (!this.installer) throw new Error('ModelUpdates.enable() must run before attach()');
     const service = new ModelUpdateService({
       installer: this.installer,

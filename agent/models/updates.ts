@@ -3,7 +3,7 @@
  * reassembles chunked pushes or downloads `fetch` URLs, hands the archive to the installer and keeps the retained
  * `<base>/<agent_id>/model/status` up to date. Uses the agent's existing broker connection.
  */
-import type { MqttClient } from 'mqtt';
+import type { BrokerLink } from '../core/broker-link.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -21,45 +21,6 @@ import {
   type RollbackCommand,
   type StatusPayload,
 } from './transport.js';
-
-/**
- * The little the update service needs from a broker connection, so the agent's MQTT helper can hand over its own
- * (reconnecting) client; `linkFromMqttClient` adapts a plain mqtt.js client.
- */
-export interface MqttLink {
-  connected(): boolean;
-  subscribe(topics: string[]): Promise<void>;
-  unsubscribe(topics: string[]): Promise<void>;
-  publish(topic: string, payload: string | Uint8Array, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
-  /** Every incoming message; `retained` is the packet's retain flag. Returns an unsubscribe function. */
-  onMessage(fn: (topic: string, payload: Uint8Array, retained: boolean) => void): () => void;
-  /** Every (re)connect. Returns an unsubscribe function. */
-  onConnect(fn: () => void): () => void;
-}
-
-export function linkFromMqttClient(client: MqttClient): MqttLink {
-  return {
-    connected: () => client.connected,
-    subscribe: async (t) => {
-      await client.subscribeAsync(t, { qos: 1 });
-    },
-    unsubscribe: async (t) => {
-      await client.unsubscribeAsync(t);
-    },
-    publish: async (topic, payload, opts) => {
-      await client.publishAsync(topic, typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), opts);
-    },
-    onMessage: (fn) => {
-      const h = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => fn(topic, payload, packet.retain === true);
-      client.on('message', h);
-      return () => client.removeListener('message', h);
-    },
-    onConnect: (fn) => {
-      client.on('connect', fn);
-      return () => client.removeListener('connect', fn);
-    },
-  };
-}
 
 /** The transfer id of a push message whose header is readable JSON, for answering a malformed one; else null. */
 function transferIdOf(payload: Uint8Array): string | null {
@@ -89,7 +50,7 @@ export interface UpdateServiceOptions {
 }
 
 export class ModelUpdateService {
-  private link: MqttLink | null = null;
+  private link: BrokerLink | null = null;
   private offLink: Array<() => void> = [];
   private readonly clock: Clock;
   private readonly reassembler: Reassembler;
@@ -113,7 +74,7 @@ export class ModelUpdateService {
   }
 
   /** Subscribes (QoS 1) and publishes the current status; re-publishes it after every reconnect. */
-  async attach(link: MqttLink): Promise<void> {
+  async attach(link: BrokerLink): Promise<void> {
     this.link = link;
     this.offLink = [
       link.onMessage((topic, payload, retained) => this.track(this.handleMessage(topic, payload, retained))),

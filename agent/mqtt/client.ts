@@ -8,6 +8,7 @@ import path from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import type { AgentConfig } from '../config/schema.js';
 import type { Bus, ModelInfo, SourceStatus } from '../core/bus.js';
+import { backoffMs } from '../core/backoff.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -17,12 +18,12 @@ import { deviceDiscovery, legacyDiscovery, type DiscoveryContext, type Discovery
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
 import { CameraStateModel, shouldPublish, stateBody, stateKey } from './camera-state.js';
 import { commandReply, parseCommand, parseSwitchPayload, type Command, type ParsedCommand } from './commands.js';
-import { backoffMs, connectionOptions, describeConnectError, isSettingsError, ONLINE, OFFLINE, type ConnectionOptions } from './connection.js';
+import { connectionOptions, describeConnectError, isSettingsError, type ConnectionOptions } from './connection.js';
 import { DiagnosticsModel, readCpuTemperature } from './diagnostics.js';
-import { EventDelivery, type DeliveryStats } from './event-delivery.js';
+import { EventDelivery, type DeliveryStats } from '../events/delivery.js';
 import { PauseStore } from './pause-store.js';
-import { errorPayload, eventIdFactory, eventPayload } from './payloads.js';
-import { agentTopics, type AgentTopics } from './topics.js';
+import { errorPayload, eventIdFactory, eventPayload } from '../events/payloads.js';
+import { agentTopics, OFFLINE, ONLINE, type AgentTopics } from '../core/topics.js';
 import { topics as modelTopics } from '../models/transport.js';
 import { liveViewUrl } from '../web/live-view.js';
 

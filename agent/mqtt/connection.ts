@@ -7,9 +7,8 @@ import type { IClientOptions } from 'mqtt';
 import type { AgentConfig } from '../config/schema.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import { NoReplayStore } from './no-replay-store.js';
+import { OFFLINE } from '../core/topics.js';
 
-export const ONLINE = 'online';
-export const OFFLINE = 'offline';
 
 function readKeyFile(file: string, key: string): Buffer {
   try {
@@ -69,12 +68,6 @@ export function connectionOptions(mqtt: AgentConfig['mqtt'], agentId: string, ur
     throw new FerError('config_invalid', `mqtt.ca_file/cert_file/key_file are set but mqtt.url = ${JSON.stringify(url)} is not TLS; use mqtts://`);
   }
   return { url, options, outgoingStore };
-}
-
-/** Reconnect delay after `attempt` failures in a row: 1 s doubling to 30 s, with up to 20 % jitter. */
-export function backoffMs(attempt: number, random: () => number = Math.random, baseMs = 1000, maxMs = 30_000): number {
-  const d = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
-  return Math.round(d * (0.8 + 0.2 * random()));
 }
 
 const TLS_CODE_RE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|UNABLE_TO_GET_ISSUER/;

@@ -7,7 +7,7 @@ import { resolveCameras } from '../config/load.js';
 import { startHealthService, type HealthService } from '../health/service.js';
 import { startHomeAssistantWs } from '../homeassistant/websocket-sink.js';
 import type { ModelUpdates } from '../models/runtime.js';
-import { connectUpdates } from '../models/update-connection.js';
+import { connectUpdates } from '../mqtt/update-link.js';
 import { startMqtt } from '../mqtt/client.js';
 import { startLiveViewIfEnabled } from '../web/live-view.js';
 import type { Agent } from './agent.js';

@@ -9,6 +9,7 @@
  * - Only frames that are handed out are decoded. Corrupt ones are skipped and counted.
  * - `next()` returns at most `fps` frames per second.
  */
+import { backoffMs } from '../core/backoff.js';
 import type { SourceStatus } from '../core/bus.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { FerError, errorMessage } from '../core/errors.js';
@@ -17,7 +18,7 @@ import type { Frame } from '../core/types.js';
 import { linkSignals } from './abort.js';
 import { decodeFrame, downscaleRaw } from './decode.js';
 import { sleep as realSleep, type SleepFn } from './sleep.js';
-import type { FrameSource, SourceFrame } from './source.js';
+import type { FrameSource, SourceFrame } from './frame-source.js';
 
 export type FeedState = SourceStatus['state'];
 
@@ -31,11 +32,6 @@ export interface BackoffOptions {
 }
 
 export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 500, capMs: 30_000, healthyMs: 10_000 };
-
-/** Delay before retry number `attempt` (0-based): base, 2·base, 4·base, ... capped. */
-export function backoffDelay(attempt: number, baseMs: number, capMs: number): number {
-  return Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));
-}
 
 export interface FeedStats {
   state: FeedState;
@@ -336,7 +332,7 @@ export class CameraFeed {
       } catch (err) {
         if (signal.aborted) break;
         if (runningSince !== undefined && this.clock.mono() - runningSince >= healthyMs) attempt = 0;
-        const delay = backoffDelay(attempt++, baseMs, capMs);
+        const delay = backoffMs(attempt++, { baseMs, capMs, jitter: 0 });
         const msg = errorMessage(err);
         this.setState('failed', msg);
         this.log.warn({ source: this.source.description, err: msg, retryInMs: Math.round(delay), attempt }, 'source failed; reconnecting');

@@ -13,8 +13,8 @@ import type { SourceConfig } from '../config/schema.js';
 import { MAX_FRAME_PIXELS } from './decode.js';
 import { findExecutable } from './find-executable.js';
 import { ProcessSource, type ProcessOutput, type ProcessSpec } from './process-source.js';
-import { redactUrl } from './redact.js';
-import type { SourceContext } from './source.js';
+import { redactUrl } from '../core/redact.js';
+import type { SourceContext } from './frame-source.js';
 
 export type InputKind = 'device' | 'url' | 'file';
 

@@ -2,7 +2,7 @@
 import { FerError } from '../core/errors.js';
 import type { SourceConfig } from '../config/schema.js';
 import { ProcessSource, type ProcessSpec } from './process-source.js';
-import type { SourceContext } from './source.js';
+import type { SourceContext } from './frame-source.js';
 
 /**
  * Splits a pipeline description into arguments the way a shell would (whitespace, quotes, backslash). gst-launch

@@ -8,8 +8,8 @@ import type { SourceConfig } from '../config/schema.js';
 import { linkSignals } from './abort.js';
 import { DEFAULT_MAX_FRAME_BYTES, MjpegSplitter, MultipartSplitter, multipartBoundary, type FrameSplitter } from './mjpeg-splitter.js';
 import { sleep } from './sleep.js';
-import { redactUrl } from './redact.js';
-import type { FrameSource, SourceContext, SourceFrame } from './source.js';
+import { redactUrl } from '../core/redact.js';
+import type { FrameSource, SourceContext, SourceFrame } from './frame-source.js';
 
 const DEFAULT_INTERVAL_MS = 1000;
 const DEFAULT_TIMEOUT_MS = 5000;

@@ -10,7 +10,7 @@ import { FerError, errorMessage } from '../core/errors.js';
 import type { SourceConfig } from '../config/schema.js';
 import { readImageFile } from './read-image-file.js';
 import { sleep } from './sleep.js';
-import type { FrameSource, SourceContext, SourceFrame } from './source.js';
+import type { FrameSource, SourceContext, SourceFrame } from './frame-source.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif'];
 const DEFAULT_INTERVAL_MS = 200;

@@ -9,8 +9,8 @@ import { FerError } from '../core/errors.js';
 import { findExecutable } from './find-executable.js';
 import { MjpegSplitter } from './mjpeg-splitter.js';
 import { RawFrameSplitter } from './raw-splitter.js';
-import { redactUrl } from './redact.js';
-import type { FrameSource, SourceContext, SourceFrame } from './source.js';
+import { redactUrl } from '../core/redact.js';
+import type { FrameSource, SourceContext, SourceFrame } from './frame-source.js';
 
 export type ProcessOutput = { kind: 'mjpeg' } | { kind: 'raw'; width: number; height: number };
 

@@ -8,7 +8,7 @@ import type { SourceConfig } from '../config/schema.js';
 import { MjpegSplitter } from './mjpeg-splitter.js';
 import { resolveProgram } from './process-source.js';
 import { PushQueue } from './push-queue.js';
-import type { FrameSource, SourceContext, SourceFrame } from './source.js';
+import type { FrameSource, SourceContext, SourceFrame } from './frame-source.js';
 
 export class RaspistillSource implements FrameSource {
   readonly description: string;

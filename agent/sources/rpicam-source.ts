@@ -1,7 +1,7 @@
 /** Raspberry Pi camera via rpicam-vid (libcamera-vid on Bullseye) writing MJPEG to stdout. */
 import type { SourceConfig } from '../config/schema.js';
 import { ProcessSource, type ProcessSpec } from './process-source.js';
-import type { SourceContext } from './source.js';
+import type { SourceContext } from './frame-source.js';
 
 export function rpicamArgs(cfg: SourceConfig, fps?: number): string[] {
   const args = ['-t', '0', '--codec', 'mjpeg', '--nopreview', '-o', '-'];

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { packageRoot } from '../../agent/core/paths.js';
-import { redactUrl } from '../../agent/sources/redact.js';
+import { redactUrl } from '../../agent/core/redact.js';
 import mqtt from 'mqtt';
 import { freePort, startMosquitto } from '../helpers/mosquitto.js';
 

@@ -11,7 +11,7 @@ import {
 } from '../../agent/homeassistant/discovery.js';
 import { CameraStateModel } from '../../agent/mqtt/camera-state.js';
 import { DiagnosticsModel } from '../../agent/mqtt/diagnostics.js';
-import { agentTopics } from '../../agent/mqtt/topics.js';
+import { agentTopics } from '../../agent/core/topics.js';
 import { CAMERAS, LABELS, face, result } from '../mqtt/support.js';
 import { checkComponent, checkDeviceMessage } from './ha-schema.js';
 

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { Bus } from '../../agent/core/bus.js';
 import { silentLogger } from '../../agent/core/log.js';
-import { removeDiscovery } from '../../agent/homeassistant/remove.js';
+import { removeDiscovery } from '../../agent/cli/ha-command.js';
 import { startMqtt } from '../../agent/mqtt/client.js';
 import { mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.js';
 import { CAMERAS, LABELS, MemoryControl, Watcher, sleep, testConfig } from '../mqtt/support.js';

@@ -15,7 +15,8 @@ import { ModelInstaller } from '../../agent/models/installer.js';
 import { modelPushCommand, modelRollbackCommand, modelStatusCommand } from '../../agent/models/push-cli.js';
 import { ModelStore } from '../../agent/models/store.js';
 import { chunkTransfer, encodePushMessage, parseStatus, topics, type StatusPayload } from '../../agent/models/transport.js';
-import { linkFromMqttClient, ModelUpdateService } from '../../agent/models/updates.js';
+import { ModelUpdateService } from '../../agent/models/updates.js';
+import { linkFromMqttClient } from '../../agent/mqtt/update-link.js';
 import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { bundleCopy, fixtureBundle, flipByte, makeKey, selfTests, sign, tempDir, trust } from './support.js';
 

@@ -1,7 +1,8 @@
 import test from 'ava';
-import { backoffMs, checkBrokerUrl, connectionOptions, describeConnectError, isSettingsError } from '../../agent/mqtt/connection.js';
-import { eventIdFactory, eventPayload } from '../../agent/mqtt/payloads.js';
-import { agentTopics, validateBaseTopic } from '../../agent/mqtt/topics.js';
+import { backoffMs } from '../../agent/core/backoff.js';
+import { checkBrokerUrl, connectionOptions, describeConnectError, isSettingsError } from '../../agent/mqtt/connection.js';
+import { eventIdFactory, eventPayload } from '../../agent/events/payloads.js';
+import { agentTopics, validateBaseTopic } from '../../agent/core/topics.js';
 import { event, testConfig } from './support.js';
 
 test('topics under <base>/<agent>, per camera, and back from a topic to its camera', (t) => {
@@ -31,8 +32,8 @@ test('connection options: client id, keepalive, Last Will, no mqtt.js reconnect 
 });
 
 test('backoff doubles from 1 s to a 30 s cap, with jitter below the nominal delay', (t) => {
-  t.deepEqual([0, 1, 2, 5, 10].map((a) => backoffMs(a, () => 1)), [1000, 2000, 4000, 30_000, 30_000]);
-  t.is(backoffMs(0, () => 0), 800);
+  t.deepEqual([0, 1, 2, 5, 10].map((a) => backoffMs(a, {}, () => 1)), [1000, 2000, 4000, 30_000, 30_000]);
+  t.is(backoffMs(0, {}, () => 0), 800);
 });
 
 test('connect errors name the settings to check', (t) => {

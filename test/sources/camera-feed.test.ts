@@ -3,7 +3,8 @@ import type { SourceStatus } from '../../agent/core/bus.js';
 import type { Clock } from '../../agent/core/clock.js';
 import { FerError } from '../../agent/core/errors.js';
 import { silentLogger } from '../../agent/core/log.js';
-import { CameraFeed, backoffDelay } from '../../agent/sources/camera-feed.js';
+import { backoffMs } from '../../agent/core/backoff.js';
+import { CameraFeed } from '../../agent/sources/camera-feed.js';
 import { PushQueue } from '../../agent/sources/push-queue.js';
 import type { FrameSource, SourceFrame } from '../../agent/sources/source.js';
 import { colourIndex, colourJpeg, delay, waitFor } from './helpers.js';
@@ -53,8 +54,8 @@ function rawFrame(seq: number, w = 512, h = 512): SourceFrame {
 }
 
 test('backoff doubles from the base up to the cap', (t) => {
-  t.deepEqual([0, 1, 2, 3, 4, 5, 6].map((a) => backoffDelay(a, 500, 30_000)), [500, 1000, 2000, 4000, 8000, 16000, 30000]);
-  t.is(backoffDelay(1000, 500, 30_000), 30_000);
+  t.deepEqual([0, 1, 2, 3, 4, 5, 6].map((a) => backoffMs(a, { baseMs: 500, capMs: 30_000, jitter: 0 })), [500, 1000, 2000, 4000, 8000, 16000, 30000]);
+  t.is(backoffMs(1000, { baseMs: 500, capMs: 30_000, jitter: 0 }), 30_000);
 });
 
 test('a consumer that comes late gets the newest frame; older ones are dropped and counted', async (t) => {

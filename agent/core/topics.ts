@@ -10,7 +10,11 @@
  *   <base>/<agent>/<camera>/paused          retained `ON` / `OFF`
  *   <base>/<agent>/<camera>/paused/set      `ON` / `OFF` in (the Home Assistant switch)
  */
-import { FerError } from '../core/errors.js';
+import { FerError } from './errors.js';
+
+/** The availability topic's two payloads (also Home Assistant's payload_available / payload_not_available). */
+export const ONLINE = 'online';
+export const OFFLINE = 'offline';
 
 export interface CameraTopics {
   state: string;

@@ -7,12 +7,13 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { AgentConfig } from '../config/schema.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { backoffMs, connectionOptions } from '../mqtt/connection.js';
-import { redactUrl } from '../sources/redact.js';
-import { linkFromMqttClient, type MqttLink } from './updates.js';
+import { backoffMs } from '../core/backoff.js';
+import { connectionOptions } from './connection.js';
+import { redactUrl } from '../core/redact.js';
+import type { BrokerLink } from '../core/broker-link.js';
 
 export interface UpdateConnection {
-  link: MqttLink;
+  link: BrokerLink;
   client: MqttClient;
   stop(): Promise<void>;
 }
@@ -41,6 +42,31 @@ export function connectUpdates(mqttCfg: AgentConfig['mqtt'], agentId: string, br
     stop: async () => {
       stopping = true;
       await client.endAsync();
+    },
+  };
+}
+
+/** Adapts a plain mqtt.js client to the link features use. */
+export function linkFromMqttClient(client: MqttClient): BrokerLink {
+  return {
+    connected: () => client.connected,
+    subscribe: async (t) => {
+      await client.subscribeAsync(t, { qos: 1 });
+    },
+    unsubscribe: async (t) => {
+      await client.unsubscribeAsync(t);
+    },
+    publish: async (topic, payload, opts) => {
+      await client.publishAsync(topic, typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), opts);
+    },
+    onMessage: (fn) => {
+      const h = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => fn(topic, payload, packet.retain === true);
+      client.on('message', h);
+      return () => client.removeListener('message', h);
+    },
+    onConnect: (fn) => {
+      client.on('connect', fn);
+      return () => client.removeListener('connect', fn);
     },
   };
 }

@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import type { Clock } from '../../agent/core/clock.js';
-import { EventDelivery, type DeliveryTransport } from '../../agent/mqtt/event-delivery.js';
+import { EventDelivery, type DeliveryTransport } from '../../agent/events/delivery.js';
 
 /** A link whose acknowledgements the test gives by hand, as a broker would (or would not). */
 class ManualLink implements DeliveryTransport<string> {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { OfflineQueue } from '../../agent/mqtt/offline-queue.js';
+import { OfflineQueue } from '../../agent/events/offline-queue.js';
 
 test('keeps order and hands out only entries younger than the max age', (t) => {
   const q = new OfflineQueue<string>(10, 1000);

@@ -1,0 +1,33 @@
+/** What every frame source is and gets; implementations import this, the factory (source.ts) imports them. */
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import type { EncodedFrame, Frame } from '../core/types.js';
+
+export type SourceFrame = { kind: 'encoded'; frame: EncodedFrame } | { kind: 'raw'; frame: Frame };
+
+export interface FrameSource {
+  /** For logs and `doctor`: the type and what it reads, never credentials. */
+  readonly description: string;
+  open(signal: AbortSignal): AsyncIterable<SourceFrame>;
+  /** Frames the source threw away before they became frames (broken framing, over the size cap), over its life. */
+  readonly discarded?: number;
+  /**
+   * Stored images (file, dir): the feed takes the next frame only once the last one was handed out, so none is
+   * dropped. Live sources leave this unset: they are drained at once and a slow consumer gets the newest frame.
+   */
+  readonly pull?: boolean;
+}
+
+export interface SourceOptions {
+  clock?: Clock;
+  /** The camera's frame rate: file/dir sources pace at it; ffmpeg drops frames above it before converting them. */
+  fps?: number;
+}
+
+/** Everything a source implementation gets. */
+export interface SourceContext {
+  cameraId: string;
+  log: Logger;
+  clock: Clock;
+  fps?: number;
+}
