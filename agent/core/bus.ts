@@ -37,9 +37,34 @@ export interface BusEvents {
   paused: [{ cameraId: string; paused: boolean }];
 }
 
+type Listener<K extends keyof BusEvents> = (...args: BusEvents[K]) => void;
+
 export class Bus extends EventEmitter<BusEvents> {
+  private readonly owned = new Map<object, Array<() => void>>();
+
   constructor() {
     super({ captureRejections: false });
     this.setMaxListeners(50);
+  }
+
+  /** Subscribes on behalf of `owner` (a feature); `release(owner)` removes all of its listeners together. */
+  listen<K extends keyof BusEvents>(owner: object, event: K, fn: Listener<K>): void {
+    const on = this.on.bind(this) as (e: K, f: Listener<K>) => void;
+    const off = this.off.bind(this) as (e: K, f: Listener<K>) => void;
+    on(event, fn);
+    const list = this.owned.get(owner) ?? [];
+    list.push(() => off(event, fn));
+    this.owned.set(owner, list);
+  }
+
+  /** Removes every listener `owner` added with listen(). */
+  release(owner: object): void {
+    for (const off of this.owned.get(owner) ?? []) off();
+    this.owned.delete(owner);
+  }
+
+  /** How many listeners `owner` holds (tests: a stopped feature holds none). */
+  heldBy(owner: object): number {
+    return this.owned.get(owner)?.length ?? 0;
   }
 }

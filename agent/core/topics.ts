@@ -79,3 +79,15 @@ export function agentTopics(base: string, agentId: string): AgentTopics {
     },
   };
 }
+
+/** MQTT filter matching: `+` is one level, a trailing `#` any number (including none) of the rest. */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return i === f.length - 1;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}

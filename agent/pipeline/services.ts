@@ -8,7 +8,7 @@ import { startHealthService, type HealthService } from '../health/service.js';
 import { startHomeAssistantWs } from '../homeassistant/websocket-sink.js';
 import type { ModelUpdates } from '../models/runtime.js';
 import { connectUpdates } from '../mqtt/update-link.js';
-import { startMqtt } from '../mqtt/client.js';
+import { startMqtt } from './mqtt.js';
 import { startLiveViewIfEnabled } from '../web/live-view.js';
 import type { Agent } from './agent.js';
 

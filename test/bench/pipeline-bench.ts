@@ -15,7 +15,7 @@ import { systemClock } from '../../agent/core/clock.js';
 import { createLogger } from '../../agent/core/log.js';
 import type { Logger } from '../../agent/core/log.js';
 import type { AgentControl, EmotionEvent, Frame } from '../../agent/core/types.js';
-import { startMqtt, type MqttHandle } from '../../agent/mqtt/client.js';
+import { startMqtt, type MqttHandle } from '../../agent/pipeline/mqtt.js';
 import { CameraPipeline } from '../../agent/pipeline/camera-pipeline.js';
 import { setupClassifier } from '../../agent/pipeline/classifier-setup.js';
 import { ModelSlot } from '../../agent/pipeline/model-slot.js';

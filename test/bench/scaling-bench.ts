@@ -7,7 +7,7 @@ import { loadConfig } from '../../agent/config/load.js';
 import { Bus } from '../../agent/core/bus.js';
 import { createLogger } from '../../agent/core/log.js';
 import type { AgentControl, FrameResult, TrackedFace } from '../../agent/core/types.js';
-import { startMqtt, type MqttHandle } from '../../agent/mqtt/client.js';
+import { startMqtt, type MqttHandle } from '../../agent/pipeline/mqtt.js';
 import { childMain } from './child.js';
 import { FER2013_LABELS } from './labels.js';
 

@@ -11,7 +11,7 @@ import test from 'ava';
 import { Bus } from '../../agent/core/bus.js';
 import { systemClock } from '../../agent/core/clock.js';
 import { silentLogger } from '../../agent/core/log.js';
-import { startMqtt } from '../../agent/mqtt/client.js';
+import { startMqtt } from '../../agent/pipeline/mqtt.js';
 import { mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.js';
 import { CAMERAS, LABELS, MemoryControl, Watcher, event, sleep, testConfig } from '../mqtt/support.js';
 

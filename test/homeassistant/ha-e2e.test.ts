@@ -13,7 +13,7 @@ import { Bus } from '../../agent/core/bus.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { packageRoot } from '../../agent/core/paths.js';
 import { startHomeAssistantWs, type HomeAssistantWsHandle } from '../../agent/homeassistant/websocket-sink.js';
-import { startMqtt, type MqttHandle } from '../../agent/mqtt/client.js';
+import { startMqtt, type MqttHandle } from '../../agent/pipeline/mqtt.js';
 import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { LABELS, MemoryControl, Watcher, event, face, modelInfo, result, sleep, testConfig } from '../mqtt/support.js';
 import { haVenv, startHomeAssistant, type HaState, type HomeAssistant } from './ha-core.js';

@@ -3,7 +3,7 @@ import test from 'ava';
 import { Bus } from '../../agent/core/bus.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { removeDiscovery } from '../../agent/cli/ha-command.js';
-import { startMqtt } from '../../agent/mqtt/client.js';
+import { startMqtt } from '../../agent/pipeline/mqtt.js';
 import { mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.js';
 import { CAMERAS, LABELS, MemoryControl, Watcher, sleep, testConfig } from '../mqtt/support.js';
 

@@ -6,7 +6,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { Bus } from '../../agent/core/bus.js';
 import { silentLogger } from '../../agent/core/log.js';
-import { startMqtt, type MqttHandle } from '../../agent/mqtt/client.js';
+import { startMqtt, type MqttHandle } from '../../agent/pipeline/mqtt.js';
 import { readCpuTemperature } from '../../agent/mqtt/diagnostics.js';
 import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { CAMERAS, LABELS, MemoryControl, Watcher, event, face, modelInfo, result, sleep, testConfig } from './support.js';
@@ -283,9 +283,11 @@ test('diagnostics and errors: fps and latency from results, a failed source on t
   }
 });
 
-test('a graceful stop publishes offline (retained) itself', async (t) => {
+test('a graceful stop publishes offline (retained) itself, and leaves no listener on the bus', async (t) => {
   const a = await startAgent('a-stop');
+  t.true(a.bus.listenerCount('result') > 0 && a.bus.listenerCount('model') > 0);
   await a.mqtt.stop();
+  for (const e of ['result', 'event', 'model', 'paused', 'source'] as const) t.is(a.bus.listenerCount(e), 0, `${e} listeners left`);
   const w = await Watcher.open(broker.url, ['fer/a-stop/availability']);
   try {
     const s = await w.waitFor((x) => x.topic === 'fer/a-stop/availability');

@@ -6,7 +6,7 @@ import test from 'ava';
 import { Bus } from '../../agent/core/bus.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { startEmbeddedBroker } from '../../agent/mqtt/broker.js';
-import { startMqtt } from '../../agent/mqtt/client.js';
+import { startMqtt } from '../../agent/pipeline/mqtt.js';
 import { freePort } from '../helpers/mosquitto.js';
 import { CAMERAS, LABELS, MemoryControl, event, testConfig } from './support.js';
 

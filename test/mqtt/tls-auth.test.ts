@@ -5,7 +5,7 @@ import path from 'node:path';
 import test from 'ava';
 import { Bus } from '../../agent/core/bus.js';
 import { silentLogger } from '../../agent/core/log.js';
-import { startMqtt } from '../../agent/mqtt/client.js';
+import { startMqtt } from '../../agent/pipeline/mqtt.js';
 import { makeTestCerts, mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { CAMERAS, LABELS, MemoryControl, Watcher, event, testConfig } from './support.js';
 
