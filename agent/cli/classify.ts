@@ -9,6 +9,7 @@ import { FerError, errorMessage } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { decodeFrame } from '../sources/decode.js';
 import { setupClassifier } from '../pipeline/classifier-setup.js';
+import { commandModelDir } from './serving-model.js';
 import { Preprocessor } from '../emotion/preprocess.js';
 import { createDetector } from '../vision/create-detector.js';
 import { overridesFrom, parse } from './args.js';
@@ -30,7 +31,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     if (st.isDirectory()) files.push(...(await readdir(p)).filter((f) => IMAGE_RE.test(f)).sort().map((f) => path.join(p, f)));
     else files.push(p);
   }
-  const model = await setupClassifier(cfg, cfg.model.path, log);
+  const model = await setupClassifier(cfg, await commandModelDir(cfg, values.model, log), log);
   const detection = resolveCameras(cfg)[0]?.detection ?? cfg.detection;
   const detector = await createDetector(detection, model.choice.engine, cfg.threads, log);
   const pre = new Preprocessor(model.classifier.spec);

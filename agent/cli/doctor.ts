@@ -17,6 +17,7 @@ import { connectionOptions } from '../mqtt/connection.js';
 import { CameraFeed } from '../sources/camera-feed.js';
 import { createSource } from '../sources/source.js';
 import { overridesFrom, parse } from './args.js';
+import { commandModelDir } from './serving-model.js';
 
 interface Check {
   name: string;
@@ -24,9 +25,9 @@ interface Check {
   detail: string;
 }
 
-async function checkModel(cfg: AgentConfig, engine: string): Promise<Check> {
+async function checkModel(cfg: AgentConfig, engine: string, dir: string): Promise<Check> {
   try {
-    const b = await loadBundle(cfg.model.path);
+    const b = await loadBundle(dir);
     const precision = resolvePrecision(b.manifest, engine, cfg.model.precision);
     const c = await loadClassifier(b.dir, toModelSpec(b.manifest, precision), engine, cfg.threads);
     try {
@@ -36,7 +37,7 @@ async function checkModel(cfg: AgentConfig, engine: string): Promise<Check> {
       await c.dispose();
     }
   } catch (err) {
-    return { name: 'model', ok: false, detail: `${cfg.model.path}: ${errorMessage(err)}` };
+    return { name: 'model', ok: false, detail: `${dir}: ${errorMessage(err)}` };
   }
 }
 
@@ -94,7 +95,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   try {
     const choice = await selectEngine(cfg.engine);
     checks.push({ name: 'engine', ok: true, detail: `${cfg.engine} → ${choice.engine}` });
-    checks.push(await checkModel(cfg, choice.engine));
+    checks.push(await checkModel(cfg, choice.engine, await commandModelDir(cfg, values.model, silentLogger)));
   } catch (err) {
     checks.push({ name: 'engine', ok: false, detail: errorMessage(err) });
   }

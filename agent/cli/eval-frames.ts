@@ -33,8 +33,8 @@ async function listFrames(root: string, labels: readonly string[]): Promise<Arra
   return out;
 }
 
-export async function evalFrames(cfg: AgentConfig, root: string, log: Logger, limit: number): Promise<number> {
-  const model = await setupClassifier(cfg, cfg.model.path, log);
+export async function evalFrames(cfg: AgentConfig, modelDir: string, root: string, log: Logger, limit: number): Promise<number> {
+  const model = await setupClassifier(cfg, modelDir, log);
   const { classifier } = model;
   const labels = classifier.labels;
   const detection = resolveCameras(cfg)[0]?.detection ?? cfg.detection;

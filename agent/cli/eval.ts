@@ -15,6 +15,7 @@ import { Preprocessor } from '../emotion/preprocess.js';
 import { readFerCsv } from '../evaluation/fer-csv.js';
 import { ConfusionCounter, argmax } from '../evaluation/metrics.js';
 import { setupClassifier } from '../pipeline/classifier-setup.js';
+import { commandModelDir } from './serving-model.js';
 import { overridesFrom, parse } from './args.js';
 import { ProgressLine } from './progress.js';
 
@@ -49,11 +50,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const log = createLogger(cfg.log_level);
   const limit = values.limit ? Number(values.limit) : Infinity;
   if (!(limit > 0)) throw new FerError('config_invalid', `--limit = ${JSON.stringify(values.limit)} is invalid: expected a positive number`);
-  if (typeof values.frames === 'string') return (await import('./eval-frames.js')).evalFrames(cfg, values.frames, log, limit);
+  const modelDir = await commandModelDir(cfg, values.model, log);
+  if (typeof values.frames === 'string') return (await import('./eval-frames.js')).evalFrames(cfg, modelDir, values.frames, log, limit);
   const data = values.data as string;
   const usage = typeof values.usage === 'string' ? values.usage : 'PublicTest';
   const batch = Math.max(1, Number(values.batch ?? 64));
-  const model = await setupClassifier(cfg, cfg.model.path, log);
+  const model = await setupClassifier(cfg, modelDir, log);
   const { classifier } = model;
   const labels = classifier.labels;
   // The eval crops are already faces: use them whole (no detector margin).

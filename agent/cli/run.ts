@@ -1,9 +1,7 @@
 /** `fer-agent run`: start the agent and keep it running until SIGINT/SIGTERM. */
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../core/log.js';
-import { ModelUpdates } from '../models/runtime.js';
-import { Agent } from '../pipeline/agent.js';
-import { startHealth, startServices } from '../pipeline/services.js';
+import { createApp } from '../pipeline/app.js';
 import { overridesFrom, parse } from './args.js';
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -14,32 +12,26 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const cfg = loadConfig({ file: values.config as string | undefined, overrides: overridesFrom(values) });
   const log = createLogger(cfg.log_level);
-  // With a state dir, the last fully installed pushed model wins over model.path (see agent/models/README.md).
-  const updates = ModelUpdates.fromConfig(cfg, log);
-  const start = await updates?.startupModel();
-  const agent = new Agent(cfg, log, start ? { modelDir: start.dir } : {});
-  const health = await startHealth(agent);
+  const app = await createApp(cfg, log);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
-    void health.notifier.stopping();
-    agent.stop().then(
+    void app.health.notifier.stopping();
+    app.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  await agent.start();
-  await startServices(agent, { health, updates });
-  const running = agent.run();
-  await health.ready();
+  const { running } = await app.start();
+  await app.health.ready();
   await running;
   if (!stopping) {
     log.info('all sources ended');
-    await agent.stop();
+    await app.stop();
   }
   return 0;
 }

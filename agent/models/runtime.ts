@@ -29,6 +29,19 @@ export interface StartupModel {
   skipped: Array<{ tag: string; reason: string }>;
 }
 
+/**
+ * The bundle `fer-agent run` would serve with this config: the last fully installed pushed version when
+ * model.state_dir is set and has one, else model.path. Reads only (nothing is repaired or pruned).
+ */
+export async function servingBundleDir(cfg: AgentConfig, log: Logger): Promise<{ dir: string; source: 'installed' | 'base' }> {
+  if (cfg.model.state_dir) {
+    const store = new ModelStore({ stateDir: cfg.model.state_dir, keepVersions: cfg.model.keep_versions, log });
+    const active = await store.peekActive().catch(() => null);
+    if (active) return { dir: active.dir, source: 'installed' };
+  }
+  return { dir: cfg.model.path, source: 'base' };
+}
+
 export class ModelUpdates {
   private installer: ModelInstaller | null = null;
   private service: ModelUpdateService | null = null;

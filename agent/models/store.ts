@@ -223,6 +223,23 @@ export class ModelStore {
     });
   }
 
+  /**
+   * The version resolveActive() would choose, without repairing or pruning anything (no lock, no writes): for
+   * commands that check or use the model a running agent serves (`doctor`, `classify`, `eval`).
+   */
+  async peekActive(): Promise<InstalledModel | null> {
+    const p = await this.readPointer();
+    for (const tag of [p.active, ...p.history]) {
+      if (tag === null) return null;
+      try {
+        return await this.open(tag);
+      } catch {
+        continue;
+      }
+    }
+    return null;
+  }
+
   private async settle(p: Pointer, chain: Array<string | null>, i: number, active: InstalledModel | null, skipped: Resolution['skipped']): Promise<Resolution> {
     if (i > 0) await this.writePointer({ active: active?.tag ?? null, history: chain.slice(i + 1), forward: p.forward });
     await this.prune();

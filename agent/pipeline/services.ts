@@ -7,7 +7,7 @@ import { resolveCameras } from '../config/load.js';
 import { startHealthService, type HealthService } from '../health/service.js';
 import { startHomeAssistantWs } from '../homeassistant/websocket-sink.js';
 import type { ModelUpdates } from '../models/runtime.js';
-import { connectUpdates } from '../mqtt/update-link.js';
+import { connectUpdates, type UpdateConnection } from '../mqtt/update-link.js';
 import { startMqtt } from './mqtt.js';
 import { startLiveViewIfEnabled } from '../web/live-view.js';
 import type { Agent } from './agent.js';
@@ -26,7 +26,13 @@ export async function startHealth(agent: Agent): Promise<HealthService> {
   return health;
 }
 
-export async function startServices(agent: Agent, opts: { health?: HealthService; updates?: ModelUpdates | null } = {}): Promise<void> {
+export interface Services {
+  /** The model-update connection, when updates are on and a broker is configured. */
+  updateConnection?: UpdateConnection;
+}
+
+export async function startServices(agent: Agent, opts: { health?: HealthService; updates?: ModelUpdates | null } = {}): Promise<Services> {
+  const started: Services = {};
   const { cfg, log } = agent;
   const cameras = resolveCameras(cfg).map((c) => ({ id: c.id, name: c.name }));
 
@@ -52,6 +58,7 @@ export async function startServices(agent: Agent, opts: { health?: HealthService
       const conn = connectUpdates(cfg.mqtt, cfg.agent_id, broker.url, log);
       await updates.attach(conn.link);
       agent.addService(conn);
+      started.updateConnection = conn;
     }
     agent.addService({ stop: () => updates.stop() });
   }
@@ -63,4 +70,5 @@ export async function startServices(agent: Agent, opts: { health?: HealthService
 
   const lv = await startLiveViewIfEnabled(agent, log);
   if (lv) agent.addService(lv);
+  return started;
 }
