@@ -111,7 +111,7 @@ type Limit = readonly [min: number, max: number, integer: boolean];
 
 /**
  * The numeric range of every number key, in one table: the global keys (convict formats made from it below) and a
- * camera's overrides (CAMERA_KEYS) are checked by the same rule, at load time, naming the key. The upper bounds keep
+ * camera's overrides (cameraKeyChecks) are checked by the same rule, at load time, naming the key. The upper bounds keep
  * a typo from costing gigabytes (a 100000-pixel detector input) or hanging the agent.
  */
 export const LIMITS = {
@@ -138,10 +138,6 @@ export const LIMITS = {
   mqtt: { keepalive_s: [0, 65_535, true], event_max_age_s: [0, 86_400, true], offline_queue_max: [0, 100_000, true] } as Record<string, Limit>,
 };
 
-function checksOf(limits: Record<string, Limit>): Record<string, Check> {
-  return Object.fromEntries(Object.entries(limits).map(([k, [min, max, integer]]) => [k, num(min, max, integer)]));
-}
-
 /** A convict format for a range (registered once per range): strings (env, flags) are read as numbers first. */
 function rangeFormat([min, max, integer]: Limit): string {
   const name = `${integer ? 'int' : 'number'}[${min},${max}]`;
@@ -161,34 +157,51 @@ function rangeFormat([min, max, integer]: Limit): string {
   return name;
 }
 
-/** Every key a camera entry may hold, with its check. Per-camera overrides are checked like the global keys. */
-const CAMERA_KEYS: Record<string, Check | Record<string, Check>> = {
-  id: (key, v) => {
-    if (typeof v !== 'string' || !ID_RE.test(v)) fail(key, v, 'expected 1-64 characters of a-z, A-Z, 0-9, _ or -');
-  },
-  name: str,
-  fps: num(0.1, 240),
-  source: {
-    type: oneOf(SOURCE_TYPES),
-    path: str,
-    url: str,
-    pipeline: str,
-    loop: bool,
-    width: num(1, 16384, true),
-    height: num(1, 16384, true),
-    args: strings,
-    interval_ms: ms,
-    timeout_ms: num(1, 86_400_000, true),
-  },
-  detection: {
-    detector: oneOf(DETECTORS),
-    precision: oneOf(['auto', 'fp32', 'int8'] as const),
-    idle_gating: bool,
-    ...checksOf(LIMITS.detection),
-  },
-  tracking: checksOf(LIMITS.tracking),
-  debounce: checksOf(LIMITS.debounce),
-};
+/**
+ * A camera's detection/tracking/debounce overrides take their checks from the global keys' own schema entries
+ * (ranges from LIMITS, enums, booleans): one source, so a new global key is overridable and checked the same way.
+ */
+function overrideChecks(group: 'detection' | 'tracking' | 'debounce'): Record<string, Check> {
+  const node = schema[group] as Record<string, { format: unknown }>;
+  const limits = LIMITS[group];
+  return Object.fromEntries(
+    Object.entries(node).map(([k, entry]): [string, Check] => {
+      const limit = limits[k];
+      if (limit) return [k, num(...limit)];
+      if (Array.isArray(entry.format)) return [k, oneOf(entry.format as string[])];
+      if (entry.format === 'bool') return [k, bool];
+      throw new Error(`config schema: ${group}.${k} has no per-camera check for its format`);
+    }),
+  );
+}
+
+let cameraKeys: Record<string, Check | Record<string, Check>> | undefined;
+/** Every key a camera entry may hold, with its check (built on first use: the schema below must exist). */
+function cameraKeyChecks(): Record<string, Check | Record<string, Check>> {
+  cameraKeys ??= {
+    id: (key, v) => {
+      if (typeof v !== 'string' || !ID_RE.test(v)) fail(key, v, 'expected 1-64 characters of a-z, A-Z, 0-9, _ or -');
+    },
+    name: str,
+    fps: num(0.1, 240),
+    source: {
+      type: oneOf(SOURCE_TYPES),
+      path: str,
+      url: str,
+      pipeline: str,
+      loop: bool,
+      width: num(1, 16384, true),
+      height: num(1, 16384, true),
+      args: strings,
+      interval_ms: ms,
+      timeout_ms: num(1, 86_400_000, true),
+    },
+    detection: overrideChecks('detection'),
+    tracking: overrideChecks('tracking'),
+    debounce: overrideChecks('debounce'),
+  };
+  return cameraKeys;
+}
 
 function checkObject(key: string, v: unknown, checks: Record<string, Check | Record<string, Check>>): void {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(key, v, 'expected an object');
@@ -203,7 +216,7 @@ function checkObject(key: string, v: unknown, checks: Record<string, Check | Rec
 /** Validates one camera entry; messages name the exact key, e.g. `cameras[1].source.type`. */
 export function validateCamera(c: unknown, i: number): void {
   const k = `cameras[${i}]`;
-  checkObject(k, c, CAMERA_KEYS);
+  checkObject(k, c, cameraKeyChecks());
   const cam = c as Record<string, unknown>;
   if (cam.id === undefined) fail(`${k}.id`, undefined, 'required');
   const s = cam.source as Record<string, unknown> | undefined;

@@ -56,3 +56,15 @@ test('JSON syntax errors give line and column; cameras must be a list; colliding
   fails(t, () => loadConfig({ env: {}, file: file({ cameras: { id: 'door', source: { type: 'dir' } } }) }), /cameras = .* expected a list of cameras/);
   fails(t, () => loadConfig({ env: {}, file: file({ cameras: [cam({ id: 'Front-Door' }), cam({ id: 'front_door' })] }) }), /camera ids "Front-Door" and "front_door" are the same Home Assistant entity id \(front_door\)/);
 });
+
+test('every global detection, tracking and debounce key can be overridden per camera, checked by the same rule', async (t) => {
+  const { schema } = await import('../../agent/config/schema.js');
+  for (const group of ['detection', 'tracking', 'debounce'] as const) {
+    const defaults = Object.fromEntries(Object.entries(schema[group] as Record<string, { default: unknown }>).map(([k, e]) => [k, e.default]));
+    const cfg = loadConfig({ env: {}, file: file({ cameras: [cam({ [group]: defaults })] }) });
+    t.deepEqual(cfg.cameras[0]![group], defaults, `${group}: every key accepted`);
+  }
+  fails(t, () => loadConfig({ env: {}, file: file({ cameras: [cam({ detection: { detector: 'yolo' } })] }) }), /cameras\[0\]\.detection\.detector = "yolo" is invalid: expected one of auto, /);
+  fails(t, () => loadConfig({ env: {}, file: file({ cameras: [cam({ detection: { idle_gating: 'sometimes' } })] }) }), /cameras\[0\]\.detection\.idle_gating/);
+  fails(t, () => loadConfig({ env: {}, file: file({ cameras: [cam({ tracking: { smoothing: 0 } })] }) }), /cameras\[0\]\.tracking\.smoothing = 0 is invalid/);
+});
