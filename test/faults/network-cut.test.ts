@@ -173,7 +173,7 @@ test('a network cut mid-stream: young events arrive once after it, old ones are 
       await sleep(100);
     }
     await until(() => arrivals().filter((a) => a.trackId >= 300).length >= 8 && mqtt.queueDepth() === 0, 'the events after the restore');
-    await sleep(500); // a duplicate or a late old event would show up now
+    await w.agentBarrier('fer', AGENT); // a duplicate or a late old event would have arrived before the answer
 
     const got = arrivals();
     const expected = [101, 102, 103, 104, 105, 106, 107, 108, 301, 302, 303, 304, 305, 401, 402, 403];

@@ -124,9 +124,7 @@ test('config files: any JSON either loads or is rejected with FerError(config_in
   );
 });
 
-// KNOWN BUG (reported in issue 8's summary): a string where the `cameras` array belongs is JSON.parse'd by the
-// format's coerce and the rejection says only "Unexpected token ... is not valid JSON", naming no key.
-// ava reports when this starts passing: then turn test.failing into test.
+// Once a bug: a string where the `cameras` array belongs was JSON.parse'd and the rejection named no key.
 test('config files: every rejection names a key of the input', (t) => {
   check(
     t,
@@ -221,9 +219,7 @@ function envVars(obj: object, out: string[] = []): string[] {
 const ENV_VARS = envVars(schema);
 const envValue = fc.oneof(fc.string({ maxLength: 40 }), fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)), fc.constantFrom('{', '[', '[{"id":', 'true', '-1', '1e9'));
 
-// KNOWN BUG (reported in issue 8's summary): convict applies FER_* variables in its constructor, which loadConfig
-// calls outside its try, so FER_CAMERAS='{' escapes as a raw SyntaxError instead of FerError('config_invalid').
-// ava reports when this starts passing: then turn test.failing into test.
+// Once a bug: FER_CAMERAS='{' escaped as a raw SyntaxError instead of FerError('config_invalid').
 test('environment: FER_* variables either load or are rejected with config_invalid naming the key', (t) => {
   check(
     t,
@@ -288,9 +284,7 @@ function cameraTypeProblem(cfg: AgentConfig): string | undefined {
   return undefined;
 }
 
-// KNOWN BUG (reported in issue 8's summary): per-camera detection/tracking/debounce overrides and most source keys
-// are not type-checked (e.g. cameras[0].detection.input_width = "x" or source.loop = "yes" load without error and
-// fail later, frame after frame). ava reports when this starts passing: then turn test.failing into test.
+// Once a bug: per-camera overrides and source keys were not type-checked and failed later, frame after frame.
 test('accepted configs are well-typed where the agent uses them (per-camera settings included)', (t) => {
   check(
     t,

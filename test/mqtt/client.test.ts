@@ -109,7 +109,7 @@ test('a scripted sequence: state follows the frames, one QoS 1 non-retained even
     // A late subscriber gets the last state, never an old event.
     const late = await Watcher.open(broker.url, ['fer/a-seq/#']);
     await late.waitFor((s) => s.topic === `fer/a-seq/${cam}/state`);
-    await sleep(300);
+    await late.agentBarrier('fer', 'a-seq');
     t.is(late.on(`fer/a-seq/${cam}/event`).length, 0);
     await late.close();
   } finally {
@@ -241,7 +241,7 @@ test('Home Assistant announcing online and a model swap both republish discovery
     // The same labels again: no republish.
     const m = w.on(topic).length;
     a.bus.emit('model', modelInfo(['happy', 'sad', 'neutral'], '2.0.1'));
-    await sleep(300);
+    await w.agentBarrier('fer', 'a-disc');
     t.is(w.on(topic).length, m);
   } finally {
     await a.mqtt.stop();
@@ -254,7 +254,7 @@ test('legacy discovery publishes one config per entity instead of device configs
   const a = await startAgent('a-legacy', { 'homeassistant.legacy_discovery': true });
   try {
     await w.waitFor((s) => s.topic === 'homeassistant/event/fer_a_legacy_living_room/emotion_event/config');
-    await sleep(200);
+    await w.agentBarrier('fer', 'a-legacy');
     t.is(w.seen.filter((s) => s.topic.includes('/device/fer_a_legacy')).length, 0);
     const agentEntities = (await readCpuTemperature()) === null ? 5 : 6; // CPU temperature only where the board has one
     t.is(new Set(w.seen.filter((s) => s.topic.includes('fer_a_legacy')).map((s) => s.topic)).size, agentEntities + 6 * CAMERAS.length);

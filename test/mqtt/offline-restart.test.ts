@@ -57,7 +57,7 @@ test('events survive a broker restart within age and cap, none is replayed, the 
     await broker.start();
     await mqtt.whenConnected(20_000);
     await until(() => w.on('fer/a-restart/living_room/event').length >= 8, 'the queued events after the restart', 20_000);
-    await sleep(500); // anything replayed would arrive now
+    await w.agentBarrier('fer', 'a-restart'); // anything replayed would have arrived before the answer
     const ids = w.on('fer/a-restart/living_room/event').map((s) => (JSON.parse(s.payload) as { track_id: number }).track_id);
     // The broker → watcher leg is QoS 1 with a persistent session: if the watcher's PUBACK for e3 did not reach
     // Mosquitto before it stopped, Mosquitto redelivers e3 after the restart (at-least-once, by the broker, not the

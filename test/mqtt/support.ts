@@ -132,6 +132,21 @@ export class Watcher {
     }
   }
 
+  /**
+   * A round trip through the agent as a barrier: a command it refuses, answered on its reply topic. The agent's
+   * client publishes in order, so whatever it published before the answer has reached this watcher when the answer
+   * has. Use it before asserting that something did not happen (never a fixed sleep).
+   */
+  private barriers = 0;
+  async agentBarrier(base: string, agentId: string, timeoutMs = 10_000): Promise<void> {
+    const reply = `${base}/${agentId}/command/reply`;
+    if (!this.seen.some((x) => x.topic === reply)) await this.client.subscribeAsync(reply, { qos: 1 });
+    const id = `barrier-${process.pid}-${++this.barriers}`;
+    const from = this.seen.length;
+    await this.client.publishAsync(`${base}/${agentId}/command`, JSON.stringify({ id, command: 'barrier' }), { qos: 1 });
+    await this.waitFor((x) => x.topic === reply && x.payload.includes(`"${id}"`), timeoutMs, from);
+  }
+
   async close(): Promise<void> {
     await this.client.endAsync(true);
   }
