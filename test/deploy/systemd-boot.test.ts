@@ -17,6 +17,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
+import { waitFor } from '../helpers/wait.js';
 import { testRequiring } from '../helpers/requires.js';
 import mqtt from 'mqtt';
 import { freePort, mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
@@ -43,16 +44,6 @@ function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: n
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number, stepMs = 250): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
 }
 
 let broker: Mosquitto | undefined;
@@ -134,20 +125,20 @@ if (reason) {
     nspawn = spawn('systemd-nspawn', ['-D', root.dir, '-b', '--register=no', '--keep-unit', '--console=read-only', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
     nspawn.stdout?.on('data', (d: Buffer) => (consoleOut = (consoleOut + d.toString()).slice(-20_000)));
     nspawn.stderr?.on('data', (d: Buffer) => (consoleOut = (consoleOut + d.toString()).slice(-20_000)));
-    leader = await until('the container\'s PID 1', async () => {
+    leader = await waitFor('the container\'s PID 1', async () => {
       if (nspawn!.exitCode !== null) throw new Error(`systemd-nspawn exited (${nspawn!.exitCode}):\n${consoleOut}`);
       const children = await run('pgrep', ['-P', String(nspawn!.pid)]);
       const pid = Number(children.stdout.trim().split('\n')[0]);
       return pid > 0 && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd' ? pid : undefined;
     }, 60_000);
-    const state = await until('the boot to finish', async () => {
+    const state = await waitFor('the boot to finish', async () => {
       const s = (await inside(['systemctl', 'is-system-running'])).stdout.trim();
       return s === 'running' || s === 'degraded' ? s : undefined;
     }, 180_000, 500);
     t.log(`booted (${state}) in ${((performance.now() - boot) / 1000).toFixed(0)} s`);
     // The agent's id (the container's host name) from its retained availability.
     const c = await mqtt.connectAsync(broker.url, { username: 'fer', password: PASSWORD, reconnectPeriod: 0 });
-    agentId = await until('the agent online on the broker', async () => {
+    agentId = await waitFor('the agent online on the broker', async () => {
       const seen = await new Promise<string | undefined>((resolve) => {
         const timer = setTimeout(() => resolve(undefined), 2000);
         c.on('message', (topic, p) => {
@@ -179,7 +170,7 @@ if (reason) {
 
   test.serial('started at boot: active only after the agent sent READY, and online on the broker with the credential\'s password', async (t) => {
     t.timeout(5 * 60_000);
-    const s = await until('fer-agent to become active', async () => {
+    const s = await waitFor('fer-agent to become active', async () => {
       const v = await show(['ActiveState', 'SubState', 'Type', 'NotifyAccess', 'StatusText', 'ExecMainStartTimestampMonotonic', 'ActiveEnterTimestampMonotonic', 'NRestarts']);
       if (v.ActiveState === 'failed') throw new Error(`fer-agent failed:\n${(await inside(['journalctl', '-u', 'fer-agent', '--no-pager', '-n', '60'])).stdout}`);
       return v.ActiveState === 'active' ? v : undefined;
@@ -239,7 +230,7 @@ if (reason) {
     await c.endAsync();
     await awaitMessage(`fer/${agentId}/demo/paused`, (p) => p === 'ON', 60_000);
     const saved = path.join(root!.dir, 'var/lib/fer-agent/models/paused.json');
-    const content = await until('paused.json', async () => (existsSync(saved) ? readFileSync(saved, 'utf8') : undefined), 30_000);
+    const content = await waitFor('paused.json', async () => (existsSync(saved) ? readFileSync(saved, 'utf8') : undefined), 30_000);
     t.regex(content, /demo/);
     const c2 = await mqtt.connectAsync(broker!.url, { username: 'fer', password: PASSWORD, reconnectPeriod: 0 });
     await c2.publishAsync(`fer/${agentId}/demo/paused/set`, 'OFF', { qos: 1 });
@@ -253,7 +244,7 @@ if (reason) {
     const stop = await inside(['systemctl', 'kill', '--kill-whom=main', '--signal=SIGSTOP', 'fer-agent.service']);
     t.is(stop.code, 0, stop.stderr);
     t.regex((await procStatus(before)).State ?? '', /^T/, 'the agent is stopped');
-    const after = await until('a restarted agent', async () => {
+    const after = await waitFor('a restarted agent', async () => {
       const v = await show(['ActiveState', 'MainPID', 'NRestarts']);
       return v.ActiveState === 'active' && Number(v.MainPID) !== before && Number(v.MainPID) > 0 ? v : undefined;
     }, 90_000, 500).catch(async (err: Error) => {

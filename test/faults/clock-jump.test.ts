@@ -5,9 +5,10 @@
  * times; only the wall timestamps differ, and they follow the wall clock.
  */
 import test from 'ava';
+import { ManualClock } from '../helpers/clock.js';
 import type { EmotionEvent } from '../../agent/core/types.js';
 import { decodeFrame } from '../../agent/sources/decode.js';
-import { SteppedClock, sampleJpegs, soakPipeline } from '../soak/support.js';
+import { sampleJpegs, soakPipeline } from '../soak/support.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -22,22 +23,22 @@ async function play(s: Script): Promise<{ events: EmotionEvent[]; frameWall: num
   const jpegs = sampleJpegs();
   const faces = jpegs.filter((j) => j.faces === 1);
   const empty = jpegs.filter((j) => j.faces === 0);
-  const clock = new SteppedClock();
+  const clock = new ManualClock();
   const p = await soakPipeline('onnxruntime', 'centerface', clock, { 'debounce.min_confidence': 0.3 });
   const frameWall: number[] = [];
   try {
     let i = 0;
     const frame = async (bytes: Buffer): Promise<void> => {
-      clock.step(200);
-      if (s.jumps[i] !== undefined) clock.wallMs += s.jumps[i]!;
+      clock.advance(200);
+      if (s.jumps[i] !== undefined) clock.wallOffset += s.jumps[i]!;
       frameWall.push(clock.wall());
       await p.pipeline.process(await decodeFrame('cam', { seq: i++, monoMs: clock.mono(), wallMs: clock.wall(), bytes }));
     };
     for (let k = 0; k < 20; k++) await frame(faces[k % 12]!.bytes);
     // The camera stalls: only the agent's idle timer runs (every 250 ms), the wall clock jumps meanwhile.
     for (let k = 0; k < 10; k++) {
-      clock.step(260);
-      if (k === 3) clock.wallMs -= DAY;
+      clock.advance(260);
+      if (k === 3) clock.wallOffset -= DAY;
       p.pipeline.idleTick();
     }
     for (let k = 0; k < 12; k++) await frame(faces[12 + (k % 12)]!.bytes);

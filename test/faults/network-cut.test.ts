@@ -8,6 +8,7 @@
  */
 import net from 'node:net';
 import test from 'ava';
+import { waitFor } from '../helpers/wait.js';
 import { Bus } from '../../agent/core/bus.js';
 import { systemClock } from '../../agent/core/clock.js';
 import { silentLogger } from '../../agent/core/log.js';
@@ -91,14 +92,6 @@ class CuttableProxy {
   }
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 const AGENT = 'a-cut';
 const EVENT_TOPIC = `fer/${AGENT}/living_room/event`;
 const MAX_AGE_S = 3;
@@ -132,7 +125,7 @@ test('a network cut mid-stream: young events arrive once after it, old ones are 
       send(100 + i);
       await sleep(100);
     }
-    await until(() => arrivals().length === 8 && mqtt.queueDepth() === 0, 'the events before the cut');
+    await waitFor('the events before the cut', () => arrivals().length === 8 && mqtt.queueDepth() === 0, 15_000);
 
     // Cut between two events, with nothing in flight: a QoS 1 duplicate would be allowed for an event cut off
     // before its PUBACK, and this test means to see none.
@@ -145,10 +138,10 @@ test('a network cut mid-stream: young events arrive once after it, old ones are 
       oldEmitted.push(clock.mono());
       await sleep(100);
     }
-    await until(() => !mqtt.connected(), 'the agent to notice the cut');
+    await waitFor('the agent to notice the cut', () => !mqtt.connected(), 15_000);
     await w.waitFor((s) => s.topic === `fer/${AGENT}/availability` && s.payload === 'offline', 10_000, beforeCut);
     // Hold the cut until the early events are well past mqtt.event_max_age_s (load only makes them older).
-    await until(() => clock.mono() - oldEmitted[oldEmitted.length - 1]! > MAX_AGE_S * 1000 + 1000, 'the early events to age', 15_000);
+    await waitFor('the early events to age', () => clock.mono() - oldEmitted[oldEmitted.length - 1]! > MAX_AGE_S * 1000 + 1000, 15_000);
     for (let i = 1; i <= 5; i++) {
       send(300 + i);
       await sleep(40);
@@ -172,7 +165,7 @@ test('a network cut mid-stream: young events arrive once after it, old ones are 
       send(400 + i);
       await sleep(100);
     }
-    await until(() => arrivals().filter((a) => a.trackId >= 300).length >= 8 && mqtt.queueDepth() === 0, 'the events after the restore');
+    await waitFor('the events after the restore', () => arrivals().filter((a) => a.trackId >= 300).length >= 8 && mqtt.queueDepth() === 0, 15_000);
     await w.agentBarrier('fer', AGENT); // a duplicate or a late old event would have arrived before the answer
 
     const got = arrivals();

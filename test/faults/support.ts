@@ -31,13 +31,7 @@ export function faceJpeg(i = 0): Buffer {
 
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(20);
-  }
-}
+export { waitFor } from '../helpers/wait.js';
 
 /** The broken frames every source must survive, each with the words its rejection must contain. */
 export function brokenFrames(): Array<{ name: string; bytes: Buffer; reason: RegExp }> {

@@ -1,22 +1,16 @@
 /** Shared test helpers for test/health: a hand-driven clock, frame results, and a real NOTIFY_SOCKET receiver. */
+import { ManualClock as BaseClock } from '../helpers/clock.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Clock } from '../../agent/core/clock.js';
 import type { FrameResult, TrackedFace } from '../../agent/core/types.js';
 
-export class ManualClock implements Clock {
-  constructor(public t = 1000) {}
-  mono(): number {
-    return this.t;
-  }
-  wall(): number {
-    return Date.UTC(2026, 10, 25) + this.t;
-  }
-  advance(ms: number): void {
-    this.t += ms;
+/** The health tests' clock: 1 s in, on 2026-11-25. */
+export class ManualClock extends BaseClock {
+  constructor(t = 1000) {
+    super(t, Date.UTC(2026, 10, 25));
   }
 }
 

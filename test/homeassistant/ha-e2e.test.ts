@@ -14,6 +14,7 @@ import { silentLogger } from '../../agent/core/log.js';
 import { packageRoot } from '../../agent/core/paths.js';
 import { startHomeAssistantWs, type HomeAssistantWsHandle } from '../../agent/homeassistant/websocket-sink.js';
 import { startMqtt, type MqttHandle } from '../../agent/pipeline/mqtt.js';
+import { waitFor } from '../helpers/wait.js';
 import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { LABELS, MemoryControl, Watcher, event, face, modelInfo, result, sleep, testConfig } from '../mqtt/support.js';
 import { haVenv, startHomeAssistant, type HaState, type HomeAssistant } from './ha-core.js';
@@ -68,14 +69,6 @@ async function waitStates(ha: HomeAssistant, check: (s: Map<string, HaState>) =>
       throw new Error(`timed out waiting for ${what}; Home Assistant has: ${fer.join(', ')}\n${ha.log().slice(-3000)}`);
     }
     await sleep(300);
-  }
-}
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
   }
 }
 
@@ -180,7 +173,7 @@ if (!venv) {
     const a = c.run.agent as Agent;
     a.bus.emit('result', result('living_room', 1, performance.now(), [face(7, 'sad', 0.9)]));
     a.bus.emit('event', { ...event('living_room', 7, 'sad', 'none', performance.now()), confidence: 0.85 });
-    await waitFor(() => c.fired.length === 1, 'the blueprint automation to fire');
+    await waitFor('the blueprint automation to fire', () => c.fired.length === 1, 15_000, 100);
     t.like(c.fired[0], { emotion: 'sad', track: 7 });
     const s = await waitStates(c.ha, (m) => m.get('sensor.fer_living_room_emotion')?.state === 'sad', 'the emotion sensor to say sad');
     t.is(s.get('binary_sensor.fer_living_room_presence')?.state, 'on');
@@ -195,7 +188,7 @@ if (!venv) {
     await sleep(1000);
     t.is(c.fired.length, 1);
     // The websocket sink fired fer_emotion for each of the three.
-    await waitFor(() => c.ferEvents.length === 3, 'three fer_emotion events');
+    await waitFor('three fer_emotion events', () => c.ferEvents.length === 3, 15_000, 100);
     t.deepEqual(c.ferEvents.map((e) => e.event_type), ['sad', 'happy', 'sad']);
     t.like(c.ferEvents[0], { camera: 'living_room', camera_name: 'Living room', agent: 'e2e', track_id: 7 });
   });
@@ -208,9 +201,9 @@ if (!venv) {
     // trigger on the entity coming back would show.
     const n = c.fired.length;
     a.bus.emit('event', { ...event('living_room', 10, 'sad', 'neutral', performance.now()), confidence: 0.9 });
-    await waitFor(() => c.fired.length === n + 1, 'the automation to fire for track 10');
+    await waitFor('the automation to fire for track 10', () => c.fired.length === n + 1, 15_000, 100);
     await c.ha.rest('POST', '/api/services/switch/turn_on', { entity_id: 'switch.fer_living_room_pause' });
-    await waitFor(() => a.control.isPaused('living_room'), 'the agent to pause the camera');
+    await waitFor('the agent to pause the camera', () => a.control.isPaused('living_room'), 15_000, 100);
     const before = await waitStates(c.ha, (m) => m.get('switch.fer_living_room_pause')?.state === 'on' && m.get('binary_sensor.fer_living_room_presence')?.state === 'off', 'the switch on and nobody present');
     const lastEvent = before.get('event.fer_living_room_emotion')?.state;
     const fired = c.fired.length;
@@ -246,9 +239,9 @@ if (!venv) {
 
     // Resumed from Home Assistant, the next sad event runs the automation exactly once more.
     await c.ha.rest('POST', '/api/services/switch/turn_off', { entity_id: 'switch.fer_living_room_pause' });
-    await waitFor(() => !(c.run.agent as Agent).control.isPaused('living_room'), 'the agent to resume');
+    await waitFor('the agent to resume', () => !(c.run.agent as Agent).control.isPaused('living_room'), 15_000, 100);
     c.run.agent.bus.emit('event', { ...event('living_room', 11, 'sad', 'neutral', performance.now()), confidence: 0.9 });
-    await waitFor(() => c.fired.length === fired + 1, 'the automation to fire for the new event');
+    await waitFor('the automation to fire for the new event', () => c.fired.length === fired + 1, 15_000, 100);
     await sleep(1000);
     t.is(c.fired.length, fired + 1);
     t.like(c.fired[c.fired.length - 1], { emotion: 'sad', track: 11 });
@@ -280,7 +273,7 @@ if (!venv) {
     a.bus.emit('event', { ...event('living_room', 13, 'sad', 'contempt', performance.now()), confidence: 0.9 });
     const counter = async (): Promise<number> => Number((await c.ha.state('counter.fer_fired'))?.state);
     const fired = c.fired.length;
-    await waitFor(() => c.fired.length === fired + 1, 'the automation to run for track 13');
+    await waitFor('the automation to run for track 13', () => c.fired.length === fired + 1, 15_000, 100);
     const before = await waitStates(c.ha, (m) => Number(m.get('counter.fer_fired')?.state) === fired + 1, 'the counter');
     const lastEvent = before.get('event.fer_living_room_emotion')?.state;
     const w = await Watcher.open(c.broker.url, ['homeassistant/device/fer_e2e_living_room/config']);
@@ -296,7 +289,7 @@ if (!venv) {
       await sleep(3000);
       t.is(await counter(), fired + 1);
       // And it still works: a new event runs the automation once.
-      await waitFor(() => a.ws.connected(), 'the websocket sink to reconnect', 30_000);
+      await waitFor('the websocket sink to reconnect', () => a.ws.connected(), 30_000, 100);
       a.bus.emit('event', { ...event('living_room', 14, 'sad', 'sad', performance.now()), confidence: 0.9 });
       await waitStates(c.ha, (m) => Number(m.get('counter.fer_fired')?.state) === fired + 2, 'the automation to run for track 14');
       await sleep(1000);

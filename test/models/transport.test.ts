@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import test from 'ava';
+import { ManualClock } from '../helpers/clock.js';
 import fc from 'fast-check';
-import type { Clock } from '../../agent/core/clock.js';
 import { FerError } from '../../agent/core/errors.js';
 import type { ActiveInfo, UpdateResult } from '../../agent/models/installer.js';
 import {
@@ -19,16 +19,6 @@ import {
   topics,
   type PushMessage,
 } from '../../agent/models/transport.js';
-
-class FakeClock implements Clock {
-  t = 0;
-  mono(): number {
-    return this.t;
-  }
-  wall(): number {
-    return 1_780_000_000_000 + this.t;
-  }
-}
 
 const limits = { maxBytes: 1 << 20, maxTransfers: 2, idleTimeoutMs: 10_000 };
 const wire = (m: PushMessage): PushMessage => decodePushMessage(encodePushMessage(m));
@@ -92,7 +82,7 @@ test('reassembly: in order, out of order, duplicated, end before the last chunk'
     [begin!, chunks[0]!, end, ...chunks.slice(1)],
   ];
   for (const order of orders) {
-    const r = new Reassembler(limits, new FakeClock());
+    const r = new Reassembler(limits, new ManualClock(0, 1_780_000_000_000));
     const outs = order.map((m) => r.accept(m));
     const done = outs.filter((o) => o.kind === 'complete');
     t.is(done.length, 1);
@@ -105,7 +95,7 @@ test('reassembly: in order, out of order, duplicated, end before the last chunk'
 });
 
 test('reassembly refuses oversize at begin, wrong chunk sizes, bad hash, too many transfers; drops idle ones', (t) => {
-  const clock = new FakeClock();
+  const clock = new ManualClock(0, 1_780_000_000_000);
   const r = new Reassembler(limits, clock);
   const big = r.accept({ type: 'begin', transfer: 'transfer-big', bytes: (1 << 20) + 1, sha256: 'a'.repeat(64), chunks: 2, chunk_bytes: 1 << 20 });
   t.like(big, { kind: 'failed', reason: 'model_too_large' });
@@ -142,7 +132,7 @@ test('reassembly refuses oversize at begin, wrong chunk sizes, bad hash, too man
 });
 
 test('two begins followed by nothing cannot block updates: a stalled transfer gives its slot to a new one', (t) => {
-  const clock = new FakeClock();
+  const clock = new ManualClock(0, 1_780_000_000_000);
   const r = new Reassembler({ ...limits, stallMs: 5000 }, clock);
   const data = randomBytes(3000);
   t.is(r.accept(messages(data, 'squatter-1')[0]!).kind, 'progress');
@@ -168,7 +158,7 @@ test('fuzz: any interleaving with duplicates of a transfer completes with the ex
         const j = it.next().value % (i + 1);
         [pool[i], pool[j]] = [pool[j]!, pool[i]!];
       }
-      const r = new Reassembler({ ...limits, maxBytes: 1 << 16 }, new FakeClock());
+      const r = new Reassembler({ ...limits, maxBytes: 1 << 16 }, new ManualClock(0, 1_780_000_000_000));
       const outs = [begin!, ...pool].map((m) => r.accept(m));
       const done = outs.filter((o) => o.kind === 'complete');
       return done.length === 1 && done[0]!.kind === 'complete' && Buffer.from(done[0]!.data).equals(Buffer.from(data)) && !outs.some((o) => o.kind === 'failed');

@@ -4,12 +4,13 @@
  * too-old and over-the-cap ones are dropped and counted.
  */
 import test from 'ava';
+import { waitFor } from '../helpers/wait.js';
 import { Bus } from '../../agent/core/bus.js';
 import type { Clock } from '../../agent/core/clock.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { startMqtt } from '../../agent/pipeline/mqtt.js';
 import { mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.js';
-import { CAMERAS, LABELS, MemoryControl, Watcher, event, sleep, testConfig } from './support.js';
+import { CAMERAS, LABELS, MemoryControl, Watcher, event, testConfig } from './support.js';
 
 /** Real time, plus a jump the test can add to the monotonic clock to age queued events without waiting. */
 function jumpingClock(): Clock & { jump(ms: number): void } {
@@ -18,14 +19,6 @@ function jumpingClock(): Clock & { jump(ms: number): void } {
       offset += ms;
     },
   };
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 test('events survive a broker restart within age and cap, none is replayed, the rest are dropped and counted', async (t) => {
@@ -44,10 +37,10 @@ test('events survive a broker restart within age and cap, none is replayed, the 
     await mqtt.whenConnected();
     // Delivered before the restart.
     for (const n of ['e1', 'e2', 'e3']) send(n);
-    await until(() => w.on('fer/a-restart/living_room/event').length === 3 && mqtt.queueDepth() === 0, 'the first three events');
+    await waitFor('the first three events', () => w.on('fer/a-restart/living_room/event').length === 3 && mqtt.queueDepth() === 0, 15_000);
 
     await broker.stopBroker();
-    await until(() => !mqtt.connected(), 'the agent to notice the broker is gone');
+    await waitFor('the agent to notice the broker is gone', () => !mqtt.connected(), 15_000);
     send('o11'); // will be too old
     clock.jump(61_000);
     for (const n of ['o12', 'o13', 'o14', 'o15', 'o16', 'o17']) send(n); // six for a cap of five: o12 goes
@@ -56,7 +49,7 @@ test('events survive a broker restart within age and cap, none is replayed, the 
 
     await broker.start();
     await mqtt.whenConnected(20_000);
-    await until(() => w.on('fer/a-restart/living_room/event').length >= 8, 'the queued events after the restart', 20_000);
+    await waitFor('the queued events after the restart', () => w.on('fer/a-restart/living_room/event').length >= 8, 20_000);
     await w.agentBarrier('fer', 'a-restart'); // anything replayed would have arrived before the answer
     const ids = w.on('fer/a-restart/living_room/event').map((s) => (JSON.parse(s.payload) as { track_id: number }).track_id);
     // The broker → watcher leg is QoS 1 with a persistent session: if the watcher's PUBACK for e3 did not reach

@@ -3,6 +3,7 @@
  * debounced events come out, two cameras run side by side, and a hot swap between frames drops nothing.
  */
 import test from 'ava';
+import { waitFor } from '../helpers/wait.js';
 import { loadConfig } from '../../agent/config/load.js';
 import { bundledModelDir } from '../../agent/core/paths.js';
 import { silentLogger } from '../../agent/core/log.js';
@@ -20,11 +21,6 @@ class Collect implements EventSink {
     this.frames.push(r);
   }
 }
-
-const until = async (cond: () => boolean, ms: number): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-};
 
 function config(cameras: object[]) {
   return loadConfig({
@@ -81,10 +77,10 @@ test('hot swap between frames: frames keep flowing and the model event announces
   const models: string[] = [];
   agent.bus.on('model', (m) => models.push(m.sha256));
   const running = agent.run();
-  await until(() => sink.frames.length >= 10, 20_000);
+  await waitFor('10 frames', () => sink.frames.length >= 10, 20_000);
   const before = sink.frames.length;
   await agent.activateModel(bundledModelDir);
-  await until(() => sink.frames.length >= before + 10, 20_000);
+  await waitFor('10 more frames after the swap', () => sink.frames.length >= before + 10, 20_000);
   await agent.stop();
   await running;
   t.is(models.length, 1);

@@ -6,9 +6,10 @@
  * (model.flip_tta, which builds a doubled batch per frame) gets a shorter soak of its own.
  */
 import test from 'ava';
+import { ManualClock } from '../helpers/clock.js';
 import { decodeFrame } from '../../agent/sources/decode.js';
 import { slope } from '../bench/stats.js';
-import { LONG, SteppedClock, frameCount, rssMiB, sampleJpegs, soakPipeline } from './support.js';
+import { LONG, frameCount, rssMiB, sampleJpegs, soakPipeline } from './support.js';
 
 /** Allowed RSS growth after warm-up. A leak of one 640x480 frame or one detector input per frame would be ~1 MB/frame. */
 const BOUND_MIB = LONG ? 64 : 48;
@@ -26,7 +27,7 @@ for (const { name, frames: FRAMES, extra } of variants) {
   test(`${name}: ${FRAMES} frames with RSS bounded after warm-up`, async (t) => {
     t.timeout(LONG ? 3_600_000 : 120_000);
     const jpegs = sampleJpegs();
-    const clock = new SteppedClock();
+    const clock = new ManualClock();
     const p = await soakPipeline('onnxruntime', 'centerface', clock, extra);
     t.teardown(() => p.dispose());
     t.is(p.engine, 'onnxruntime');
@@ -39,7 +40,7 @@ for (const { name, frames: FRAMES, extra } of variants) {
     const sampleEvery = Math.max(10, Math.floor((FRAMES - WARMUP) / 25));
     for (let i = 0; i < FRAMES; i++) {
       // 300 ms per frame: the 8 empty frames last 2.4 s > absence_timeout_ms, so every pass ends tracks (face_lost).
-      clock.step(300);
+      clock.advance(300);
       const j = jpegs[i % jpegs.length]!;
       const frame = await decodeFrame('soak', { seq: i, monoMs: clock.mono(), wallMs: clock.wall(), bytes: j.bytes });
       const r = await p.pipeline.process(frame);

@@ -43,22 +43,6 @@ export function sampleJpegs(): SampleJpeg[] {
     .map((n, i) => ({ bytes: readFileSync(path.join(sampleFramesDir, n)), faces: i < 12 || i >= 20 ? 1 : 0 }));
 }
 
-/** A clock the test advances: monotonic and wall time move together unless the test makes the wall clock jump. */
-export class SteppedClock implements Clock {
-  monoMs = 0;
-  wallMs = Date.UTC(2026, 0, 1);
-  step(ms: number): void {
-    this.monoMs += ms;
-    this.wallMs += ms;
-  }
-  mono(): number {
-    return this.monoMs;
-  }
-  wall(): number {
-    return this.wallMs;
-  }
-}
-
 export interface SoakPipeline {
   pipeline: CameraPipeline;
   detector: FaceDetector;

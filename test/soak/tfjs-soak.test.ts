@@ -5,9 +5,10 @@
  * Short (120 frames) in the normal suite; `npm run test:soak` runs 3,000.
  */
 import test from 'ava';
+import { ManualClock } from '../helpers/clock.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeFrame } from '../../agent/sources/decode.js';
-import { LONG, SteppedClock, frameCount, rssMiB, sampleJpegs, soakPipeline } from './support.js';
+import { LONG, frameCount, rssMiB, sampleJpegs, soakPipeline } from './support.js';
 
 const FRAMES = frameCount(120, 3_000);
 const WARMUP = Math.min(20, Math.floor(FRAMES / 3));
@@ -16,7 +17,7 @@ const BOUND_MIB = 48;
 test(`tfjs-wasm + face-api tiny: ${FRAMES} frames with tf.memory().numTensors flat`, async (t) => {
   t.timeout(LONG ? 3_600_000 : 120_000);
   const jpegs = sampleJpegs();
-  const clock = new SteppedClock();
+  const clock = new ManualClock();
   const p = await soakPipeline('tfjs-wasm', 'tiny', clock);
   t.teardown(() => p.dispose());
   t.is(p.engine, 'tfjs-wasm');
@@ -29,7 +30,7 @@ test(`tfjs-wasm + face-api tiny: ${FRAMES} frames with tf.memory().numTensors fl
   let faces = 0;
   let faceFramesWithFace = 0;
   for (let i = 0; i < FRAMES; i++) {
-    clock.step(300);
+    clock.advance(300);
     const j = jpegs[i % jpegs.length]!;
     const frame = await decodeFrame('soak', { seq: i, monoMs: clock.mono(), wallMs: clock.wall(), bytes: j.bytes });
     const r = await p.pipeline.process(frame);

@@ -54,13 +54,7 @@ export function makeVideo(dir: string, opts: { width?: number; height?: number; 
   return file;
 }
 
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { waitFor } from '../helpers/wait.js';
 
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

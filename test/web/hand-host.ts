@@ -1,21 +1,18 @@
 /** A live-view host driven by hand: a real Bus and config, with frames and results the test publishes itself. */
+import { ManualClock as BaseClock } from '../helpers/clock.js';
 import type { AgentConfig } from '../../agent/config/schema.js';
 import { loadConfig } from '../../agent/config/load.js';
 import { Bus, type ModelInfo } from '../../agent/core/bus.js';
-import type { Clock } from '../../agent/core/clock.js';
 import type { Frame, FrameResult } from '../../agent/core/types.js';
 import type { DebouncedState } from '../../agent/events/debouncer.js';
 import type { LiveViewHost } from '../../agent/web/live-view.js';
 
 export const LABELS = ['angry', 'happy', 'neutral'];
 
-export class ManualClock implements Clock {
-  constructor(public t = 10_000) {}
-  mono(): number {
-    return this.t;
-  }
-  wall(): number {
-    return Date.UTC(2026, 0, 1) + this.t;
+/** The web tests' clock starts at 10 s. */
+export class ManualClock extends BaseClock {
+  constructor(t = 10_000) {
+    super(t);
   }
 }
 
