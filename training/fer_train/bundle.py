@@ -207,12 +207,12 @@ def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: s
         for p in sorted(q for q in tmp.rglob("*") if q.is_file()):
             rel = p.relative_to(tmp).as_posix()
             files[rel] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-        created = created or dt.datetime.now(dt.timezone.utc)
+        created = created or dt.datetime.now(dt.UTC)
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "name": name,
             "version": version,
-            "created": created.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created": created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "labels": list(labels),
             "input": {"width": size, "height": size, "channels": channels},
             "preprocessing": {"scale": SCALE, "mean": mean_l, "std": std_l},
@@ -233,7 +233,7 @@ def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: s
         if int8_entry is not None:
             manifest["engines"]["onnx_int8"] = int8_entry
             manifest["training"]["int8"] = {"quantization": "onnxruntime static, QDQ, per-channel int8 weights, uint8 "
-                                            "activations, MinMax", "calibration": calib_source or f"{len(calib_images)} faces"}
+                                            "activations, MinMax", "calibration": calib_source or f"{0 if calib_images is None else len(calib_images)} faces"}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         problems = verify_bundle(tmp)
         if problems:
@@ -337,7 +337,7 @@ def write_archive(bundle: str | Path, archive: str | Path) -> Path:
     if not (bundle / MANIFEST).is_file():
         raise BundleError(f"{bundle} has no {MANIFEST}")
     m = json.loads((bundle / MANIFEST).read_text())
-    mtime = int(dt.datetime.strptime(m["created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp())
+    mtime = int(dt.datetime.strptime(m["created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp())
     rels = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
     rels.remove(MANIFEST)
     buf = io.BytesIO()

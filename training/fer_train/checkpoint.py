@@ -31,7 +31,8 @@ def net_config_from(raw: dict[str, Any] | NetConfig | None) -> NetConfig:
         return raw
     raw = dict(raw or {})
     known = set(NetConfig.__dataclass_fields__)
-    return NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
+    return NetConfig(**fields)
 
 
 def load_checkpoint(path: str | Path, raw: bool = False) -> Checkpoint:

@@ -10,9 +10,10 @@ import io
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class FaceSet:
     votes: np.ndarray | None = None  # (N, 7) float32, rows summing to 1, or all-zero when FER+ had no usable votes
     problems: list[RowProblem] = field(default_factory=list)
 
-    def select(self, usage: str) -> "FaceSet":
+    def select(self, usage: str) -> FaceSet:
         mask = np.array([u == usage for u in self.usage], dtype=bool)
         return FaceSet(
             images=self.images[mask],
@@ -64,7 +65,7 @@ class FaceSet:
 def _open_text(path: Path) -> TextIO:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, "r", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
 
 
 def _checked_rows(reader: Iterable[list[str]], path: Path) -> Iterator[list[str]]:
@@ -196,7 +197,7 @@ def read_image_folder(root: str | Path, labels: list[str] | None = None, report:
                 continue
             try:
                 with Image.open(f) as im:
-                    g = im.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+                    g = im.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
                     images.append(np.asarray(g, dtype=np.uint8))
                     ys.append(li)
             except Exception as e:  # noqa: BLE001 - any decoder failure is a reportable row problem
@@ -259,7 +260,7 @@ def load_fer(csv_path: str | Path, ferplus_path: str | Path | None = None, cache
         if fs.votes is not None:
             arrays["votes"] = fs.votes
         tmp = Path(str(cache) + ".tmp.npz")
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as the allow_pickle flag
         os.replace(tmp, cache)
     return fs
 

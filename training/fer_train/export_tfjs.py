@@ -48,9 +48,9 @@ def _conv_config(name: str, conv: nn.Conv2d, activation: str) -> dict[str, Any]:
 
 
 def _pool_config(name: str, pool: nn.MaxPool2d) -> dict[str, Any]:
-    k, s = pool.kernel_size, pool.stride if pool.stride is not None else pool.kernel_size
-    k = [k, k] if isinstance(k, int) else list(k)
-    s = [s, s] if isinstance(s, int) else list(s)
+    k0, s0 = pool.kernel_size, pool.stride if pool.stride is not None else pool.kernel_size
+    k = [k0, k0] if isinstance(k0, int) else list(k0)
+    s = [s0, s0] if isinstance(s0, int) else list(s0)
     if pool.padding not in (0, (0, 0)) or pool.ceil_mode or pool.dilation not in (1, (1, 1)):
         raise ValueError(f"{name}: only unpadded, floor-mode max pooling maps to Keras 'valid' pooling")
     return {"class_name": "MaxPooling2D", "config": {"name": name, "trainable": False, "dtype": "float32",
@@ -79,6 +79,7 @@ def build_layers(net: InferenceNet, size: int = 48) -> tuple[list[dict[str, Any]
             name = unique("conv2d")
             layers.append(_conv_config(name, m, "relu" if fused_relu else "linear"))
             weights.append((f"{name}/kernel", m.weight.detach().float().numpy().transpose(2, 3, 1, 0)))
+            assert m.bias is not None, "folded convolutions carry a bias"
             weights.append((f"{name}/bias", m.bias.detach().float().numpy()))
             i += 2 if fused_relu else 1
             continue

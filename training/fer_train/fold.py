@@ -5,10 +5,26 @@ layers one-to-one) only sees Conv(+bias), ReLU, MaxPool, global average pooling 
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from .model import ExpressionNet
+
+
+def _conv_like(conv: nn.Conv2d) -> nn.Conv2d:
+    """A Conv2d with `conv`'s geometry and a bias (2-D: torch stores the sizes as tuples of two)."""
+    pair = lambda v: cast(tuple[int, int], tuple(v))  # noqa: E731
+    padding = conv.padding if isinstance(conv.padding, str) else pair(conv.padding)
+    return nn.Conv2d(conv.in_channels, conv.out_channels, pair(conv.kernel_size), stride=pair(conv.stride), padding=padding,
+                     dilation=pair(conv.dilation), groups=conv.groups, bias=True, padding_mode=conv.padding_mode)
+
+
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    if conv.bias is None:
+        raise ValueError("expected a convolution with a bias")
+    return conv.bias
 
 
 def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -24,11 +40,10 @@ def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(b)
     beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(b)
     s = gamma / torch.sqrt(bn.running_var.detach().double() + bn.eps)
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                      dilation=conv.dilation, groups=conv.groups, bias=True, padding_mode=conv.padding_mode)
+    fused = _conv_like(conv)
     with torch.no_grad():
         fused.weight.copy_((w * s.view(-1, 1, 1, 1)).float())
-        fused.bias.copy_(((b - bn.running_mean.detach().double()) * s + beta).float())
+        _bias(fused).copy_(((b - bn.running_mean.detach().double()) * s + beta).float())
     return fused
 
 
@@ -72,11 +87,10 @@ def fold_model(model: ExpressionNet, probabilities: bool = True) -> InferenceNet
                 layers.append(fold_conv_bn(m, nxt))
                 i += 2
                 continue
-            c = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, stride=m.stride, padding=m.padding,
-                          dilation=m.dilation, groups=m.groups, bias=True, padding_mode=m.padding_mode)
+            c = _conv_like(m)
             with torch.no_grad():
                 c.weight.copy_(m.weight.detach().float())
-                c.bias.copy_(m.bias.detach().float() if m.bias is not None else torch.zeros(m.out_channels))
+                _bias(c).copy_(m.bias.detach().float() if m.bias is not None else torch.zeros(m.out_channels))
             layers.append(c)
         elif isinstance(m, nn.ReLU):
             layers.append(nn.ReLU())

@@ -14,7 +14,9 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +29,6 @@ from .loader import BatchStream
 from .model import ExpressionNet, NetConfig, as_input, count_parameters
 from .progress import Progress
 
-
 # The dataset sits beside the repository (../shared/datasets/fer2013 from the repo root), never inside it.
 _SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "fer2013"
 
@@ -39,15 +40,15 @@ class TrainConfig:
     cache: str | None = "runs/cache/fer2013.npz"
     train_usage: str = "Training"
     test_usage: str = "PublicTest"
-    epochs: int = 60
+    epochs: int = 50
     batch_size: int = 64
-    lr: float = 0.05
+    lr: float = 0.03
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
-    warmup_epochs: float = 2.0
+    warmup_epochs: float = 1.5
     label_smoothing: float = 0.0
-    ferplus_weight: float = 0.3  # target = (1-w) * one-hot(FER2013 label) + w * FER+ vote distribution
+    ferplus_weight: float = 0.2  # target = (1-w) * one-hot(FER2013 label) + w * FER+ vote distribution
     ema_decay: float = 0.999
     seed: int = 1
     threads: int = 0  # 0: torch's default
@@ -82,8 +83,10 @@ def load_config(path: str | None, overrides: list[str], base: dict | None = None
         except json.JSONDecodeError:
             raw[k] = v  # a plain string, e.g. a path
     try:
-        net = NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("net", {}).items()})
-        aug = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("aug", {}).items()})
+        net_fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("net", {}).items()}
+        aug_fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("aug", {}).items()}
+        net = NetConfig(**net_fields)
+        aug = AugmentConfig(**aug_fields)
     except TypeError as e:
         raise SystemExit(f"config: {e}") from None
     known = set(TrainConfig.__dataclass_fields__)
@@ -91,9 +94,45 @@ def load_config(path: str | None, overrides: list[str], base: dict | None = None
     if unknown:
         raise SystemExit(f"config: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
     cfg = TrainConfig(net=net, aug=aug, **raw)
-    if cfg.precision not in PRECISIONS:
-        raise SystemExit(f"config: precision {cfg.precision!r} is not one of {', '.join(PRECISIONS)}")
+    validate(cfg)
     return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Every check that needs no data, so a wrong setting fails in a second, not after the ~20 s CSV load."""
+    def bad(key: str, value: object, want: str) -> None:
+        raise SystemExit(f"config: {key} = {value!r} is invalid: expected {want}")
+
+    for key in ("epochs", "batch_size"):
+        v = getattr(cfg, key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            bad(key, v, "a positive integer")
+    for key in ("threads", "max_train", "stop_after", "seed"):
+        v = getattr(cfg, key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            bad(key, v, "an integer >= 0")
+    for key, lo, hi in (("lr", 0.0, 10.0), ("weight_decay", 0.0, 1.0), ("momentum", 0.0, 1.0), ("label_smoothing", 0.0, 1.0),
+                        ("ferplus_weight", 0.0, 1.0), ("ema_decay", 0.0, 1.0), ("distill_weight", 0.0, 1.0)):
+        v = getattr(cfg, key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi or (key == "lr" and v == 0):
+            bad(key, v, f"a number in [{lo}, {hi}]" + (" above 0" if key == "lr" else ""))
+    if not isinstance(cfg.warmup_epochs, (int, float)) or isinstance(cfg.warmup_epochs, bool) or cfg.warmup_epochs < 0:
+        bad("warmup_epochs", cfg.warmup_epochs, "a number >= 0")
+    if not isinstance(cfg.distill_temperature, (int, float)) or cfg.distill_temperature <= 0:
+        bad("distill_temperature", cfg.distill_temperature, "a number above 0")
+    if cfg.precision not in PRECISIONS:
+        bad("precision", cfg.precision, f"one of {', '.join(PRECISIONS)}")
+    if not cfg.net.widths or any(not isinstance(w, int) or w < 1 for w in cfg.net.widths):
+        bad("net.widths", list(cfg.net.widths), "a list of positive integers")
+    if not 0 <= cfg.net.dropout < 1:
+        bad("net.dropout", cfg.net.dropout, "a number in [0, 1)")
+    for key in ("init",):
+        v = getattr(cfg, key)
+        if v and not Path(v).is_file():
+            raise SystemExit(f"config: {key} checkpoint {v} does not exist")
+    for t in [cfg.teachers] if isinstance(cfg.teachers, str) else cfg.teachers:
+        if not Path(t).is_file():
+            raise SystemExit(f"config: teacher checkpoint {t} does not exist")
 
 
 def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -232,18 +271,19 @@ class Teachers:
                 if self.flip_tta:  # a mirrored face has the same expression: a cheap, stronger teacher
                     p = (p + F.softmax(net(torch.flip(x, dims=[3])).float() / temperature, dim=1)) / 2
             total = p if total is None else total + p
-        return total / len(self.members)  # type: ignore[operator]
+        assert total is not None, "probs() needs at least one teacher"
+        return total / len(self.members)
 
     def report(self, te: FaceSet, device: torch.device) -> None:
         """Each teacher's test accuracy and the ensemble's, so a weak teacher is seen before hours are spent on it."""
         if not len(te):
             return
-        ens = None
+        ens: np.ndarray | None = None
         for net, mean, std, p in self.members:
             pr = predict_proba(net, te.images, mean, std, device, flip_tta=self.flip_tta)
             ens = pr if ens is None else ens + pr
             print(f"teacher {p}: test acc {(pr.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
-        if len(self.members) > 1:
+        if len(self.members) > 1 and ens is not None:
             print(f"teacher ensemble: test acc {(ens.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
 
 
@@ -260,10 +300,16 @@ def distributed() -> tuple[int, int]:
     return dist.get_rank(), world
 
 
+def _running(loss_sum: torch.Tensor, correct: torch.Tensor, seen: int) -> str:
+    """The progress line's numbers; reading the device-side sums here is the only sync logging makes."""
+    return f"loss {float(loss_sum) / seen:.3f} acc {int(correct) / seen:.3f}"
+
+
 def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | None = None, workers: int = 0) -> dict:
     """One process, or one rank of a `torchrun` job (DistributedDataParallel): `batch_size` is per process, so N
     processes step on N x batch_size faces at once, exactly the faces a single process with batch_size x N would
     take (the global order is the same); rank 0 alone logs, evaluates and writes checkpoints."""
+    validate(cfg)
     rank, world = distributed()
     main_proc = rank == 0
     if device_name is None and torch.cuda.is_available():
@@ -296,8 +342,9 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    for p in model.parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
     opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
                           lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
@@ -330,11 +377,9 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
             print(f"resumed from {last} at epoch {start_epoch}", file=sys.stderr)
 
     if main_proc:
-        print(f"world={world} device={device} precision={precision} params={count_parameters(model)} train={len(tr)} test={len(te)} mean={mean:.4f} std={std:.4f}",
+        print(f"world={world} device={device} precision={precision} params={count_parameters(model)} train={len(tr)} test={len(te)} "
+              f"mean={mean:.4f} std={std:.4f}",
           file=sys.stderr)
-    if not 0.0 <= cfg.distill_weight <= 1.0 or cfg.distill_temperature <= 0:
-        raise SystemExit(f"config: distill_weight must be in [0, 1] (got {cfg.distill_weight}) and distill_temperature > 0 "
-                         f"(got {cfg.distill_temperature})")
     teachers = Teachers(cfg.teachers, device, cfg.net.num_classes, cfg.teacher_flip_tta)
     if len(teachers) and start_epoch == 0 and main_proc:
         teachers.report(te, device)
@@ -391,7 +436,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
             step += 1
             seen += n
             if bar:
-                bar.update(lambda: f"loss {float(loss_sum_t) / seen:.3f} acc {int(correct_t) / seen:.3f}")
+                bar.update(partial(_running, loss_sum_t, correct_t, seen))
         loss_sum, correct = float(loss_sum_t), int(correct_t)
         if bar:
             bar.close()

@@ -59,7 +59,7 @@ def unfold_bundle(bundle: Path, images: np.ndarray, dropout: float = 0.3) -> dic
             if isinstance(m, torch.nn.MaxPool2d):
                 x = m(x)
                 continue
-            conv, bn = m[0], m[1]
+            conv, bn = m[0], m[1]  # type: ignore[index]  # a Sequential(conv, bn, relu) block
             w, b = convs[i]
             conv.weight.copy_(torch.from_numpy(w))
             z = conv(x)

@@ -6,10 +6,9 @@ import tarfile
 
 import numpy as np
 import pytest
-from conftest import LABELS
 
-from fer_train.bundle import ALLOWED_FILES, BundleError, extract_archive, onnx_probabilities, verify_bundle, \
-    write_archive, write_bundle
+from conftest import LABELS
+from fer_train.bundle import ALLOWED_FILES, BundleError, extract_archive, onnx_probabilities, verify_bundle, write_archive, write_bundle
 from fer_train.checkpoint import load_checkpoint
 from fer_train.export import main as export_main
 from fer_train.selftest import preprocess, torch_probabilities

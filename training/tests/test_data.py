@@ -2,9 +2,9 @@ import io
 
 import numpy as np
 import pytest
-from conftest import synthetic_faces, write_fer_csv
 from PIL import Image
 
+from conftest import synthetic_faces, write_fer_csv
 from fer_train.data import load_fer, read_fer2013, read_ferplus_votes, read_image_folder
 
 

@@ -4,12 +4,12 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_faces, write_fer_csv
 
+from conftest import synthetic_faces, write_fer_csv
 from fer_train.augment import AugmentConfig
+from fer_train.data import load_fer
 from fer_train.model import ExpressionNet, NetConfig
 from fer_train.train import TrainConfig, predict_proba, train
-from fer_train.data import load_fer
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_a_missing_teacher_is_named(tmp_path, data_csv):
 
 def test_bad_distillation_settings_are_named(tmp_path, data_csv):
     teacher = _opinionated_teacher(tmp_path / "teacher.pt", 1)
-    with pytest.raises(SystemExit, match=r"distill_weight must be in \[0, 1\] \(got 1.5\)"):
+    with pytest.raises(SystemExit, match=r"distill_weight = 1.5 is invalid: expected a number in \[0.0, 1.0\]"):
         train(_cfg(data_csv, teachers=[teacher], distill_weight=1.5), tmp_path / "a", device_name="cpu")
     other = ExpressionNet(NetConfig(widths=(8, 16), num_classes=8))
     torch.save({"model": other.state_dict(), "config": {"net": asdict(other.cfg)}, "mean": 0.5, "std": 0.25,

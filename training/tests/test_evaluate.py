@@ -1,8 +1,8 @@
 import json
 
 import numpy as np
-from conftest import LABELS
 
+from conftest import LABELS
 from fer_train.checkpoint import load_checkpoint
 from fer_train.data import read_fer2013
 from fer_train.evaluate import confusion_matrix, main, metric_prefix, per_class

@@ -2,8 +2,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from conftest import tiny_net
 
+from conftest import tiny_net
 from fer_train.export_onnx import export_onnx
 
 

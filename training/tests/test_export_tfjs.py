@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import node_with_tfjs, tiny_net
 
+from conftest import node_with_tfjs, tiny_net
 from fer_train.export_tfjs import export_tfjs, predict_numpy, read_weights
 
 

@@ -1,7 +1,7 @@
 import torch
-from conftest import tiny_net
 from torch import nn
 
+from conftest import tiny_net
 from fer_train.fold import fold_conv_bn, fold_model
 
 

@@ -3,9 +3,8 @@ device sync per step for logging."""
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_faces, write_fer_csv
 
-import fer_train.train as train_mod
+from conftest import synthetic_faces, write_fer_csv
 from fer_train.augment import AugmentConfig
 from fer_train.data import FaceSet, iter_batches
 from fer_train.loader import BatchStream, soft_targets

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import node_with_tfjs
 
+from conftest import node_with_tfjs
 from fer_train.bundle import onnx_probabilities, verify_bundle
 from fer_train.selftest import preprocess
 

@@ -3,9 +3,9 @@ import json
 
 import pytest
 import torch
-from conftest import synthetic_faces, write_fer_csv
 
 import fer_train.train as train_mod
+from conftest import synthetic_faces, write_fer_csv
 from fer_train.augment import AugmentConfig
 from fer_train.checkpoint import load_checkpoint
 from fer_train.model import NetConfig

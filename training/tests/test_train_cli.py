@@ -4,9 +4,9 @@ import json
 
 import pytest
 import torch
-from conftest import synthetic_faces, write_fer_csv
 
 import fer_train.train as train_mod
+from conftest import synthetic_faces, write_fer_csv
 from fer_train.train import choose_precision, main
 
 
@@ -41,7 +41,7 @@ def test_bad_input_is_a_one_line_error(csv, tmp_path, capsys):
         main(_args(csv, tmp_path / "a", "--set", "epochs"))
     assert main(_args(tmp_path / "missing.csv", tmp_path / "b")) == 1
     assert "train failed: data file " in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="precision 'fp8' is not one of"):
+    with pytest.raises(SystemExit, match="precision = 'fp8' is invalid: expected one of"):
         main(_args(csv, tmp_path / "c", "--set", "precision=fp8"))
     with pytest.raises(SystemExit, match="config: .* does not exist"):
         main(["--out", str(tmp_path / "d"), "--config", str(tmp_path / "nope.json")])
@@ -87,3 +87,37 @@ def test_last_pt_loads_its_ema_weights_unless_raw_is_asked_for(csv, tmp_path):
     assert torch.equal(ema.model.state_dict()[k], ck["ema"][k]) and torch.equal(raw.model.state_dict()[k], ck["model"][k])
     assert not torch.equal(ck["ema"][k], ck["model"][k])
     assert load_checkpoint(out / "final.pt").weights == "ema"
+
+
+def test_defaults_have_one_source_configs_default_json_states_them():
+    """configs/default.json is the dataclass defaults written out: the two cannot disagree."""
+    import json as _json
+    from dataclasses import asdict
+    from pathlib import Path as _Path
+
+    from fer_train.train import TrainConfig
+
+    written = _json.loads((_Path(__file__).resolve().parents[1] / "configs" / "default.json").read_text())
+    defaults = asdict(TrainConfig())
+    for k, v in written.items():
+        if k == "net":
+            for nk, nv in v.items():
+                assert list(defaults["net"][nk]) == nv if isinstance(nv, list) else defaults["net"][nk] == nv, f"net.{nk}"
+        else:
+            assert defaults[k] == v, f"{k}: default.json says {v!r}, TrainConfig says {defaults[k]!r}"
+
+
+def test_bad_settings_fail_before_the_data_is_read(tmp_path):
+    """A wrong value is reported at once, naming the key, even when the data file would fail too (it is never read)."""
+    import subprocess
+    import sys
+
+    missing = tmp_path / "never-read.csv"
+    for setting, words in (("epochs=0", "epochs = 0 is invalid"), ("distill_weight=2", "distill_weight = 2"),
+                           ("lr=0", "lr = 0 is invalid"), ('net={"widths": [8, -1]}', "net.widths"),
+                           ("warmup_epochs=-1", "warmup_epochs = -1"), ("teachers=nope.pt", "teacher checkpoint nope.pt does not exist")):
+        r = subprocess.run([sys.executable, "-m", "fer_train.train", "--out", str(tmp_path / "run"), "--set", f"data_csv={missing}",
+                            "--set", setting], cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and words in r.stderr, (setting, r.stderr[-500:])
+        assert "never-read.csv" not in r.stderr and "Traceback" not in r.stderr, r.stderr[-500:]

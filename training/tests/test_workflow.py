@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import synthetic_faces, write_fer_csv
 
 TRAINING = Path(__file__).resolve().parents[1]

@@ -56,7 +56,7 @@ def make_frame(face: np.ndarray, rng: np.random.Generator, w: int, h: int) -> tu
     s = int(round(np.exp(rng.uniform(np.log(40), np.log(200)))))
     x, y = int(rng.integers(0, w - s + 1)), int(rng.integers(0, h - s + 1))
     img = background(rng, w, h)
-    f = np.asarray(Image.fromarray(face).resize((s, s), Image.BICUBIC), dtype=np.float32)
+    f = np.asarray(Image.fromarray(face).resize((s, s), Image.Resampling.BICUBIC), dtype=np.float32)
     m = feather_mask(s)[..., None]
     img[y : y + s, x : x + s] = img[y : y + s, x : x + s] * (1 - m) + f[..., None] * m
     gain, offset = rng.uniform(0.45, 1.3), rng.uniform(-30, 30)  # dim room .. bright, backlight

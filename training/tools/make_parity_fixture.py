@@ -38,6 +38,7 @@ def tiny_net(seed: int = 0) -> ExpressionNet:
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 n = m.num_features
+                assert m.running_mean is not None and m.running_var is not None
                 m.running_mean.copy_(torch.rand(n, generator=g) * 0.6 - 0.3)
                 m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.25)
                 m.weight.copy_(torch.rand(n, generator=g) + 0.5)
@@ -70,7 +71,7 @@ def main(argv: list[str]) -> int:
     net = tiny_net()
     write_bundle(net, out / "bundle", name="parity-fixture", version="0.0.0", mean=MEAN, std=STD,
                  labels=list(FER2013_LABELS), dataset="none: random weights for engine parity tests",
-                 created=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), force=True, calib_images=calibration_images(),
+                 created=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), force=True, calib_images=calibration_images(),
                  calib_source="64 generated images (blocky noise)")
     manifest = json.loads((out / "bundle" / "manifest.json").read_text())
     pre = manifest["preprocessing"]
