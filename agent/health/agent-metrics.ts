@@ -67,7 +67,7 @@ export class AgentMetrics {
   private readonly lastTotals = new Map<string, { dropped: number; corrupt: number }>();
   private brokerConnected = false;
   private model: ModelInfo | null = null;
-  private readonly unsubscribe: Array<() => void> = [];
+  private bus?: Bus;
 
   constructor(bus: Bus | null, opts: AgentMetricsOptions = {}) {
     this.clock = opts.clock ?? systemClock;
@@ -158,7 +158,7 @@ export class AgentMetrics {
 
   /** Stops listening to the bus. */
   dispose(): void {
-    for (const off of this.unsubscribe.splice(0)) off();
+    this.bus?.release(this);
   }
 
   private subscribe(bus: Bus): void {
@@ -167,18 +167,12 @@ export class AgentMetrics {
     const onSource = (s: SourceStatus): void => this.onSource(s);
     const onModel = (m: ModelInfo): void => this.setModel(m);
     const onPaused = (p: { cameraId: string; paused: boolean }): void => this.setPaused(p.cameraId, p.paused);
-    bus.on('result', onResult);
-    bus.on('event', onEvent);
-    bus.on('source', onSource);
-    bus.on('model', onModel);
-    bus.on('paused', onPaused);
-    this.unsubscribe.push(
-      () => bus.off('result', onResult),
-      () => bus.off('event', onEvent),
-      () => bus.off('source', onSource),
-      () => bus.off('model', onModel),
-      () => bus.off('paused', onPaused),
-    );
+    this.bus = bus;
+    bus.listen(this, 'result', onResult);
+    bus.listen(this, 'event', onEvent);
+    bus.listen(this, 'source', onSource);
+    bus.listen(this, 'model', onModel);
+    bus.listen(this, 'paused', onPaused);
   }
 
   private camera(cameraId: string): CameraHealthState {

@@ -165,13 +165,14 @@ export async function startHomeAssistantWs(opts: StartHomeAssistantWsOptions): P
     if (opts.control?.isPaused(e.cameraId)) return;
     delivery.submit({ ...eventPayload(e, opts.agentId, nextId()), camera_name: names.get(e.cameraId) ?? e.cameraId }, e.monoMs);
   };
-  opts.bus.on('event', onEvent);
+  const owner = {};
+  opts.bus.listen(owner, 'event', onEvent);
 
   return {
     async stop() {
       stopping = true;
       clearTimeout(retryTimer);
-      opts.bus.off('event', onEvent);
+      opts.bus.release(owner);
       const left = delivery.clear();
       if (left > 0) log.warn({ events: left }, 'Home Assistant sink stopping with events not fired');
       conn?.close();

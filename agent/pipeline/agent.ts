@@ -65,12 +65,12 @@ export class Agent implements AgentControl {
     if (cfg.sinks.jsonl.path) this.sinks.push(new JsonlSink(cfg.sinks.jsonl.path, log));
     this.sinks.push(...(this.opts.sinks ?? []));
     for (const s of this.sinks) await s.start?.();
-    this.bus.on('event', (e) => {
+    this.bus.listen(this, 'event', (e) => {
       for (const s of this.sinks) {
         Promise.resolve(s.onEvent(e)).catch((err: unknown) => log.warn({ sink: s.name, err: errorMessage(err) }, 'sink failed to take an event'));
       }
     });
-    this.bus.on('result', (r) => {
+    this.bus.listen(this, 'result', (r) => {
       for (const s of this.sinks) s.onFrame?.(r);
     });
 
@@ -139,6 +139,7 @@ export class Agent implements AgentControl {
     await this.running.catch(() => undefined);
     for (const p of this.pipelines) await p.dispose();
     for (const s of [...this.services].reverse()) await s.stop().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'service failed to stop'));
+    this.bus.release(this);
     for (const s of this.sinks) await s.stop?.();
     await this.slot?.dispose();
   }

@@ -183,11 +183,12 @@ export async function startLiveView(agent: LiveViewHost, log: Logger, opts: Live
     sources.set(s.cameraId, s);
   };
   const onPaused = (): void => broadcast('stats', stats());
-  bus.on('result', onResult);
-  bus.on('event', onEvent);
-  bus.on('model', onModel);
-  bus.on('source', onSource);
-  bus.on('paused', onPaused);
+  const owner = {};
+  bus.listen(owner, 'result', onResult);
+  bus.listen(owner, 'event', onEvent);
+  bus.listen(owner, 'model', onModel);
+  bus.listen(owner, 'source', onSource);
+  bus.listen(owner, 'paused', onPaused);
 
   const openStream = (res: http.ServerResponse): void => {
     const client = new SseClient(res);
@@ -263,13 +264,7 @@ export async function startLiveView(agent: LiveViewHost, log: Logger, opts: Live
   });
   server.keepAliveTimeout = 5000;
 
-  const detach = (): void => {
-    bus.off('result', onResult);
-    bus.off('event', onEvent);
-    bus.off('model', onModel);
-    bus.off('source', onSource);
-    bus.off('paused', onPaused);
-  };
+  const detach = (): void => bus.release(owner);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
