@@ -34,6 +34,8 @@ export interface HealthService {
   readonly notifier: SdNotifier;
   /** Tells systemd the agent is up (READY=1) and starts the watchdog if WatchdogSec is set. */
   ready(status?: string): Promise<void>;
+  /** The watchdog timer once ready() armed it (WatchdogSec set), else null. */
+  readonly watchdog: WatchdogHandle | null;
   stop(): Promise<void>;
 }
 
@@ -52,6 +54,9 @@ export async function startHealthService(opts: HealthServiceOptions): Promise<He
     metrics,
     server,
     notifier,
+    get watchdog() {
+      return watchdog;
+    },
     async ready(status = 'running') {
       const intervalMs = notifier.watchdogMs;
       if (intervalMs !== null && !watchdog) {

@@ -113,6 +113,8 @@ export interface WatchdogOptions {
 export interface WatchdogHandle {
   /** Runs one check now (the timer calls this); resolves with what it found and whether it pinged. */
   tick(): Promise<ProgressCheck & { pinged: boolean }>;
+  /** Checks that found a stalled camera and withheld the ping, so far (tests wait on it instead of sleeping). */
+  readonly withheld: number;
   stop(): void;
 }
 
@@ -120,6 +122,7 @@ export interface WatchdogHandle {
 export function startWatchdog(opts: WatchdogOptions): WatchdogHandle {
   const { monitor, notifier, logger } = opts;
   let wasStalled = false;
+  let withheld = 0;
   const tick = async (): Promise<ProgressCheck & { pinged: boolean }> => {
     const res = monitor.check();
     if (res.ok) {
@@ -137,9 +140,16 @@ export function startWatchdog(opts: WatchdogOptions): WatchdogHandle {
       void notifier.status(`stalled: ${list}`);
     }
     wasStalled = true;
+    withheld++;
     return { ...res, pinged: false };
   };
   const timer = setInterval(() => void tick(), Math.max(50, Math.floor(opts.intervalMs / 3)));
   timer.unref();
-  return { tick, stop: () => clearInterval(timer) };
+  return {
+    tick,
+    get withheld() {
+      return withheld;
+    },
+    stop: () => clearInterval(timer),
+  };
 }

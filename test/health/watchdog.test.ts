@@ -116,9 +116,13 @@ test('end to end with real timers: a stalled camera loop stops the pings, its re
 
   hallRuns = false;
   t.true(await sock.waitFor(() => sock.messages.some((m) => m.fields.STATUS?.startsWith('stalled: hall')), 10_000), 'the stall is reported');
-  await new Promise((r) => setTimeout(r, 300)); // a ping already on its way may still land
+  // Counted in watchdog checks, not wall time: after the first withheld check no ping is on its way; six more
+  // withheld checks (two watchdog intervals) must add none.
+  const wd = health.watchdog!;
+  t.true(await sock.waitFor(() => wd.withheld >= 1, 10_000));
   const pingsAtStall = sock.pings();
-  await new Promise((r) => setTimeout(r, 1500)); // 2.5 watchdog intervals
+  const from = wd.withheld;
+  t.true(await sock.waitFor(() => wd.withheld >= from + 6, 20_000), 'the watchdog kept checking');
   t.is(sock.pings(), pingsAtStall, 'no pings while the hall loop is stalled');
 
   hallRuns = true;
