@@ -90,6 +90,8 @@ export interface EmotionEvent {
   wallMs: number;
   /** Monotonic time of the change (ms). */
   monoMs: number;
+  /** Unique per event, stamped once by the pipeline so every sink reports the same id. */
+  eventId?: string;
 }
 
 /** Something that consumes events and frame results: stdout, jsonl, MQTT, Home Assistant. */

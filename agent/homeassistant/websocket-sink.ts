@@ -163,7 +163,7 @@ export async function startHomeAssistantWs(opts: StartHomeAssistantWsOptions): P
 
   const onEvent = (e: EmotionEvent): void => {
     if (opts.control?.isPaused(e.cameraId)) return;
-    delivery.submit({ ...eventPayload(e, opts.agentId, nextId()), camera_name: names.get(e.cameraId) ?? e.cameraId }, e.monoMs);
+    delivery.submit({ ...eventPayload(e, opts.agentId, nextId), camera_name: names.get(e.cameraId) ?? e.cameraId }, e.monoMs);
   };
   const owner = {};
   opts.bus.listen(owner, 'event', onEvent);

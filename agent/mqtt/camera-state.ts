@@ -16,6 +16,8 @@ export interface TrackState {
 }
 
 export interface CameraState {
+  /** events/schemas/state.v1.json */
+  schema: 1;
   camera: string;
   emotion: string;
   confidence: number;
@@ -73,6 +75,7 @@ export class CameraStateModel {
       .map((f) => this.track(f));
     const top = tracks[0];
     return {
+      schema: 1,
       camera: this.cameraId,
       emotion: top ? top.emotion : 'none',
       confidence: top ? top.confidence : 0,

@@ -79,7 +79,7 @@ export class StatePublisher implements Feature {
       // A paused camera raises nothing, even if a frame was already on its way through the pipeline.
       if (!model || this.paused.get(e.cameraId)) return;
       model.onEvent(e);
-      const payload = JSON.stringify(eventPayload(e, this.cfg.agent_id, this.nextEventId()));
+      const payload = JSON.stringify(eventPayload(e, this.cfg.agent_id, this.nextEventId));
       this.delivery.submit({ topic: this.topics.camera(e.cameraId).event, payload }, e.monoMs);
       this.maybePublishState(e.cameraId);
     });

@@ -9,6 +9,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { AgentControl, EventSink } from '../core/types.js';
+import { eventIdFactory } from '../events/payloads.js';
 import { JsonlSink } from '../events/sinks/jsonl.js';
 import { StdoutSink } from '../events/sinks/stdout.js';
 import { CameraFeed } from '../sources/camera-feed.js';
@@ -61,8 +62,8 @@ export class Agent implements AgentControl {
     this.loaded = await setupClassifier(cfg, this.opts.modelDir ?? cfg.model.path, log);
     this.slot = new ModelSlot(this.loaded.classifier);
 
-    if (cfg.sinks.stdout.enabled) this.sinks.push(new StdoutSink({ logger: log }));
-    if (cfg.sinks.jsonl.path) this.sinks.push(new JsonlSink(cfg.sinks.jsonl.path, log));
+    if (cfg.sinks.stdout.enabled) this.sinks.push(new StdoutSink({ logger: log, agentId: cfg.agent_id }));
+    if (cfg.sinks.jsonl.path) this.sinks.push(new JsonlSink(cfg.sinks.jsonl.path, log, cfg.agent_id));
     this.sinks.push(...(this.opts.sinks ?? []));
     for (const s of this.sinks) await s.start?.();
     this.bus.listen(this, 'event', (e) => {
@@ -74,12 +75,14 @@ export class Agent implements AgentControl {
       for (const s of this.sinks) s.onFrame?.(r);
     });
 
+    // Ids from the agent and its start time: unique across restarts, the same in every sink.
+    const nextEventId = eventIdFactory(cfg.agent_id, this.clock.wall());
     for (const cam of resolveCameras(cfg)) {
       const detector = await createDetector(cam.detection, this.loaded.choice.engine, cfg.threads, log);
       const source = createSource(cam.id, cam.source, log, { clock: this.clock, fps: cam.fps });
       const feed = new CameraFeed({ cameraId: cam.id, source, fps: cam.fps, log, clock: this.clock, onStatus: (s) => this.bus.emit('source', s) });
       this.feeds.push(feed);
-      this.pipelines.push(new CameraPipeline({ camera: cam, feed, detector, models: this.slot, bus: this.bus, clock: this.clock, log, dispose: () => detector.dispose() }));
+      this.pipelines.push(new CameraPipeline({ camera: cam, feed, detector, models: this.slot, bus: this.bus, clock: this.clock, log, nextEventId, dispose: () => detector.dispose() }));
     }
     this.bus.emit('model', this.model);
     log.info({ agent: cfg.agent_id, cameras: this.pipelines.map((p) => p.cameraId), engine: this.engine, model: `${this.loaded.name}@${this.loaded.version}` }, 'agent started');

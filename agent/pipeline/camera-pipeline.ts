@@ -28,6 +28,8 @@ export interface CameraPipelineDeps {
   bus: Bus;
   clock: Clock;
   log: Logger;
+  /** Stamps each event with its id once, so every sink reports the same one (default: none; sinks number them). */
+  nextEventId?: () => string;
   /** Releases what the pipeline owns (its detector). */
   dispose?: () => Promise<void>;
 }
@@ -135,7 +137,8 @@ export class CameraPipeline {
   }
 
   private emitEvents(events: readonly import('../core/types.js').EmotionEvent[]): void {
-    for (const e of events) this.d.bus.emit('event', e);
+    const next = this.d.nextEventId;
+    for (const e of events) this.d.bus.emit('event', next ? { ...e, eventId: next() } : e);
   }
 
   /** Drives face_lost while no frames arrive (source stalled or paused). */

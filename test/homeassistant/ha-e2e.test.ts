@@ -14,6 +14,7 @@ import { silentLogger } from '../../agent/core/log.js';
 import { packageRoot } from '../../agent/core/paths.js';
 import { startHomeAssistantWs, type HomeAssistantWsHandle } from '../../agent/homeassistant/websocket-sink.js';
 import { startMqtt, type MqttHandle } from '../../agent/pipeline/mqtt.js';
+import { schemaProblems } from '../helpers/schemas.js';
 import { waitFor } from '../helpers/wait.js';
 import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { LABELS, MemoryControl, Watcher, event, face, modelInfo, result, sleep, testConfig } from '../mqtt/support.js';
@@ -190,7 +191,9 @@ if (!venv) {
     // The websocket sink fired fer_emotion for each of the three.
     await waitFor('three fer_emotion events', () => c.ferEvents.length === 3, 15_000, 100);
     t.deepEqual(c.ferEvents.map((e) => e.event_type), ['sad', 'happy', 'sad']);
-    t.like(c.ferEvents[0], { camera: 'living_room', camera_name: 'Living room', agent: 'e2e', track_id: 7 });
+    t.like(c.ferEvents[0], { camera: 'living_room', camera_name: 'Living room', agent: 'e2e', track_id: 7, schema: 1 });
+    // As Home Assistant hands them to automations, they conform to the published event schema.
+    for (const e of c.ferEvents) t.deepEqual(schemaProblems('event', e), [], JSON.stringify(e));
   });
 
   test.serial('the pause switch in Home Assistant stops events', async (t) => {

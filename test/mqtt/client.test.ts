@@ -9,6 +9,7 @@ import { silentLogger } from '../../agent/core/log.js';
 import { startMqtt, type MqttHandle } from '../../agent/pipeline/mqtt.js';
 import { readCpuTemperature } from '../../agent/mqtt/diagnostics.js';
 import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
+import { schemaProblems } from '../helpers/schemas.js';
 import { CAMERAS, LABELS, MemoryControl, Watcher, event, face, modelInfo, result, sleep, testConfig } from './support.js';
 
 let broker: Mosquitto;
@@ -100,6 +101,11 @@ test('a scripted sequence: state follows the frames, one QoS 1 non-retained even
       ['face_lost', 'none', 9],
     ]);
     t.true(events.every((e) => e.qos === 1 && !e.retain));
+    // Every event and every state conforms to the published schemas (agent/events/schemas).
+    for (const e of events) t.deepEqual(schemaProblems('event', json(e.payload)), [], e.payload);
+    const states = w.on(`fer/a-seq/${cam}/state`);
+    t.true(states.length >= 4);
+    for (const st of states) t.deepEqual(schemaProblems('state', json(st.payload)), [], st.payload);
     const e0 = json(events[0].payload);
     t.like(e0, { camera: cam, agent: 'a-seq', confidence: 0.812, held_s: 1.2 });
     t.regex(String(e0.time), /^\d{4}-\d\d-\d\dT/);

@@ -35,7 +35,7 @@ test("mqtt.url 'embedded' starts a broker that mosquitto_sub -t 'fer/#' can watc
     }
     t.regex(out, /^fer\/a-emb\/availability online$/m);
     t.regex(out, /^fer\/a-emb\/living_room\/state \{.*"emotion":"none"/m);
-    t.regex(out, /^fer\/a-emb\/living_room\/event \{"event_type":"surprise"/m);
+    t.regex(out, /^fer\/a-emb\/living_room\/event \{"schema":1,"event_type":"surprise"/m);
   } finally {
     await mqtt.stop();
   }

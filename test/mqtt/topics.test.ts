@@ -48,8 +48,9 @@ test('connect errors name the settings to check', (t) => {
 
 test('event payload: the documented keys, rounded; ids unique', (t) => {
   const next = eventIdFactory('pi', 1_700_000_000_000);
-  const p = eventPayload({ ...event('cam', 3, 'happy', 'neutral', 5, 1_700_000_000_123), heldMs: 1234.6 }, 'pi', next());
+  const p = eventPayload({ ...event('cam', 3, 'happy', 'neutral', 5, 1_700_000_000_123), heldMs: 1234.6 }, 'pi', next);
   t.deepEqual(p, {
+    schema: 1,
     event_type: 'happy', previous: 'neutral', track_id: 3, confidence: 0.812, held_s: 1.235,
     time: '2023-11-14T22:13:20.123Z', ts: 1_700_000_000_123, camera: 'cam', agent: 'pi', event_id: 'pi-loyw3v28-1',
   });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { errorMessage } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import type { EmotionEvent, EventSink } from '../../core/types.js';
-import { eventToJsonLine } from '../event-json.js';
+import { eventIdFactory, eventPayload } from '../payloads.js';
 
 function code(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
@@ -22,10 +22,16 @@ export class JsonlSink implements EventSink {
   private failing = false;
   private stopped = false;
 
+  private readonly nextId: () => string;
+
   constructor(
     readonly file: string,
     private readonly logger: Logger = silentLogger,
-  ) {}
+    /** The agent id in each line (events/schemas/event.v1.json). */
+    private readonly agentId = 'fer-agent',
+  ) {
+    this.nextId = eventIdFactory(agentId, Date.now());
+  }
 
   /** Batches that could not be written. */
   get errors(): number {
@@ -49,7 +55,7 @@ export class JsonlSink implements EventSink {
   /** Queues the event; the returned promise settles (never rejects) once it was written or given up on. */
   onEvent(event: EmotionEvent): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    this.pending.push(eventToJsonLine(event) + '\n');
+    this.pending.push(JSON.stringify(eventPayload(event, this.agentId, this.nextId)) + '\n');
     this.writing ??= this.drain();
     return this.writing;
   }

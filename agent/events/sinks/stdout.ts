@@ -7,7 +7,7 @@ import { errorMessage } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import type { EmotionEvent, EventSink } from '../../core/types.js';
 import { FACE_LOST } from '../debouncer.js';
-import { eventToJsonLine } from '../event-json.js';
+import { eventIdFactory, eventPayload } from '../payloads.js';
 
 export interface StdoutSinkOptions {
   /** Default process.stdout. */
@@ -17,6 +17,8 @@ export interface StdoutSinkOptions {
   /** ANSI colours in pretty mode; default: unless NO_COLOR is set (https://no-color.org). */
   color?: boolean;
   logger?: Logger;
+  /** The agent id in each JSON line (events/schemas/event.v1.json). */
+  agentId?: string;
 }
 
 const COLORS: Record<string, number> = { angry: 31, disgust: 32, fear: 35, happy: 33, sad: 34, surprise: 36, neutral: 37, [FACE_LOST]: 90 };
@@ -56,11 +58,16 @@ export class StdoutSink implements EventSink {
     if (this.failures === 1) this.logger.warn({ err: errorMessage(err) }, 'stdout sink: cannot write events to stdout');
   };
 
+  private readonly agentId: string;
+  private readonly nextId: () => string;
+
   constructor(options: StdoutSinkOptions = {}) {
     this.stream = options.stream ?? process.stdout;
     this.pretty = options.pretty ?? this.stream.isTTY === true;
     this.color = options.color ?? !process.env.NO_COLOR;
     this.logger = options.logger ?? silentLogger;
+    this.agentId = options.agentId ?? 'fer-agent';
+    this.nextId = eventIdFactory(this.agentId, Date.now());
     // Stays attached for the sink's life: buffered writes can still fail after the agent stopped sending events.
     this.stream.on('error', this.onError);
   }
@@ -71,7 +78,7 @@ export class StdoutSink implements EventSink {
   }
 
   onEvent(event: EmotionEvent): void {
-    const line = this.pretty ? formatPretty(event, this.color) : eventToJsonLine(event);
+    const line = this.pretty ? formatPretty(event, this.color) : JSON.stringify(eventPayload(event, this.agentId, this.nextId));
     try {
       this.stream.write(line + '\n');
     } catch (err) {

@@ -3,11 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import type { EmotionEvent } from '../../../agent/core/types.js';
-import { eventToJson } from '../../../agent/events/event-json.js';
+import { eventPayload } from '../../../agent/events/payloads.js';
+import { schemaProblems } from '../../helpers/schemas.js';
 import { JsonlSink } from '../../../agent/events/sinks/jsonl.js';
 
 const base: EmotionEvent = { cameraId: 'porch', trackId: 1, eventType: 'happy', previous: 'none', confidence: 0.8, heldMs: 1000, wallMs: Date.UTC(2026, 10, 25, 12), monoMs: 1000 };
-const ev = (trackId: number): EmotionEvent => ({ ...base, trackId });
+const ev = (trackId: number): EmotionEvent => ({ ...base, trackId, eventId: `pi-${trackId}` });
+const eventToJson = (e: EmotionEvent) => eventPayload(e, 'fer-agent', () => 'unused');
 
 async function tmp(t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fer-jsonl-'));
@@ -28,6 +30,7 @@ test('creates the parent directory and appends one JSON line per event, in order
   await sink.stop();
   const got = await lines(file);
   t.deepEqual(got, Array.from({ length: 20 }, (_, i) => eventToJson(ev(i + 1))));
+  for (const g of got) t.deepEqual(schemaProblems('event', g), []);
   t.is(sink.errors, 0);
 });
 

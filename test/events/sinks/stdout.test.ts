@@ -1,10 +1,11 @@
 import { PassThrough, Writable } from 'node:stream';
 import test from 'ava';
 import type { EmotionEvent } from '../../../agent/core/types.js';
-import { eventToJson } from '../../../agent/events/event-json.js';
+import { eventPayload } from '../../../agent/events/payloads.js';
 import { StdoutSink } from '../../../agent/events/sinks/stdout.js';
+import { schemaProblems } from '../../helpers/schemas.js';
 
-const happy: EmotionEvent = { cameraId: 'kitchen', trackId: 3, eventType: 'happy', previous: 'neutral', confidence: 0.87, heldMs: 1200, wallMs: Date.UTC(2026, 10, 25, 12, 0, 1, 234), monoMs: 5000 };
+const happy: EmotionEvent = { cameraId: 'kitchen', trackId: 3, eventType: 'happy', previous: 'neutral', confidence: 0.87, heldMs: 1200, wallMs: Date.UTC(2026, 10, 25, 12, 0, 1, 234), monoMs: 5000, eventId: 'pi-1' };
 const lost: EmotionEvent = { ...happy, eventType: 'face_lost', previous: 'happy', confidence: 0.9, heldMs: 12_300 };
 
 function capture(isTTY: boolean): { stream: PassThrough & { isTTY?: boolean }; text: () => string } {
@@ -15,16 +16,16 @@ function capture(isTTY: boolean): { stream: PassThrough & { isTTY?: boolean }; t
   return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
 }
 
-test('not a terminal: one JSON object per line, snake_case fields', (t) => {
+test('not a terminal: one JSON object per line, the versioned event schema', (t) => {
   const { stream, text } = capture(false);
-  const sink = new StdoutSink({ stream });
+  const sink = new StdoutSink({ stream, agentId: 'pi' });
   sink.onEvent(happy);
   sink.onEvent(lost);
   const lines = text().split('\n');
   t.is(lines.length, 3);
   t.is(lines[2], '');
-  t.deepEqual(JSON.parse(lines[0]), eventToJson(happy));
-  t.deepEqual(Object.keys(JSON.parse(lines[1])), ['camera', 'track_id', 'event_type', 'previous', 'confidence', 'held_ms', 'timestamp']);
+  t.deepEqual(JSON.parse(lines[0]), eventPayload(happy, 'pi', () => 'unused'));
+  for (const l of lines.slice(0, 2)) t.deepEqual(schemaProblems('event', JSON.parse(l)), [], l);
   t.is(JSON.parse(lines[1]).event_type, 'face_lost');
 });
 
