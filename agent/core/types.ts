@@ -68,7 +68,11 @@ export interface FrameResult {
   width: number;
   height: number;
   faces: TrackedFace[];
-  timings: { decodeMs: number; detectMs: number; classifyMs: number; totalMs: number };
+  /**
+   * waitMs: how old the frame was when work on it began (capture or read → decode start: time in the feed's slot);
+   * processMs: the work (decode + detect + classify + tracking); totalMs: capture → result, the two together.
+   */
+  timings: { decodeMs: number; detectMs: number; classifyMs: number; waitMs: number; processMs: number; totalMs: number };
   /** Idle gating skipped the detector on this frame (nothing moved, no face followed). */
   detectorSkipped?: boolean;
 }

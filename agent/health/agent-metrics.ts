@@ -16,6 +16,8 @@ const STAGES = [
   ['decode', 'decodeMs'],
   ['detect', 'detectMs'],
   ['classify', 'classifyMs'],
+  ['wait', 'waitMs'],
+  ['process', 'processMs'],
   ['total', 'totalMs'],
 ] as const;
 

@@ -10,14 +10,16 @@ import type { FrameResult } from '../core/types.js';
 export interface DiagnosticsPayload {
   /** Frames processed per second, all cameras together. */
   fps: number;
-  /** Mean processing time of a frame (decode + detect + classify), ms. */
+  /** Mean processing time of a frame (decode + detect + classify + tracking), ms: the agent's own work. */
   latency_ms: number;
+  /** Mean age of a frame when work on it began (time it waited after capture), ms; latency_ms + this = capture → result. */
+  frame_age_ms: number;
   engine: string;
   model: string;
   model_version: string;
   cpu_temp_c: number | null;
   /** Per camera; `detector_skipped`: frames since start on which idle gating skipped the detector. */
-  cameras: Record<string, { fps: number; latency_ms: number; detector_skipped: number }>;
+  cameras: Record<string, { fps: number; latency_ms: number; frame_age_ms: number; detector_skipped: number }>;
   events_queued: number;
   events_dropped: number;
   uptime_s: number;
@@ -26,7 +28,8 @@ export interface DiagnosticsPayload {
 
 interface Sample {
   monoMs: number;
-  totalMs: number;
+  processMs: number;
+  waitMs: number;
 }
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
@@ -45,7 +48,7 @@ export class DiagnosticsModel {
 
   onResult(r: FrameResult): void {
     const list = this.samples.get(r.cameraId) ?? [];
-    list.push({ monoMs: r.monoMs, totalMs: r.timings.totalMs });
+    list.push({ monoMs: r.monoMs, processMs: r.timings.processMs, waitMs: r.timings.waitMs });
     this.samples.set(r.cameraId, list);
     this.trim(list, r.monoMs);
     if (r.detectorSkipped) this.skipped.set(r.cameraId, (this.skipped.get(r.cameraId) ?? 0) + 1);
@@ -59,20 +62,25 @@ export class DiagnosticsModel {
     const cameras: DiagnosticsPayload['cameras'] = {};
     let fps = 0;
     let latSum = 0;
+    let ageSum = 0;
     let latN = 0;
     for (const [id, list] of this.samples) {
       this.trim(list, nowMono);
       // A camera that stopped delivering frames has an empty window: 0 fps.
       const camFps = list.length >= 2 ? ((list.length - 1) * 1000) / Math.max(1, list[list.length - 1].monoMs - list[0].monoMs) : 0;
-      const camLat = list.length > 0 ? list.reduce((s, x) => s + x.totalMs, 0) / list.length : 0;
-      cameras[id] = { fps: round1(camFps), latency_ms: round1(camLat), detector_skipped: this.skipped.get(id) ?? 0 };
+      const lat = list.reduce((s, x) => s + x.processMs, 0);
+      const age = list.reduce((s, x) => s + x.waitMs, 0);
+      const n = Math.max(1, list.length);
+      cameras[id] = { fps: round1(camFps), latency_ms: round1(lat / n), frame_age_ms: round1(age / n), detector_skipped: this.skipped.get(id) ?? 0 };
       fps += camFps;
-      latSum += list.reduce((s, x) => s + x.totalMs, 0);
+      latSum += lat;
+      ageSum += age;
       latN += list.length;
     }
     return {
       fps: round1(fps),
       latency_ms: round1(latN > 0 ? latSum / latN : 0),
+      frame_age_ms: round1(latN > 0 ? ageSum / latN : 0),
       engine: this.model?.engine ?? 'unknown',
       model: this.model?.name ?? 'unknown',
       model_version: this.model?.version ?? 'unknown',

@@ -34,6 +34,13 @@ export interface CameraPipelineDeps {
   dispose?: () => Promise<void>;
 }
 
+/** The stages of one frame (ms): decode ran just before `start`, in the feed; see FrameResult.timings. */
+export function timingsOf(capturedMono: number, start: number, detected: number, classified: number, end: number, decodeMs: number): FrameResult['timings'] {
+  const processMs = decodeMs + (end - start);
+  const totalMs = end - capturedMono;
+  return { decodeMs, detectMs: detected - start, classifyMs: classified - detected, waitMs: Math.max(0, totalMs - processMs), processMs, totalMs };
+}
+
 export class CameraPipeline {
   private events: CameraEvents;
   private generation: number;
@@ -127,7 +134,7 @@ export class CameraPipeline {
       height: frame.height,
       faces: tracks,
       ...(skip ? { detectorSkipped: true } : {}),
-      timings: { decodeMs, detectMs: t1 - t0, classifyMs: t2 - t1, totalMs: clock.mono() - frame.monoMs },
+      timings: timingsOf(frame.monoMs, t0, t1, t2, clock.mono(), decodeMs),
     };
     this.lastResult = result;
     if (bus.listenerCount('frame') > 0) bus.emit('frame', frame);

@@ -104,6 +104,9 @@ export class CameraFeed {
 
   private s: Omit<FeedStats, 'discarded'> = { state: 'connecting', received: 0, dropped: 0, corrupt: 0, handedOut: 0, reconnects: 0 };
 
+  /** A consumer is waiting for a frame and the fps gap has passed (pull sources read only then). */
+  private wanted = false;
+
   constructor(private readonly opts: CameraFeedOptions) {
     if (!(opts.fps > 0)) throw new FerError('config_invalid', `camera ${opts.cameraId}: fps must be > 0, got ${opts.fps}`);
     this.cameraId = opts.cameraId;
@@ -181,9 +184,13 @@ export class CameraFeed {
       const sf = this.slot;
       if (!sf) {
         if (this.done) return null;
+        // A pull source reads its next image now, when it is wanted (see demanded()).
+        this.wanted = true;
+        this.wake();
         await this.waitForChange(stopSignal);
         continue;
       }
+      this.wanted = false;
       this.slot = undefined;
       this.wake(); // a pull source waits for the slot to empty
       let frame: Frame;
@@ -266,6 +273,11 @@ export class CameraFeed {
     this.wake();
   }
 
+  /** Resolves once a consumer waits for a frame and the fps gap has passed: then a pull source reads the next one. */
+  private async demanded(signal: AbortSignal): Promise<void> {
+    while (!this.wanted && !signal.aborted) await this.waitForChange(signal);
+  }
+
   private wake(): void {
     const ws = [...this.waiters];
     this.waiters.clear();
@@ -313,7 +325,8 @@ export class CameraFeed {
       this.setState('connecting');
       let runningSince: number | undefined;
       try {
-        for await (const sf of this.source.open(signal)) {
+        const demand = this.source.pull ? () => this.demanded(signal) : undefined;
+        for await (const sf of this.source.open(signal, demand)) {
           if (signal.aborted) break;
           if (runningSince === undefined) {
             runningSince = this.clock.mono();

@@ -8,7 +8,12 @@ export type SourceFrame = { kind: 'encoded'; frame: EncodedFrame } | { kind: 'ra
 export interface FrameSource {
   /** For logs and `doctor`: the type and what it reads, never credentials. */
   readonly description: string;
-  open(signal: AbortSignal): AsyncIterable<SourceFrame>;
+  /**
+   * `demand` (pull sources): resolves when the consumer wants the next frame. A pull source waits for it before
+   * reading, so a stored image is read when it is needed and does not age in the feed's slot; the consumer then
+   * paces. Without it, the source paces itself at the camera fps.
+   */
+  open(signal: AbortSignal, demand?: () => Promise<void>): AsyncIterable<SourceFrame>;
   /** Frames the source threw away before they became frames (broken framing, over the size cap), over its life. */
   readonly discarded?: number;
   /**

@@ -49,8 +49,8 @@ abstract class ImageSource implements FrameSource {
   /** The files of one pass, in order. */
   protected abstract pass(): Promise<string[]>;
 
-  async *open(signal: AbortSignal): AsyncGenerator<SourceFrame> {
-    const interval = paceMs(this.cfg, this.ctx);
+  async *open(signal: AbortSignal, demand?: () => Promise<void>): AsyncGenerator<SourceFrame> {
+    const interval = demand ? 0 : paceMs(this.cfg, this.ctx);
     const { clock, log } = this.ctx;
     let seq = 0;
     let next = Number.NEGATIVE_INFINITY;
@@ -58,6 +58,8 @@ abstract class ImageSource implements FrameSource {
       const files = await this.pass();
       let yielded = 0;
       for (const file of files) {
+        if (signal.aborted) return;
+        if (demand) await demand();
         if (signal.aborted) return;
         let bytes: Uint8Array;
         try {

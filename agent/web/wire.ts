@@ -83,6 +83,8 @@ export interface WireCameraStats {
   cameraId: string;
   fps: number;
   latencyMs: number | null;
+  frameAgeMs: number | null;
+  processMs: number | null;
   detectMs: number | null;
   classifyMs: number | null;
   paused: boolean;
@@ -95,6 +97,8 @@ export function wireCameraStats(cameraId: string, rate: RateSnapshot, paused: bo
     cameraId,
     fps: r1(rate.fps),
     latencyMs: opt(rate.latencyMs),
+    frameAgeMs: opt(rate.frameAgeMs),
+    processMs: opt(rate.processMs),
     detectMs: opt(rate.detectMs),
     classifyMs: opt(rate.classifyMs),
     paused,

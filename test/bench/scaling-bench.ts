@@ -90,7 +90,7 @@ export async function runScaling(o: ScalingOptions): Promise<ScalingChildResult>
             s.bus.emit('event', { cameraId: 'cam', trackId: 1, eventType: labels[s.emotion]!, previous, confidence: 0.7, heldMs: 1000, wallMs: wall, monoMs: mono });
             eventsSent++;
           }
-          const r: FrameResult = { cameraId: 'cam', seq: s.ticks, monoMs: mono, wallMs: wall, width: 640, height: 480, faces: [face(mono, i, s.emotion)], timings: { decodeMs: 0, detectMs: 0, classifyMs: 0, totalMs: 0 } };
+          const r: FrameResult = { cameraId: 'cam', seq: s.ticks, monoMs: mono, wallMs: wall, width: 640, height: 480, faces: [face(mono, i, s.emotion)], timings: { decodeMs: 0, detectMs: 0, classifyMs: 0, waitMs: 0, processMs: 0, totalMs: 0 } };
           s.bus.emit('result', r);
           results++;
         };

@@ -25,7 +25,7 @@ export function face(): TrackedFace {
   };
 }
 
-export function result(cameraId: string, seq: number, faces = 0, timings = { decodeMs: 2, detectMs: 30, classifyMs: 4, totalMs: 40 }): FrameResult {
+export function result(cameraId: string, seq: number, faces = 0, timings: FrameResult['timings'] = { decodeMs: 2, detectMs: 30, classifyMs: 4, waitMs: 4, processMs: 36, totalMs: 40 }): FrameResult {
   return { cameraId, seq, monoMs: seq * 100, wallMs: Date.UTC(2026, 10, 25) + seq * 100, width: 320, height: 240, faces: Array.from({ length: faces }, face), timings };
 }
 

@@ -143,8 +143,8 @@ test('agent metrics follow the bus: frames, faces, stage latency, events, drops,
   t.is(value(p.samples, 'fer_frames_total', { camera: 'hall' }), 0, 'configured cameras exist before their first frame');
   t.is(value(p.samples, 'fer_mqtt_connected'), 0);
 
-  bus.emit('result', result('kitchen', 1, 2, { decodeMs: 3, detectMs: 40, classifyMs: 8, totalMs: 60 }));
-  bus.emit('result', result('kitchen', 2, 1, { decodeMs: 3, detectMs: 400, classifyMs: 8, totalMs: 420 }));
+  bus.emit('result', result('kitchen', 1, 2, { decodeMs: 3, detectMs: 40, classifyMs: 8, waitMs: 9, processMs: 51, totalMs: 60 }));
+  bus.emit('result', result('kitchen', 2, 1, { decodeMs: 3, detectMs: 400, classifyMs: 8, waitMs: 9, processMs: 411, totalMs: 420 }));
   bus.emit('event', { cameraId: 'kitchen', trackId: 1, eventType: 'happy', previous: 'none', confidence: 0.9, heldMs: 1000, wallMs: 0, monoMs: 0 });
   bus.emit('event', { cameraId: 'kitchen', trackId: 1, eventType: 'face_lost', previous: 'happy', confidence: 0, heldMs: 2000, wallMs: 0, monoMs: 0 });
   bus.emit('event', { cameraId: 'kitchen', trackId: 2, eventType: 'happy', previous: 'none', confidence: 0.8, heldMs: 1000, wallMs: 0, monoMs: 0 });

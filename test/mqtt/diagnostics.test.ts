@@ -28,13 +28,17 @@ test('CPU temperature: the cpu zone in °C; none where the board exposes none or
   t.is(await readCpuTemperature(path.join(os.tmpdir(), 'no-such-thermal-dir')), null);
 });
 
-test('fps and latency over the window, per camera and together; 0 fps for a camera with no frames', (t) => {
+test('fps, processing latency and frame age over the window, per camera and together; 0 fps for a camera with no frames', (t) => {
   const d = new DiagnosticsModel(['a', 'b'], 10_000);
   d.onModel(modelInfo(['x'], '2.0.0'));
-  for (let i = 0; i < 21; i++) d.onResult({ ...result('a', i, 1000 + i * 100, []), ...(i % 4 === 0 ? { detectorSkipped: true } : {}) }); // 10 fps for 2 s
+  // 10 fps for 2 s; each frame waited 40 ms after capture and took 15 ms of work.
+  for (let i = 0; i < 21; i++) {
+    const r = result('a', i, 1000 + i * 100, []);
+    d.onResult({ ...r, timings: { ...r.timings, waitMs: 40, processMs: 15, totalMs: 55 }, ...(i % 4 === 0 ? { detectorSkipped: true } : {}) });
+  }
   const s = d.snapshot(3000, 0, { cpuTempC: 47.25, queued: 2, dropped: 3, uptimeS: 9.6 });
-  t.like(s, { fps: 10, latency_ms: 15, engine: 'onnxruntime', model_version: '2.0.0', cpu_temp_c: 47.3, events_queued: 2, events_dropped: 3, uptime_s: 10 });
-  t.deepEqual(s.cameras, { a: { fps: 10, latency_ms: 15, detector_skipped: 6 }, b: { fps: 0, latency_ms: 0, detector_skipped: 0 } });
+  t.like(s, { fps: 10, latency_ms: 15, frame_age_ms: 40, engine: 'onnxruntime', model_version: '2.0.0', cpu_temp_c: 47.3, events_queued: 2, events_dropped: 3, uptime_s: 10 });
+  t.deepEqual(s.cameras, { a: { fps: 10, latency_ms: 15, frame_age_ms: 40, detector_skipped: 6 }, b: { fps: 0, latency_ms: 0, frame_age_ms: 0, detector_skipped: 0 } });
   // Long after the last frame the window is empty.
   t.is(d.snapshot(60_000, 0, { cpuTempC: null, queued: 0, dropped: 0, uptimeS: 60 }).fps, 0);
 });

@@ -68,7 +68,7 @@ export function face(trackId: number, label: string, p: number, size = 100, labe
 }
 
 export function result(cameraId: string, seq: number, monoMs: number, faces: TrackedFace[], wallMs = Date.now()): FrameResult {
-  return { cameraId, seq, monoMs, wallMs, width: 640, height: 480, faces, timings: { decodeMs: 2, detectMs: 10, classifyMs: 3, totalMs: 15 } };
+  return { cameraId, seq, monoMs, wallMs, width: 640, height: 480, faces, timings: { decodeMs: 2, detectMs: 10, classifyMs: 3, waitMs: 0, processMs: 15, totalMs: 15 } };
 }
 
 export function event(cameraId: string, trackId: number, eventType: string, previous: string, monoMs: number, wallMs = Date.now()): EmotionEvent {

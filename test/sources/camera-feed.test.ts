@@ -297,3 +297,48 @@ test('a source that sends nothing usable is warned about once, and its discarded
   t.true(statuses.filter((n) => n > 0).length >= 3, `counts reported as they grew: ${statuses.join(',')}`);
   t.true(statuses.every((n, i) => i === 0 || n >= statuses[i - 1]!));
 });
+
+/** A stored-image source: counts its reads and records how many frames the consumer had taken at each read. */
+class CountingPullSource implements FrameSource {
+  readonly description = 'counting pull source';
+  readonly pull = true;
+  reads = 0;
+  readonly takenAtRead: number[] = [];
+  constructor(
+    private readonly jpeg: Uint8Array,
+    private readonly taken: () => number,
+  ) {}
+  async *open(signal: AbortSignal, demand?: () => Promise<void>): AsyncGenerator<SourceFrame> {
+    for (let seq = 0; !signal.aborted; seq++) {
+      if (demand) await demand();
+      this.reads++;
+      this.takenAtRead.push(this.taken());
+      yield { kind: 'encoded', frame: { seq, monoMs: performance.now(), wallMs: Date.now(), bytes: this.jpeg } };
+    }
+  }
+}
+
+test('a stored-image source reads each image when the consumer asks for it, not ahead (it does not age in the slot)', async (t) => {
+  let taken = 0;
+  const src = new CountingPullSource(await colourJpeg(1), () => taken);
+  const feed = new CameraFeed({ cameraId: 'cam', source: src, fps: 1000, log: silentLogger });
+  for (let i = 0; i < 5; i++) {
+    const f = await feed.next();
+    t.truthy(f);
+    taken++;
+    // The consumer works on the frame for a while (many event-loop turns): a source reading ahead would read now.
+    for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r));
+    t.is(src.reads, taken, `after frame ${i}: no image read before it was asked for`);
+  }
+  // Each read happened when every earlier frame had been taken.
+  t.deepEqual(src.takenAtRead, [0, 1, 2, 3, 4]);
+  await feed.stop();
+});
+
+test('frame timings: the wait before work began and the work add up to capture → result', async (t) => {
+  const { timingsOf } = await import('../../agent/pipeline/camera-pipeline.js');
+  // Captured at 100, decoded for 5 ms until 180, detect until 200, classify until 210, result at 212.
+  const tm = timingsOf(100, 180, 200, 210, 212, 5);
+  t.deepEqual(tm, { decodeMs: 5, detectMs: 20, classifyMs: 10, waitMs: 75, processMs: 37, totalMs: 112 });
+  t.is(tm.waitMs + tm.processMs, tm.totalMs);
+});

@@ -62,6 +62,6 @@ export function oneFaceResult(cameraId: string, seq: number, monoMs: number, pro
         age: 3,
       },
     ],
-    timings: { decodeMs: 1, detectMs: 30, classifyMs: 5, totalMs: 42 },
+    timings: { decodeMs: 1, detectMs: 30, classifyMs: 5, waitMs: 6, processMs: 36, totalMs: 42 },
   };
 }

@@ -155,7 +155,8 @@
       return;
     }
     const parts = [`${s.fps.toFixed(1)} fps`];
-    if (s.latencyMs !== null) parts.push(`latency ${Math.round(s.latencyMs)} ms (detect ${Math.round(s.detectMs)}, classify ${Math.round(s.classifyMs)})`);
+    // Capture to result = the time a frame waited before work began + the work (detect and classify are part of it).
+    if (s.latencyMs !== null) parts.push(`latency ${Math.round(s.latencyMs)} ms = waited ${Math.round(s.frameAgeMs)} + work ${Math.round(s.processMs)} (detect ${Math.round(s.detectMs)}, classify ${Math.round(s.classifyMs)})`);
     if (s.source) parts.push(`source ${s.source.state}${s.source.reason ? ': ' + s.source.reason : ''}`);
     if (s.paused) parts.push('PAUSED');
     out.textContent = parts.join(' · ');
