@@ -9,7 +9,7 @@ import { FerError, errorMessage } from '../core/errors.js';
 import { bundledModelDir, packageRoot, sampleFramesDir } from '../core/paths.js';
 import { redactDeep } from '../core/redact.js';
 import { checkFileTypes, checkOverrideTypes } from './strict-types.js';
-import { schema, type AgentConfig, type CameraConfig, type DebounceConfig, type DetectionConfig, type TrackingConfig } from './schema.js';
+import { schema, type AgentConfig, type CameraConfig, type DebounceConfig, type DetectionConfig, type SnapshotConfig, type TrackingConfig } from './schema.js';
 
 export interface LoadOptions {
   /** A user config file (JSON). */
@@ -33,6 +33,7 @@ export interface ResolvedCamera {
   detection: DetectionConfig;
   tracking: TrackingConfig;
   debounce: DebounceConfig;
+  snapshot: SnapshotConfig;
 }
 
 export const defaultConfigFile = path.join(packageRoot, 'configs', 'default.json');
@@ -129,6 +130,7 @@ export function resolveCameras(cfg: AgentConfig): ResolvedCamera[] {
     detection: { ...cfg.detection, ...c.detection },
     tracking: { ...cfg.tracking, ...c.tracking },
     debounce: { ...cfg.debounce, ...c.debounce },
+    snapshot: { ...cfg.snapshot, ...c.snapshot },
   }));
 }
 

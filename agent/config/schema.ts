@@ -70,6 +70,16 @@ export interface DebounceConfig {
   absence_timeout_ms: number;
 }
 
+/** Opt-in pictures for notifications: one JPEG per debounced emotion event, published to MQTT only (never disk). */
+export interface SnapshotConfig {
+  enabled: boolean;
+  /** face: the face with a margin; frame: the whole frame with the faces boxed. */
+  kind: 'face' | 'frame';
+  max_width: number;
+  quality: number;
+  max_bytes: number;
+}
+
 export interface CameraConfig {
   id: string;
   name?: string;
@@ -78,6 +88,7 @@ export interface CameraConfig {
   detection?: Partial<DetectionConfig>;
   tracking?: Partial<TrackingConfig>;
   debounce?: Partial<DebounceConfig>;
+  snapshot?: Partial<SnapshotConfig>;
 }
 
 const ID_RE = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -128,6 +139,7 @@ export const LIMITS = {
     max_faces: [1, 256, true],
   } as Record<string, Limit>,
   tracking: { iou_threshold: [0, 1, false], max_missed_frames: [0, 10_000, true], smoothing: [0.001, 1, false] } as Record<string, Limit>,
+  snapshot: { max_width: [64, 4096, true], quality: [1, 100, true], max_bytes: [4096, 4 * 1024 * 1024, true] } as Record<string, Limit>,
   debounce: {
     min_confidence: [0, 1, false],
     min_duration_ms: [0, 86_400_000, true],
@@ -161,7 +173,7 @@ function rangeFormat([min, max, integer]: Limit): string {
  * A camera's detection/tracking/debounce overrides take their checks from the global keys' own schema entries
  * (ranges from LIMITS, enums, booleans): one source, so a new global key is overridable and checked the same way.
  */
-function overrideChecks(group: 'detection' | 'tracking' | 'debounce'): Record<string, Check> {
+function overrideChecks(group: 'detection' | 'tracking' | 'debounce' | 'snapshot'): Record<string, Check> {
   const node = schema[group] as Record<string, { format: unknown }>;
   const limits = LIMITS[group];
   return Object.fromEntries(
@@ -199,6 +211,7 @@ function cameraKeyChecks(): Record<string, Check | Record<string, Check>> {
     detection: overrideChecks('detection'),
     tracking: overrideChecks('tracking'),
     debounce: overrideChecks('debounce'),
+    snapshot: overrideChecks('snapshot'),
   };
   return cameraKeys;
 }
@@ -415,8 +428,15 @@ export const schema = {
     cooldown_ms: { doc: 'Minimum time between two emotion events of one track.', format: 'nat', default: 3000 },
     absence_timeout_ms: { doc: 'A track not seen for this long raises face_lost.', format: 'nat', default: 2000 },
   },
+  snapshot: {
+    enabled: { doc: 'Publish one JPEG per debounced emotion event to <base>/<agent>/<camera>/snapshot (a Home Assistant image entity, for notifications with a picture). Off by default: no image leaves the device unless this is on (per camera: cameras[].snapshot.enabled). Nothing is written to disk.', format: 'bool', default: false },
+    kind: { doc: 'face: the face that changed, with a margin; frame: the whole frame with every face boxed.', format: ['face', 'frame'], default: 'face' },
+    max_width: { doc: 'The picture is scaled down to at most this width (pixels).', format: 'nat', default: 640 },
+    quality: { doc: 'JPEG quality (1-100).', format: 'nat', default: 80 },
+    max_bytes: { doc: 'A picture larger than this is re-encoded smaller until it fits, or not sent (bytes).', format: 'nat', default: 200_000 },
+  },
   cameras: {
-    doc: 'Cameras served by this agent: [{id, name?, source: {type, path|url|pipeline, loop?, width?, height?, args?, interval_ms?, timeout_ms?}, fps, detection?, tracking?, debounce?}]. Per-camera detection/tracking/debounce keys override the global ones.',
+    doc: 'Cameras served by this agent: [{id, name?, source: {type, path|url|pipeline, loop?, width?, height?, args?, interval_ms?, timeout_ms?}, fps, detection?, tracking?, debounce?, snapshot?}]. Per-camera detection/tracking/debounce/snapshot keys override the global ones.',
     format: 'cameras',
     default: [
       { id: 'demo', name: 'Demo frames', source: { type: 'dir', path: '', loop: true }, fps: 5 },
@@ -503,6 +523,7 @@ export type AgentConfig = {
   detection: DetectionConfig;
   tracking: TrackingConfig;
   debounce: DebounceConfig;
+  snapshot: SnapshotConfig;
   cameras: CameraConfig[];
   sinks: { stdout: { enabled: boolean }; jsonl: { path: string } };
   mqtt: {

@@ -19,7 +19,7 @@ export interface BrokerLink {
  */
 export interface FeatureHost {
   /** Publishes while connected (resolves on PUBACK for QoS 1); resolves at once offline: connect republishes. */
-  publish(topic: string, payload: string, opts: { qos: 0 | 1; retain: boolean }, timeoutMs?: number): Promise<void>;
+  publish(topic: string, payload: string | Buffer, opts: { qos: 0 | 1; retain: boolean }, timeoutMs?: number): Promise<void>;
   /** Publishes, or rejects when not connected: for queues that must know whether the broker took it. */
   send(topic: string, payload: string, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
   /** Messages on topics matching `filter` (subscribed on every connect) go to `handler`. */

@@ -35,6 +35,8 @@ export interface BusEvents {
   source: [SourceStatus];
   /** A camera was paused or resumed by a command. */
   paused: [{ cameraId: string; paused: boolean }];
+  /** The picture of a debounced emotion event (only for cameras with snapshot.enabled). */
+  snapshot: [{ cameraId: string; eventId: string | undefined; eventType: string; jpeg: Buffer }];
 }
 
 type Listener<K extends keyof BusEvents> = (...args: BusEvents[K]) => void;

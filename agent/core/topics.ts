@@ -9,6 +9,8 @@
  *   <base>/<agent>/<camera>/event           JSON, QoS 1, never retained
  *   <base>/<agent>/<camera>/paused          retained `ON` / `OFF`
  *   <base>/<agent>/<camera>/paused/set      `ON` / `OFF` in (the Home Assistant switch)
+ *   <base>/<agent>/<camera>/snapshot        JPEG of the last emotion event, not retained (opt-in: snapshot.enabled)
+ *   <base>/<agent>/_sync                     the agent's own echo, a barrier after subscribing
  */
 import { FerError } from './errors.js';
 
@@ -21,6 +23,8 @@ export interface CameraTopics {
   event: string;
   paused: string;
   pausedSet: string;
+  /** The JPEG of the last emotion event (opt-in: snapshot.enabled), not retained. */
+  snapshot: string;
 }
 
 export interface AgentTopics {
@@ -58,6 +62,7 @@ export function agentTopics(base: string, agentId: string): AgentTopics {
     event: `${root}/${cameraId}/event`,
     paused: `${root}/${cameraId}/paused`,
     pausedSet: `${root}/${cameraId}/paused/set`,
+    snapshot: `${root}/${cameraId}/snapshot`,
   });
   return {
     root,

@@ -18,7 +18,8 @@ export interface DiscoveryContext {
   topics: AgentTopics;
   /** The active model's labels (output order). */
   labels: readonly string[];
-  cameras: ReadonlyArray<{ id: string; name: string }>;
+  /** `snapshot`: the camera publishes a picture per event (snapshot.enabled): it gets an image entity. */
+  cameras: ReadonlyArray<{ id: string; name: string; snapshot?: boolean }>;
   origin: { name: string; sw: string; url?: string };
   /** Whether the board exposes a CPU temperature (else no such entity). */
   cpuTemperature: boolean;
@@ -28,7 +29,7 @@ export interface DiscoveryContext {
   configurationUrl?: string;
 }
 
-export type Platform = 'sensor' | 'binary_sensor' | 'switch' | 'event' | 'update';
+export type Platform = 'sensor' | 'binary_sensor' | 'switch' | 'event' | 'update' | 'image';
 
 /** One entity's discovery options (long key names; `platform` is only kept in device-based discovery). */
 export interface Component {
@@ -170,6 +171,16 @@ export function pauseSwitch(ctx: DiscoveryContext, cameraId: string): Component 
   };
 }
 
+/** The picture of the last emotion event (opt-in): notifications attach it via /api/image_proxy/<entity>. */
+export function snapshotImage(ctx: DiscoveryContext, cameraId: string): Component {
+  return {
+    ...cameraBase(ctx, cameraId, 'image', 'snapshot', 'Last emotion snapshot'),
+    image_topic: ctx.topics.camera(cameraId).snapshot,
+    content_type: 'image/jpeg',
+    icon: 'mdi:camera-image',
+  };
+}
+
 export function fpsSensor(ctx: DiscoveryContext): Component {
   return { ...agentBase(ctx, 'fps', 'Frame rate'), value_template: '{{ value_json.fps }}', unit_of_measurement: 'fps', state_class: 'measurement', suggested_display_precision: 1, icon: 'mdi:speedometer' };
 }
@@ -216,6 +227,7 @@ export function cameraComponents(ctx: DiscoveryContext, cameraId: string): Recor
     presence: presenceBinarySensor(ctx, cameraId),
     emotion_event: emotionEvent(ctx, cameraId),
     pause: pauseSwitch(ctx, cameraId),
+    ...(ctx.cameras.find((c) => c.id === cameraId)?.snapshot ? { snapshot: snapshotImage(ctx, cameraId) } : {}),
   };
 }
 
@@ -325,6 +337,6 @@ export function legacyDiscovery(ctx: DiscoveryContext): DiscoveryMessage[] {
  * Home Assistant (`fer-agent ha remove`). The CPU temperature entity is included whether or not this board has one.
  */
 export function removeDiscoveryMessages(ctx: DiscoveryContext): DiscoveryMessage[] {
-  const all = { ...ctx, cpuTemperature: true };
+  const all = { ...ctx, cpuTemperature: true, cameras: ctx.cameras.map((c) => ({ ...c, snapshot: true })) };
   return [...deviceDiscovery(all), ...legacyDiscovery(all)].map((m) => ({ topic: m.topic, payload: '' }));
 }

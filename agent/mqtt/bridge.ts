@@ -70,7 +70,7 @@ export class MqttBridge implements FeatureHost {
     return this.online;
   }
 
-  publish(topic: string, payload: string, opts: PublishOpts, timeoutMs = 10_000): Promise<void> {
+  publish(topic: string, payload: string | Buffer, opts: PublishOpts, timeoutMs = 10_000): Promise<void> {
     if (!this.online) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`publish to ${topic} not acknowledged within ${timeoutMs} ms`)), timeoutMs);
@@ -252,7 +252,7 @@ export class MqttBridge implements FeatureHost {
     }
   }
 
-  private sendRaw(topic: string, payload: string, opts: PublishOpts, done: (err?: Error) => void): void {
+  private sendRaw(topic: string, payload: string | Buffer, opts: PublishOpts, done: (err?: Error) => void): void {
     const client = this.client;
     if (!client || !this.online) {
       done(new Error('not connected'));

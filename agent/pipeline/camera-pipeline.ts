@@ -6,11 +6,13 @@ import type { Bus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { ClassifiedFace, DetectedFace, Frame, FrameResult } from '../core/types.js';
+import type { ClassifiedFace, DetectedFace, EmotionEvent, Frame, FrameResult, TrackedFace } from '../core/types.js';
 import type { ResolvedCamera } from '../config/load.js';
 import { MotionGate } from '../vision/motion-gate.js';
 import type { FaceDetector } from '../vision/face-detector.js';
 import { CameraEvents } from '../events/camera-events.js';
+import { FACE_LOST } from '../events/debouncer.js';
+import { encodeSnapshot } from '../vision/snapshot.js';
 import type { ModelSlot } from './model-slot.js';
 
 /** Where frames come from (CameraFeed in production; anything with `next` in tests). */
@@ -42,6 +44,8 @@ export function timingsOf(capturedMono: number, start: number, detected: number,
 }
 
 export class CameraPipeline {
+  /** Snapshots are encoded one after another, in event order, beside the frame loop. */
+  private snapshotChain: Promise<void> = Promise.resolve();
   private events: CameraEvents;
   private generation: number;
   private paused = false;
@@ -139,13 +143,33 @@ export class CameraPipeline {
     this.lastResult = result;
     if (bus.listenerCount('frame') > 0) bus.emit('frame', frame);
     bus.emit('result', result);
-    this.emitEvents(events);
+    const stamped = this.emitEvents(events);
+    if (camera.snapshot.enabled) this.snapshots(frame, tracks, stamped);
     return result;
   }
 
-  private emitEvents(events: readonly import('../core/types.js').EmotionEvent[]): void {
+  private emitEvents(events: readonly EmotionEvent[]): EmotionEvent[] {
     const next = this.d.nextEventId;
-    for (const e of events) this.d.bus.emit('event', next ? { ...e, eventId: next() } : e);
+    const out = events.map((e) => (next ? { ...e, eventId: next() } : e));
+    for (const e of out) this.d.bus.emit('event', e);
+    return out;
+  }
+
+  /** One picture per emotion event of this frame (face_lost has no face to show); encoded off the frame loop. */
+  private snapshots(frame: Frame, tracks: readonly TrackedFace[], events: readonly EmotionEvent[]): void {
+    const { camera, bus, log } = this.d;
+    for (const e of events) {
+      if (e.eventType === FACE_LOST) continue;
+      const track = tracks.find((t) => t.trackId === e.trackId);
+      if (!track) continue;
+      this.snapshotChain = this.snapshotChain
+        .then(() => encodeSnapshot(frame, track.box, tracks.map((t) => t.box), camera.snapshot))
+        .then((jpeg) => {
+          if (jpeg) bus.emit('snapshot', { cameraId: camera.id, eventId: e.eventId, eventType: e.eventType, jpeg });
+          else log.warn({ camera: camera.id, max_bytes: camera.snapshot.max_bytes }, 'snapshot over snapshot.max_bytes even at the smallest size; not sent');
+        })
+        .catch((err: unknown) => log.warn({ camera: camera.id, err: errorMessage(err) }, 'snapshot failed'));
+    }
   }
 
   /** Drives face_lost while no frames arrive (source stalled or paused). */

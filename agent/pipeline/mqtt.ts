@@ -20,6 +20,7 @@ import { CommandHandler } from '../mqtt/command-handler.js';
 import { DiagnosticsPublisher } from '../mqtt/diagnostics-publisher.js';
 import { PauseSync } from '../mqtt/pause-sync.js';
 import { PausedCameras } from '../mqtt/paused-cameras.js';
+import { SnapshotPublisher } from '../mqtt/snapshot-publisher.js';
 import { StatePublisher } from '../mqtt/state-publisher.js';
 import { liveViewUrl } from '../web/live-view.js';
 
@@ -28,7 +29,8 @@ export interface StartMqttOptions {
   bus: Bus;
   control: AgentControl;
   log: Logger;
-  cameras: ReadonlyArray<{ id: string; name: string }>;
+  /** `snapshot`: the camera publishes pictures (snapshot.enabled; Home Assistant gets an image entity). */
+  cameras: ReadonlyArray<{ id: string; name: string; snapshot?: boolean }>;
   /** The active model's labels (updated later by 'model' bus events). */
   labels: readonly string[];
   clock?: Clock;
@@ -91,13 +93,14 @@ export async function startMqtt(o: StartMqttOptions): Promise<MqttHandle> {
       delivery: () => ({ depth: state.queueDepth(), stats: state.stats() }),
     });
     const commands = new CommandHandler(topics, paused.cameraIds, o.control, pause, log);
+    const snapshots = new SnapshotPublisher(topics, paused, o.bus);
     const configurationUrl = liveViewUrl(cfg);
     const discovery = new DiscoveryPublisher({
       cfg, topics, bus: o.bus, log, cameras: o.cameras, labels: o.labels, cpuTemperature: () => diagnostics.hasCpuTemperature,
       ...(cfg.model.state_dir ? { modelStatusTopic: modelTopics.status(cfg.mqtt.base_topic, cfg.agent_id) } : {}),
       ...(configurationUrl ? { configurationUrl } : {}),
     });
-    for (const f of [state, pause, diagnostics, commands, discovery]) {
+    for (const f of [state, pause, diagnostics, commands, snapshots, discovery]) {
       await f.start(bridge);
       features.push(f);
     }

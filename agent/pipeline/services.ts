@@ -34,7 +34,7 @@ export interface Services {
 export async function startServices(agent: Agent, opts: { health?: HealthService; updates?: ModelUpdates | null } = {}): Promise<Services> {
   const started: Services = {};
   const { cfg, log } = agent;
-  const cameras = resolveCameras(cfg).map((c) => ({ id: c.id, name: c.name }));
+  const cameras = resolveCameras(cfg).map((c) => ({ id: c.id, name: c.name, snapshot: c.snapshot.enabled }));
 
   const broker = await startMqtt({ cfg, bus: agent.bus, control: agent, log, cameras, labels: agent.model.labels });
   agent.addService(broker);

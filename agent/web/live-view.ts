@@ -125,7 +125,8 @@ export async function startLiveView(agent: LiveViewHost, log: Logger, opts: Live
   const clock = opts.clock ?? systemClock;
   const frameWaitMs = opts.frameWaitMs ?? FRAME_WAIT_MS;
   const page = await loadPage(opts.pageDir ?? pageDir);
-  const cameras = cfg.cameras.map((c) => ({ id: c.id, name: c.name ?? c.id }));
+  // `snapshot`: the page says plainly that this camera sends a picture per event to MQTT.
+  const cameras = cfg.cameras.map((c) => ({ id: c.id, name: c.name ?? c.id, snapshot: c.snapshot?.enabled ?? cfg.snapshot.enabled }));
   const cameraIds = new Set(cameras.map((c) => c.id));
   const ownNames = [os.hostname().toLowerCase(), `${os.hostname().toLowerCase()}.local`];
   if (cfg.web.host && isIP(cfg.web.host) === 0) ownNames.push(cfg.web.host.toLowerCase());

@@ -109,7 +109,8 @@ export function wireCameraStats(cameraId: string, rate: RateSnapshot, paused: bo
 /** Everything a page needs on connect, before live messages arrive. */
 export interface WireHello {
   agentId: string;
-  cameras: Array<{ id: string; name: string }>;
+  /** `snapshot`: pictures of each emotion event leave the device over MQTT (snapshot.enabled). */
+  cameras: Array<{ id: string; name: string; snapshot: boolean }>;
   model: WireModel | null;
   /** Recent events, oldest first. */
   events: WireEvent[];

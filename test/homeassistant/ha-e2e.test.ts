@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import anyTest, { type TestFn } from 'ava';
+import sharp from 'sharp';
 import type * as haws from 'home-assistant-js-websocket';
 import { Bus } from '../../agent/core/bus.js';
 import { silentLogger } from '../../agent/core/log.js';
@@ -20,7 +21,8 @@ import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/m
 import { LABELS, MemoryControl, Watcher, event, face, modelInfo, result, sleep, testConfig } from '../mqtt/support.js';
 import { haVenv, startHomeAssistant, type HaState, type HomeAssistant } from './ha-core.js';
 
-const CAMERAS = [{ id: 'living_room', name: 'Living room' }];
+// The camera publishes snapshots (opt-in), so Home Assistant gets its image entity too.
+const CAMERAS = [{ id: 'living_room', name: 'Living room', snapshot: true }];
 
 interface Agent {
   bus: Bus;
@@ -163,9 +165,30 @@ if (!venv) {
     t.is(s.get('sensor.fer_e2e_model_version')?.state, '1.0.0');
     // The example automations and the blueprint automation all loaded.
     const automations = [...s.values()].filter((x) => x.entity_id.startsWith('automation.'));
-    t.is(automations.length, 6, automations.map((a) => a.entity_id).join(', '));
+    t.is(automations.length, 7, automations.map((a) => a.entity_id).join(', '));
     t.true(automations.every((a) => a.state === 'on'));
     t.is(c.fired.length, 0);
+  });
+
+  test.serial('opt-in snapshots: the image entity appears, updates on an event, and its image proxy returns the JPEG', async (t) => {
+    t.timeout(90_000);
+    const c = t.context;
+    const a = c.run.agent as Agent;
+    const id = 'image.fer_living_room_snapshot';
+    const before = await waitStates(c.ha, (m) => m.has(id) && m.get(id)?.state !== 'unavailable', 'the image entity');
+    t.is(before.get(id)?.attributes.friendly_name, 'Living room Last emotion snapshot');
+    const jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 200, g: 120, b: 40 } } }).jpeg().toBuffer();
+    a.bus.emit('snapshot', { cameraId: 'living_room', eventId: 'e2e-snap-1', eventType: 'happy', jpeg });
+    const after = await waitStates(c.ha, (m) => (m.get(id)?.state ?? 'unknown') !== (before.get(id)?.state ?? 'unknown'), 'the image entity to update');
+    t.regex(after.get(id)!.state, /^\d{4}-\d\d-\d\dT/, 'its state is the time of the last picture');
+    // What a notification attaches: the entity's picture through Home Assistant's image proxy.
+    const r = await fetch(`${c.ha.url}/api/image_proxy/${id}`, { headers: { authorization: `Bearer ${c.ha.token}` } });
+    t.is(r.status, 200);
+    t.is(r.headers.get('content-type'), 'image/jpeg');
+    t.deepEqual(Buffer.from(await r.arrayBuffer()), jpeg);
+    // The example automation that sends the picture ran on it (its notifier is not set up here; its trigger is what counts).
+    const auto = 'automation.fer_edge_send_a_picture_of_each_emotion';
+    await waitStates(c.ha, (m) => m.get(auto)?.attributes.last_triggered != null, 'the picture automation to trigger');
   });
 
   test.serial('an automation fires on an emotion event; state sensors follow the frames', async (t) => {

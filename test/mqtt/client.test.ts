@@ -28,11 +28,11 @@ interface Agent {
   mqtt: MqttHandle;
 }
 
-async function startAgent(agentId: string, extra: Record<string, unknown> = {}, stateDir = ''): Promise<Agent> {
+async function startAgent(agentId: string, extra: Record<string, unknown> = {}, stateDir = '', cameras: ReadonlyArray<{ id: string; name: string; snapshot?: boolean }> = CAMERAS): Promise<Agent> {
   const bus = new Bus();
-  const control = new MemoryControl(bus, CAMERAS.map((c) => c.id));
+  const control = new MemoryControl(bus, cameras.map((c) => c.id));
   const cfg = testConfig({ agent_id: agentId, 'mqtt.url': broker.url, ...extra });
-  const mqtt = await startMqtt({ cfg, bus, control, log: silentLogger, cameras: CAMERAS, labels: LABELS, stateDir, stateMinIntervalMs: 200, diagnosticsIntervalMs: 300 });
+  const mqtt = await startMqtt({ cfg, bus, control, log: silentLogger, cameras, labels: LABELS, stateDir, stateMinIntervalMs: 200, diagnosticsIntervalMs: 300 });
   await mqtt.whenConnected();
   return { bus, control, mqtt };
 }
@@ -346,3 +346,29 @@ function readFileSafe(file: string): string {
     return '';
   }
 }
+
+test('opt-in snapshots: an image entity only for the camera that enables them; pictures published, never retained', async (t) => {
+  const w = await Watcher.open(broker.url, ['homeassistant/device/+/config', 'fer/a-snap/+/snapshot']);
+  const cams = [{ id: 'living_room', name: 'Living room', snapshot: true }, { id: 'hall-2', name: 'Hall', snapshot: false }];
+  const a = await startAgent('a-snap', {}, '', cams);
+  try {
+    const on = await w.waitFor((s) => s.topic === 'homeassistant/device/fer_a_snap_living_room/config');
+    const off = await w.waitFor((s) => s.topic === 'homeassistant/device/fer_a_snap_hall-2/config' || s.topic === 'homeassistant/device/fer_a_snap_hall_2/config');
+    const cmps = (json(on.payload).cmps ?? {}) as Record<string, Record<string, unknown>>;
+    t.like(cmps.snapshot, { platform: 'image', image_topic: 'fer/a-snap/living_room/snapshot', content_type: 'image/jpeg' });
+    t.is((json(off.payload).cmps as Record<string, unknown>).snapshot, undefined, 'no image entity without snapshot.enabled');
+    const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 0xff, 0xd9]);
+    a.bus.emit('snapshot', { cameraId: 'living_room', eventId: 'x-1', eventType: 'happy', jpeg });
+    const pic = await w.waitFor((s) => s.topic === 'fer/a-snap/living_room/snapshot');
+    t.false(pic.retain);
+    t.deepEqual(Buffer.from(pic.payload, 'latin1').length, jpeg.length);
+    // Paused: nothing leaves the device.
+    a.control.setPaused('living_room', true);
+    a.bus.emit('snapshot', { cameraId: 'living_room', eventId: 'x-2', eventType: 'sad', jpeg });
+    await w.agentBarrier('fer', 'a-snap');
+    t.is(w.on('fer/a-snap/living_room/snapshot').length, 1);
+  } finally {
+    await a.mqtt.stop();
+    await w.close();
+  }
+});

@@ -2,6 +2,7 @@
  * The whole agent on the bundled sample frames and the bundled model (real CenterFace, real classifier):
  * debounced events come out, two cameras run side by side, and a hot swap between frames drops nothing.
  */
+import sharp from 'sharp';
 import test from 'ava';
 import { waitFor } from '../helpers/wait.js';
 import { loadConfig } from '../../agent/config/load.js';
@@ -87,4 +88,27 @@ test('hot swap between frames: frames keep flowing and the model event announces
   t.true(sink.frames.length >= before + 10, 'frames continue after the swap');
   const seqs = sink.frames.map((f) => f.seq);
   t.true(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), 'frame order kept');
+});
+
+test('opt-in snapshots: one JPEG per emotion event of a camera that enables them, with the event id; none for face_lost or other cameras', async (t) => {
+  const sink = new Collect();
+  const agent = new Agent(config([
+    { id: 'snap', source: { type: 'dir', loop: false }, fps: 10, snapshot: { enabled: true } },
+    { id: 'plain', source: { type: 'dir', loop: false }, fps: 10 },
+  ]), silentLogger, { sinks: [sink] });
+  const snaps: Array<{ cameraId: string; eventId: string | undefined; eventType: string; jpeg: Buffer }> = [];
+  agent.bus.on('snapshot', (s) => snaps.push(s));
+  await agent.start();
+  await agent.run();
+  const emotions = sink.events.filter((e) => e.cameraId === 'snap' && e.eventType !== 'face_lost');
+  t.true(emotions.length >= 1);
+  await waitFor('a snapshot per emotion event', () => snaps.length >= emotions.length, 20_000);
+  await agent.stop();
+  t.deepEqual(snaps.map((s) => s.eventId), emotions.map((e) => e.eventId), 'the same ids, in event order');
+  t.true(snaps.every((s) => s.cameraId === 'snap' && s.eventType !== 'face_lost'));
+  for (const s of snaps) {
+    const m = await sharp(s.jpeg).metadata();
+    t.is(m.format, 'jpeg');
+    t.true(s.jpeg.length <= 200_000);
+  }
 });

@@ -56,7 +56,7 @@ test('page, SSE stream and on-demand frames; frames are taken from the bus only 
   t.is(sse.status, 200);
   const hello = (await sse.waitFor((m) => m.event === 'hello')).data as WireHello;
   t.is(hello.agentId, host.cfg.agent_id);
-  t.deepEqual(hello.cameras, [{ id: 'demo', name: 'Demo frames' }]);
+  t.deepEqual(hello.cameras, [{ id: 'demo', name: 'Demo frames', snapshot: false }], 'snapshots are off unless enabled');
   t.deepEqual(hello.model, { name: 'hand-model', version: '1.2.3', sha256: 'ab'.repeat(32), labels: LABELS, engine: 'onnxruntime' });
   t.deepEqual(hello.events.map((e) => [e.trackId, e.eventType, e.confidence]), [[7, 'happy', 0.812]]);
   t.is(host.bus.listenerCount('frame'), 1);
@@ -156,4 +156,14 @@ test('without a token, requests addressed to a foreign host name are refused', a
   const base = `http://127.0.0.1:${lv.port}`;
   t.is((await get(`${base}/state`, { host: 'evil.example' })).status, 403);
   t.is((await get(`${base}/state`, { host: `localhost:${lv.port}` })).status, 200);
+});
+
+test('a camera with snapshots on is flagged to the page, which says so', async (t) => {
+  const host = new HandHost(webConfig({ cameras: [{ id: 'demo', name: 'Demo frames', source: { type: 'dir' }, fps: 5, snapshot: { enabled: true } }] }));
+  const lv = await startLiveView(host, silentLogger);
+  t.teardown(() => lv.stop());
+  const state = JSON.parse((await get(`http://127.0.0.1:${lv.port}/state`)).body.toString()) as WireHello;
+  t.deepEqual(state.cameras, [{ id: 'demo', name: 'Demo frames', snapshot: true }]);
+  t.regex((await get(`http://127.0.0.1:${lv.port}/`)).body.toString(), /id="snapshot-note"/);
+  t.regex((await get(`http://127.0.0.1:${lv.port}/app.js`)).body.toString(), /Snapshots ON for/);
 });

@@ -225,6 +225,11 @@
     }));
     if (!h.cameras.some((c) => c.id === st.camera)) st.camera = h.cameras.length ? h.cameras[0].id : null;
     sel.value = st.camera || '';
+    // Privacy: say plainly which cameras send pictures off the device.
+    const snapping = h.cameras.filter((c) => c.snapshot).map((c) => c.id);
+    const note = $('snapshot-note');
+    note.hidden = snapping.length === 0;
+    note.textContent = snapping.length ? `Snapshots ON for ${snapping.join(', ')}: a picture of each emotion event is published to MQTT (snapshot.enabled).` : '';
     setModel(h.model);
     // History is sent again on every (re)connect: start the timeline afresh.
     $('timeline').replaceChildren();
