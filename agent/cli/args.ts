@@ -25,8 +25,13 @@ export class UsageError extends Error {
 }
 
 export function parse(argv: string[], extra: ParseArgsConfig['options'] = {}): Parsed {
+  return parseFlags(argv, { ...commonOptions, ...extra });
+}
+
+/** Strict parsing of exactly `options`; a mistake is a UsageError (main prints it with a hint and exits 2). */
+export function parseFlags(argv: string[], options: NonNullable<ParseArgsConfig['options']>): Parsed {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...commonOptions, ...extra }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     return { values: values as Parsed['values'], positionals };
   } catch (err) {
     const code = (err as { code?: string }).code;

@@ -1,6 +1,6 @@
-/** `fer-agent model …` and `fer-agent keys …`: thin adapters to agent/models/push-cli.ts. */
+/** `fer-agent model …` and `fer-agent keys …`: thin adapters to model-cli.ts. */
 import { createLogger } from '../core/log.js';
-import { keysCli, modelCli } from '../models/push-cli.js';
+import { keysCli, modelCli } from './model-cli.js';
 
 export const modelCommand = (argv: string[]): Promise<number> => modelCli(argv, createLogger());
 export const keysCommand = (argv: string[]): Promise<number> => keysCli(argv, createLogger());

@@ -1,6 +1,6 @@
 /**
  * The model-update protocol over MQTT (written down in BUNDLE.md, "Transport over MQTT"), pure: topics, message
- * framing, status payloads and chunk reassembly. No I/O here; updates.ts (agent) and push-cli.ts (workstation)
+ * framing, status payloads and chunk reassembly. No I/O here; updates.ts (agent) and cli/model-cli.ts (workstation)
  * move the bytes.
  *
  * Every push message is one MQTT payload: a UTF-8 JSON header, a newline (0x0a), then raw bytes (chunks only).

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { silentLogger } from '../../agent/core/log.js';
-import { modelPushCommand, modelRollbackCommand } from '../../agent/models/push-cli.js';
+import { modelPushCommand, modelRollbackCommand } from '../../agent/cli/model-cli.js';
 import type { StoreStep } from '../../agent/models/store.js';
 import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { bundleCopy, fixtureBundle, makeKey, sign, tempDir } from './support.js';

@@ -95,7 +95,7 @@ test('declared shapes: an input size or label count the model does not have is a
 });
 
 test('fer-agent model verify checks hashes, signature and the self-test; model pack writes a readable archive', async (t) => {
-  const { modelPackCommand, modelVerifyCommand } = await import('../../agent/models/push-cli.js');
+  const { modelPackCommand, modelVerifyCommand } = await import('../../agent/cli/model-cli.js');
   const { readArchive } = await import('../../agent/models/archive.js');
   const { silentLogger } = await import('../../agent/core/log.js');
   const { makeKey, sign } = await import('./support.js');

@@ -12,7 +12,7 @@ import { loadClassifier } from '../../agent/emotion/load-classifier.js';
 import { packBundle } from '../../agent/models/archive.js';
 import { loadBundle } from '../../agent/models/bundle.js';
 import { ModelInstaller } from '../../agent/models/installer.js';
-import { modelPushCommand, modelRollbackCommand, modelStatusCommand } from '../../agent/models/push-cli.js';
+import { modelPushCommand, modelRollbackCommand, modelStatusCommand } from '../../agent/cli/model-cli.js';
 import { ModelStore } from '../../agent/models/store.js';
 import { chunkTransfer, encodePushMessage, parseStatus, topics, type StatusPayload } from '../../agent/models/transport.js';
 import { ModelUpdateService } from '../../agent/models/updates.js';

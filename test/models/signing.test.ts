@@ -4,7 +4,7 @@ import test from 'ava';
 import { FerError } from '../../agent/core/errors.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { loadBundle } from '../../agent/models/bundle.js';
-import { keysGenerateCommand, modelSignCommand } from '../../agent/models/push-cli.js';
+import { keysGenerateCommand, modelSignCommand } from '../../agent/cli/model-cli.js';
 import { checkSignature, keyIdOf, parseSignatureFile, parseTrustedKey, signManifest } from '../../agent/models/signing.js';
 import { bundleCopy, makeKey, readManifest, sign, tempDir, trust, writeManifest } from './support.js';
 

@@ -224,7 +224,7 @@ test('a stale lock from a dead process is taken over; a live one is waited for',
 });
 
 test('fer-agent model rollback --state-dir works on a stopped agent\'s store', async (t) => {
-  const { modelRollbackCommand } = await import('../../agent/models/push-cli.js');
+  const { modelRollbackCommand } = await import('../../agent/cli/model-cli.js');
   const stateDir = tempDir('fer-state-');
   const store = newStore(3, stateDir);
   await install(store, '1.0.0');

@@ -12,20 +12,21 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { loadConfig } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { DEFAULT_MAX_ENTRIES, packBundle, readArchive } from './archive.js';
-import { loadBundle, MANIFEST_FILE } from './bundle.js';
-import { atomicReplace, sha256Hex } from './fsutil.js';
-import { engineEntryFor, parseManifest, selfTestFor, toModelSpec, type Precision } from './manifest.js';
-import { runSelfTest } from './selftest.js';
-import { checkDeclaredShapes } from './shape-check.js';
-import { checkSignature, generateSigningKeyPair, loadPrivateKey, parseSignatureFile, parseTrustedKey, signManifest, SIGNATURE_FILE, type TrustedKey } from './signing.js';
-import { ModelStore } from './store.js';
+import { parseFlags, type Parsed } from './args.js';
+import { DEFAULT_MAX_ENTRIES, packBundle, readArchive } from '../models/archive.js';
+import { loadBundle, MANIFEST_FILE } from '../models/bundle.js';
+import { atomicReplace, sha256Hex } from '../models/fsutil.js';
+import { engineEntryFor, parseManifest, selfTestFor, toModelSpec, type Precision } from '../models/manifest.js';
+import { runSelfTest } from '../models/selftest.js';
+import { checkDeclaredShapes } from '../models/shape-check.js';
+import { checkSignature, generateSigningKeyPair, loadPrivateKey, parseSignatureFile, parseTrustedKey, signManifest, SIGNATURE_FILE, type TrustedKey } from '../models/signing.js';
+import { ModelStore } from '../models/store.js';
 import {
   chunkTransfer,
   checkTarget,
@@ -39,7 +40,7 @@ import {
   topics,
   type PushMessage,
   type StatusPayload,
-} from './transport.js';
+} from '../models/transport.js';
 
 export type CliHandler = (argv: string[], log: Logger) => Promise<number>;
 
@@ -50,13 +51,9 @@ function out(line: string): void {
   process.stdout.write(line + '\n');
 }
 
-function flags<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
-  try {
-    const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-    return { values: r.values as Record<string, string | boolean | string[] | undefined>, positionals: r.positionals };
-  } catch (err) {
-    throw new FerError('config_invalid', errorMessage(err));
-  }
+/** The same parser and the same usage errors (exit 2) as every other command (cli/args.ts). */
+function flags(argv: string[], options: NonNullable<ParseArgsConfig['options']>): Parsed {
+  return parseFlags(argv, { ...options, help: { type: 'boolean', short: 'h' } });
 }
 
 function str(v: unknown): string | undefined {
