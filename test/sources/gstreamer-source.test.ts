@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import test from 'ava';
+import { waitFor } from '../helpers/wait.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { CameraFeed } from '../../agent/sources/camera-feed.js';
 import { createSource } from '../../agent/sources/source.js';
@@ -23,6 +24,6 @@ gstTest('a raw-video pipeline (with quoted caps) gets jpegenc ! fdsink appended 
 gstTest('a pipeline that fails to start is a source failure with gst-launch output', async (t) => {
   const feed = new CameraFeed({ cameraId: 'g', source: createSource('g', { type: 'gstreamer', pipeline: 'no_such_element_xyz' }, silentLogger), fps: 5, log: silentLogger, backoff: { baseMs: 10 } }).start();
   t.teardown(() => feed.stop());
-  while (feed.stats().state !== 'failed') await new Promise((r) => setTimeout(r, 10));
+  await waitFor('the feed to report the failure', () => feed.stats().state === 'failed', 30_000);
   t.regex(feed.stats().lastError ?? '', /^gst-launch-1\.0 exited with code \d+.*no_such_element_xyz/);
 });
