@@ -36,8 +36,9 @@ def net_config_from(raw: dict[str, Any] | NetConfig | None) -> NetConfig:
 
 
 def load_checkpoint(path: str | Path, raw: bool = False) -> Checkpoint:
-    """The EMA weights wherever the file has them (last.pt holds both; its "model" is the raw SGD weights, which are
-    what `raw=True` asks for), so exporting or evaluating last.pt never silently ships the noisier raw weights."""
+    """The EMA weights: every checkpoint's "model" holds them (last.pt also keeps the raw SGD weights as "raw", which
+    `raw=True` asks for), so exporting or evaluating any checkpoint never silently ships the noisier raw weights.
+    last.pt files from before that layout ("model" raw, "ema" EMA) read the same way."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -48,8 +49,8 @@ def load_checkpoint(path: str | Path, raw: bool = False) -> Checkpoint:
             raise ValueError(f"checkpoint {path} has no {key!r} entry (keys: {sorted(ck)})")
     config = dict(ck.get("config") or {})
     model = ExpressionNet(net_config_from(config.get("net")))
-    use_ema = "ema" in ck and not raw
-    model.load_state_dict(ck["ema"] if use_ema else ck["model"])
+    weights, has_raw = raw_and_ema(ck)
+    model.load_state_dict(weights["raw"] if raw and has_raw else weights["ema"])
     model = model.float().eval().to(memory_format=torch.contiguous_format)
     n_classes = model.cfg.num_classes
     labels = list(ck.get("labels") or FER2013_LABELS)
@@ -57,4 +58,14 @@ def load_checkpoint(path: str | Path, raw: bool = False) -> Checkpoint:
         raise ValueError(f"checkpoint {path}: {n_classes} outputs but {len(labels)} labels")
     return Checkpoint(model=model, mean=float(ck["mean"]), std=float(ck["std"]), config=config,
                       history=list(ck.get("history") or []), epoch=int(ck.get("epoch") or 0), labels=labels,
-                      path=str(path), weights="raw" if ("ema" in ck and raw) else "ema")
+                      path=str(path), weights="raw" if (has_raw and raw) else "ema")
+
+
+def raw_and_ema(ck: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """{"ema": ..., "raw": ...} state dicts of a checkpoint in either layout, and whether it has raw weights at all.
+    One shape (format 2): "model" = EMA, "raw" = SGD (last.pt only). The earlier last.pt: "model" = SGD, "ema" = EMA."""
+    if "raw" in ck:
+        return {"ema": ck["model"], "raw": ck["raw"]}, True
+    if "ema" in ck:
+        return {"ema": ck["ema"], "raw": ck["model"]}, True
+    return {"ema": ck["model"], "raw": ck["model"]}, False

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import AugmentConfig, augment
-from .checkpoint import load_checkpoint, net_config_from
+from .checkpoint import load_checkpoint, net_config_from, raw_and_ema
 from .data import FaceSet, iter_batches, load_fer
 from .loader import BatchStream
 from .model import ExpressionNet, NetConfig, as_input, count_parameters
@@ -229,8 +229,8 @@ def init_weights(model: torch.nn.Module, cfg: TrainConfig) -> None:
     theirs = net_config_from((ck.get("config") or {}).get("net"))
     if theirs != cfg.net:
         raise SystemExit(f"config: init checkpoint {path} has net {asdict(theirs)}, this run has {asdict(cfg.net)}")
-    # final.pt and best.pt hold the EMA weights under "model"; last.pt holds both, and its EMA is the better start.
-    model.load_state_dict(ck["ema"] if "ema" in ck else ck["model"])
+    # The EMA weights, whichever checkpoint layout (they are the better start).
+    model.load_state_dict(raw_and_ema(ck)[0]["ema"])
     print(f"initialised from {path} (epoch {ck.get('epoch')})", file=sys.stderr)
 
 
@@ -364,8 +364,9 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
         # Loaded on the CPU: the RNG states must stay CPU byte tensors (map_location=cuda would move them and
         # torch.set_rng_state rejects that); load_state_dict copies the weights and optimizer state to the device.
         ck = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
+        weights, _ = raw_and_ema(ck)
+        model.load_state_dict(weights["raw"])
+        ema.load_state_dict(weights["ema"])
         opt.load_state_dict(ck["opt"])
         if "scaler" in ck:
             scaler.load_state_dict(ck["scaler"])
@@ -461,7 +462,8 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
         history.append(rec)
         print(json.dumps(rec), file=sys.stderr, flush=True)
         score = rec.get("test_acc_ema", -rec["train_loss"])
-        ck = {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
+        # One checkpoint shape: "model" is always the EMA weights (what ships); last.pt adds the raw SGD weights.
+        ck = {"format": 2, "model": ema.state_dict(), "raw": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
               "best": max(best, score), "history": history, "rng": torch.get_rng_state(),
               "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None, "scaler": scaler.state_dict(),
               "config": asdict(cfg),
@@ -522,7 +524,21 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"train failed: {e}", file=sys.stderr)
         return 1
+    finally:
+        _leave_process_group()
     return 0
+
+
+def _leave_process_group() -> None:
+    """Every rank waits for the others, then closes the group: a rank that exits while gloo's threads still talk to
+    the others dies with SIGABRT ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":
