@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { startHarness } from './pipeline-harness.js';
-import { MjpegCamera, delay, faceJpeg, memoryLogger, waitFor } from './support.js';
+import { MjpegCamera, faceJpeg, memoryLogger, waitFor } from './support.js';
 
 test('HTTP MJPEG camera dies and returns: the pipeline resumes on its own', async (t) => {
   t.timeout(90_000);
@@ -19,11 +19,12 @@ test('HTTP MJPEG camera dies and returns: the pipeline resumes on its own', asyn
   await waitFor('frames before the failure', () => h.pipeline.frames >= 3);
   await cam.kill();
   await waitFor('the feed to report the failure', () => h.statuses.some((s) => s.state === 'failed'));
-  // A frame already taken before the failure may still finish.
-  await delay(300);
+  // Counted in reconnect attempts, not wall time: after two refused ones, any frame taken before the failure has
+  // long finished; two more refused attempts must bring no frame.
+  await waitFor('two refused reconnects', () => h.feed.stats().reconnects >= 2, 30_000);
   const before = h.pipeline.frames;
-  // Down long enough for several refused reconnects (backoff 100 → 200 → 400 ms).
-  await delay(1000);
+  const attempts = h.feed.stats().reconnects;
+  await waitFor('two more refused reconnects', () => h.feed.stats().reconnects >= attempts + 2, 30_000);
   t.is(h.pipeline.frames, before, 'no frames while the camera is down');
   await cam.revive();
   await waitFor('frames after the camera came back', () => h.pipeline.frames >= before + 3, 30_000);
