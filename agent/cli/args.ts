@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FerError } from '../core/errors.js';
+import { nearest } from '../core/nearest.js';
 
 export const commonOptions = {
   config: { type: 'string', short: 'c' },
@@ -38,7 +39,10 @@ export function parseFlags(argv: string[], options: NonNullable<ParseArgsConfig[
     const msg = err instanceof Error ? err.message : String(err);
     // node's own messages suggest quoting tricks ("-- \"--bogus\""): say plainly what is wrong instead.
     const opt = /option '([^']+)'/.exec(msg)?.[1];
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && opt) throw new UsageError(`unknown option ${opt}`);
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && opt) {
+      const near = nearest(opt, Object.keys(options).map((k) => `--${k}`));
+      throw new UsageError(`unknown option ${opt}${near ? ` (did you mean ${near}?)` : ''}`);
+    }
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && opt) throw new UsageError(`option ${opt.split(' ')[0]} needs a value`);
     throw new UsageError(msg);
   }

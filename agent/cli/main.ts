@@ -4,6 +4,7 @@
  * so `fer-agent --help` starts fast and a broken optional part cannot break the others.
  */
 import { FerError, errorMessage } from '../core/errors.js';
+import { nearest } from '../core/nearest.js';
 import { UsageError } from './args.js';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -34,7 +35,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const c = commands[name];
   if (!c) {
-    process.stderr.write(`fer-agent: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    const near = nearest(name, Object.keys(commands));
+    process.stderr.write(`fer-agent: unknown command ${JSON.stringify(name)}${near ? ` (did you mean ${near}?)` : ''}\n\n${usage()}`);
     return 2;
   }
   return (await c.load())(rest);

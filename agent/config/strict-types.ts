@@ -3,6 +3,8 @@
  * (`"min_duration_ms": "1s"`) is an error naming the key, not a number convict reads as 1. Unknown keys get the
  * nearest known key as a suggestion. (Environment variables are strings by nature; convict converts those.)
  */
+import { nearest } from '../core/nearest.js';
+
 type Node = Record<string, unknown>;
 
 function isLeaf(n: unknown): n is { format: unknown; default: unknown } {
@@ -18,30 +20,8 @@ export function schemaKeys(schema: Node, prefix = ''): string[] {
   return Object.entries(schema).flatMap(([k, v]) => (isLeaf(v) ? [prefix + k] : isPlainObject(v) ? schemaKeys(v, `${prefix}${k}.`) : []));
 }
 
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length]!;
-}
-
 /** The known key nearest to `key` (edit distance on the dotted name), if it is close enough to be a typo. */
-export function nearestKey(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const k of known) {
-    const d = distance(key, k);
-    if (d < bestD) [best, bestD] = [k, d];
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(key.length / 4)) ? best : undefined;
-}
+export const nearestKey = nearest;
 
 function expected(format: unknown): { ok: (v: unknown) => boolean; what: string } | null {
   if (format === String) return { ok: (v) => typeof v === 'string', what: 'a string' };

@@ -26,6 +26,16 @@ test('an unknown flag is a plain usage error with exit 2, for agent and model co
   t.is(e.stderr!.trim(), 'fer-agent run: unknown option --bogus (see fer-agent run --help)');
   const m = (await t.throwsAsync(run('node', [cli, 'model', 'nosuch']))) as Failed;
   t.is(m.code, 2);
+  // Typos get a suggestion, for flags and commands alike.
+  const typo = (await t.throwsAsync(run('node', [cli, 'run', '--mqtt-ulr', 'x']))) as Failed;
+  t.is(typo.code, 2);
+  t.regex(typo.stderr!, /unknown option --mqtt-ulr \(did you mean --mqtt-url\?\)/);
+  const pushTypo = (await t.throwsAsync(run('node', [cli, 'model', 'push', '--tto', 'x', 'b.fer']))) as Failed;
+  t.is(pushTypo.code, 2);
+  t.regex(pushTypo.stderr!, /unknown option --tto \(did you mean --to\?\)/);
+  const cmd = (await t.throwsAsync(run('node', [cli, 'doctr']))) as Failed;
+  t.is(cmd.code, 2);
+  t.regex(cmd.stderr!, /unknown command "doctr" \(did you mean doctor\?\)/);
 });
 
 test('doctor reports a port that run could not listen on', async (t) => {
