@@ -5,7 +5,7 @@
  * mounts vanish with the command and nothing leaks onto the host.
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -36,11 +36,52 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: nu
   });
 }
 
-/** Builds the cached tarball if it is missing; returns how long that took (0 when cached). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Builds the cached tarball if it is missing; returns how long that took (0 when cached). Test files run in parallel
+ * workers: one builds (holding a lock folder with its pid), the others wait for its tarball.
+ */
 export async function ensureRootTarball(log: (s: string) => void): Promise<number> {
   if (existsSync(ROOT_TARBALL)) return 0;
   const t0 = performance.now();
   mkdirSync(CACHE_DIR, { recursive: true });
+  const lock = ROOT_TARBALL + '.lock';
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(path.join(lock, 'pid'), String(process.pid));
+      break;
+    } catch {
+      let holder = 0;
+      try {
+        holder = Number(readFileSync(path.join(lock, 'pid'), 'utf8')) || 0;
+      } catch {
+        // the other worker has made the folder and not yet written its pid
+      }
+      if (holder > 0 && !pidAlive(holder)) rmSync(lock, { recursive: true, force: true });
+      else {
+        if (existsSync(ROOT_TARBALL)) return performance.now() - t0;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+  try {
+    if (existsSync(ROOT_TARBALL)) return 0;
+    return await buildRootTarball(log, t0);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+async function buildRootTarball(log: (s: string) => void, t0: number): Promise<number> {
   const tmp = mkdtempSync(path.join(CACHE_DIR, 'debootstrap-'));
   try {
     log(`building a Debian Bookworm root with debootstrap from ${MIRROR} (cached afterwards at ${ROOT_TARBALL})`);
