@@ -156,10 +156,6 @@ export class MqttBridge implements FeatureHost {
     await this.embedded?.stop();
   }
 
-  get isStopping(): boolean {
-    return this.stopping;
-  }
-
   // ---- connection ---------------------------------------------------------------------------------------------
 
   private async onConnected(): Promise<void> {
