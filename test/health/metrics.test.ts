@@ -29,7 +29,8 @@ function parse(text: string): { samples: Sample[]; types: Record<string, string>
       types[m[1]] = m[2];
       continue;
     }
-    m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/.exec(line);
+    // dotAll: a label value may hold U+2028/U+2029, which "." would not match.
+    m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/s.exec(line);
     if (!m) throw new Error(`unparseable line: ${JSON.stringify(line)}`);
     const labels: Record<string, string> = {};
     if (m[2]) {
@@ -90,6 +91,10 @@ test('label values with quotes, backslashes and newlines survive a round trip th
     }),
   );
   t.is(escapeLabelValue('say "hi"\\\n'), 'say \\"hi\\"\\\\\\n');
+  // Found by the property above: a line separator in a value is legal in the format and must survive.
+  const r = new Registry();
+  r.gauge({ name: 'x', help: 'x', labelNames: ['a'] }).set({ a: 'one\u2028two' }, 1);
+  t.is(parse(r.render()).samples[0]?.labels.a, 'one\u2028two');
 });
 
 test('histogram buckets are cumulative and upper-inclusive, with +Inf, _sum and _count', (t) => {

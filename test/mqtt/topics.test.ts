@@ -8,7 +8,7 @@ import { event, testConfig } from './support.js';
 test('topics under <base>/<agent>, per camera, and back from a topic to its camera', (t) => {
   const tp = agentTopics('home/fer', 'pi');
   t.is(tp.availability, 'home/fer/pi/availability');
-  t.deepEqual(tp.camera('hall-2'), { state: 'home/fer/pi/hall-2/state', event: 'home/fer/pi/hall-2/event', paused: 'home/fer/pi/hall-2/paused', pausedSet: 'home/fer/pi/hall-2/paused/set' });
+  t.deepEqual(tp.camera('hall-2'), { state: 'home/fer/pi/hall-2/state', event: 'home/fer/pi/hall-2/event', paused: 'home/fer/pi/hall-2/paused', pausedSet: 'home/fer/pi/hall-2/paused/set', snapshot: 'home/fer/pi/hall-2/snapshot' });
   t.deepEqual(tp.pausedCamera('home/fer/pi/hall-2/paused/set'), { cameraId: 'hall-2', set: true });
   t.deepEqual(tp.pausedCamera('home/fer/pi/hall-2/paused'), { cameraId: 'hall-2', set: false });
   t.is(tp.pausedCamera('home/fer/pi/hall-2/state'), undefined);
