@@ -43,9 +43,15 @@ export function timingsOf(capturedMono: number, start: number, detected: number,
   return { decodeMs, detectMs: detected - start, classifyMs: classified - detected, waitMs: Math.max(0, totalMs - processMs), processMs, totalMs };
 }
 
+/** Snapshots waiting to be encoded, per camera: more are skipped (and counted) rather than holding frames without bound. */
+const MAX_PENDING_SNAPSHOTS = 4;
+
 export class CameraPipeline {
-  /** Snapshots are encoded one after another, in event order, beside the frame loop. */
+  /** Snapshots are encoded one after another, in event order, beside the frame loop; at most a few wait (each holds a frame). */
   private snapshotChain: Promise<void> = Promise.resolve();
+  private snapshotsPending = 0;
+  /** Snapshots not made because too many were waiting to be encoded. */
+  snapshotsDropped = 0;
   private events: CameraEvents;
   private generation: number;
   private paused = false;
@@ -162,13 +168,20 @@ export class CameraPipeline {
       if (e.eventType === FACE_LOST) continue;
       const track = tracks.find((t) => t.trackId === e.trackId);
       if (!track) continue;
+      if (this.snapshotsPending >= MAX_PENDING_SNAPSHOTS) {
+        this.snapshotsDropped++;
+        log.warn({ camera: camera.id, pending: this.snapshotsPending, dropped: this.snapshotsDropped }, 'snapshot skipped: encoding cannot keep up');
+        continue;
+      }
+      this.snapshotsPending++;
       this.snapshotChain = this.snapshotChain
         .then(() => encodeSnapshot(frame, track.box, tracks.map((t) => t.box), camera.snapshot))
         .then((jpeg) => {
           if (jpeg) bus.emit('snapshot', { cameraId: camera.id, eventId: e.eventId, eventType: e.eventType, jpeg });
           else log.warn({ camera: camera.id, max_bytes: camera.snapshot.max_bytes }, 'snapshot over snapshot.max_bytes even at the smallest size; not sent');
         })
-        .catch((err: unknown) => log.warn({ camera: camera.id, err: errorMessage(err) }, 'snapshot failed'));
+        .catch((err: unknown) => log.warn({ camera: camera.id, err: errorMessage(err) }, 'snapshot failed'))
+        .finally(() => this.snapshotsPending--);
     }
   }
 

@@ -50,7 +50,8 @@ abstract class ImageSource implements FrameSource {
   protected abstract pass(): Promise<string[]>;
 
   async *open(signal: AbortSignal, demand?: () => Promise<void>): AsyncGenerator<SourceFrame> {
-    const interval = demand ? 0 : paceMs(this.cfg, this.ctx);
+    // Read on demand, the consumer's fps paces; an explicit source.interval_ms (a slideshow slower than fps) still holds.
+    const interval = demand && this.cfg.interval_ms === undefined ? 0 : paceMs(this.cfg, this.ctx);
     const { clock, log } = this.ctx;
     let seq = 0;
     let next = Number.NEGATIVE_INFINITY;

@@ -342,3 +342,19 @@ test('frame timings: the wait before work began and the work add up to capture â
   t.deepEqual(tm, { decodeMs: 5, detectMs: 20, classifyMs: 10, waitMs: 75, processMs: 37, totalMs: 112 });
   t.is(tm.waitMs + tm.processMs, tm.totalMs);
 });
+
+test('a dir source read on demand still honours an explicit source.interval_ms (a slideshow slower than the fps)', async (t) => {
+  const { writeFileSync } = await import('node:fs');
+  const path = await import('node:path');
+  const { createSource } = await import('../../agent/sources/source.js');
+  const { tmpDir } = await import('./helpers.js');
+  const dir = tmpDir(t);
+  for (let i = 0; i < 3; i++) writeFileSync(path.join(dir, `${i}.jpg`), await colourJpeg(i));
+  const src = createSource('cam', { type: 'dir', path: dir, loop: true, interval_ms: 150 }, silentLogger, { fps: 1000 });
+  const feed = new CameraFeed({ cameraId: 'cam', source: src, fps: 1000, log: silentLogger });
+  const stamps: number[] = [];
+  for (let i = 0; i < 4; i++) stamps.push((await feed.next())!.monoMs);
+  await feed.stop();
+  // A lower bound only (a slow machine only makes the gaps longer): without the interval they were a file read apart.
+  for (let i = 1; i < stamps.length; i++) t.true(stamps[i]! - stamps[i - 1]! >= 140, `gap ${stamps[i]! - stamps[i - 1]!} ms`);
+});
