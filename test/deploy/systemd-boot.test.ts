@@ -138,20 +138,13 @@ if (reason) {
     t.log(`booted (${state}) in ${((performance.now() - boot) / 1000).toFixed(0)} s`);
     // The agent's id (the container's host name) from its retained availability.
     const c = await mqtt.connectAsync(broker.url, { username: 'fer', password: PASSWORD, reconnectPeriod: 0 });
-    agentId = await waitFor('the agent online on the broker', async () => {
-      const seen = await new Promise<string | undefined>((resolve) => {
-        const timer = setTimeout(() => resolve(undefined), 2000);
-        c.on('message', (topic, p) => {
-          if (p.toString() === 'online') {
-            clearTimeout(timer);
-            resolve(topic.split('/')[1]);
-          }
-        });
-        void c.subscribeAsync('fer/+/availability');
-      });
-      if (!seen) await c.unsubscribeAsync('fer/+/availability');
-      return seen;
-    }, 180_000, 0);
+    // The retained `online` arrives once the agent connected: one listener, one subscription, a deadline.
+    let online: string | undefined;
+    c.on('message', (topic, p) => {
+      if (p.toString() === 'online') online = topic.split('/')[1];
+    });
+    await c.subscribeAsync('fer/+/availability');
+    agentId = await waitFor('the agent online on the broker', () => online, 180_000, 250);
     await c.endAsync();
   });
 
