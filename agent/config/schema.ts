@@ -46,6 +46,12 @@ export interface DetectionConfig {
   idle_gating: boolean;
   /** ... but run it at least this often (ms). */
   idle_interval_ms: number;
+  /** While faces are followed, search only around them (vision/region-plan.ts); CenterFace only. */
+  follow_regions: boolean;
+  /** ... but search the whole frame at least this often (ms). */
+  full_interval_ms: number;
+  /** Detector input side of each follow region (pixels, rounded up to a multiple of 32). */
+  region_input: number;
   input_width: number;
   input_height: number;
   min_face_px: number;
@@ -130,6 +136,8 @@ export const LIMITS = {
   model: { keep_versions: [1, 100, true], max_bundle_bytes: [64 * 1024, 1024 ** 3, true] } as Record<string, Limit>,
   detection: {
     idle_interval_ms: [100, 3_600_000, true],
+    full_interval_ms: [0, 60_000, true],
+    region_input: [64, 512, true],
     input_width: [64, 4096, true],
     input_height: [64, 4096, true],
     min_face_px: [0, 4096, true],
@@ -405,6 +413,22 @@ export const schema = {
       doc: 'With idle gating, still run the detector at least this often (ms), e.g. for a face that entered very slowly.',
       format: 'nat',
       default: 2000,
+    },
+    follow_regions: {
+      doc: 'While faces are followed, CenterFace searches only a square around each one (twice its size, resized to region_input) instead of the whole frame: about a tenth of the CPU. The whole frame is still searched every full_interval_ms, whenever a followed face was missed, and at once when a region comes back without its face.',
+      format: 'bool',
+      default: true,
+      env: 'FER_FOLLOW_REGIONS',
+    },
+    full_interval_ms: {
+      doc: 'With follow_regions, search the whole frame at least this often (ms): the longest a second person who appears while another is followed waits to be found (0: every frame).',
+      format: 'nat',
+      default: 500,
+    },
+    region_input: {
+      doc: 'With follow_regions, the detector input side of each region (pixels, rounded up to a multiple of 32); the followed face fills about half of it.',
+      format: 'nat',
+      default: 128,
     },
     // 480x352 and 0.3 come from the recall/cost curve on generated frames (README, "Accuracy on whole frames"):
     // 79% of faces found vs 47% at the old 320x256/0.5, for about the old CPU cost once CenterFace runs in int8.

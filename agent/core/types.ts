@@ -75,6 +75,8 @@ export interface FrameResult {
   timings: { decodeMs: number; detectMs: number; classifyMs: number; waitMs: number; processMs: number; totalMs: number };
   /** Idle gating skipped the detector on this frame (nothing moved, no face followed). */
   detectorSkipped?: boolean;
+  /** The detector searched only this many follow regions around the followed faces, not the whole frame. */
+  detectorRegions?: number;
 }
 
 export type EmotionEventType = string; // a model label, or 'face_lost'

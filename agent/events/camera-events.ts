@@ -2,7 +2,7 @@
  * One camera's tracking and debouncing: faces in, tracked faces and events out. Pure glue; the pipeline feeds it
  * every processed frame and calls `tick` on a timer so face_lost still fires when frames stop coming.
  */
-import type { ClassifiedFace, EmotionEvent, TrackedFace } from '../core/types.js';
+import type { Box, ClassifiedFace, EmotionEvent, TrackedFace } from '../core/types.js';
 import type { DebounceConfig, TrackingConfig } from '../config/schema.js';
 import { FaceTracker, type TrackerOptions } from '../tracking/tracker.js';
 import { EmotionDebouncer, type DebounceResult, type DebouncedState } from './debouncer.js';
@@ -45,6 +45,11 @@ export class CameraEvents {
   /** Whether any face is still followed or still holds a state (idle gating must not skip the detector then). */
   active(): boolean {
     return this.tracker.size > 0 || this.debouncer.size > 0;
+  }
+
+  /** The faces the tracker follows, where it expects them at `monoMs` (the detector may search only there). */
+  followed(monoMs: number): Array<{ box: Box; missed: number }> {
+    return this.tracker.followed(monoMs);
   }
 
   states(): DebouncedState[] {

@@ -52,6 +52,7 @@ export class AgentMetrics {
   private readonly events = this.registry.counter({ name: 'fer_events_total', help: 'Debounced emotion events by type (an emotion label or face_lost).', labelNames: ['camera', 'type'] });
   private readonly latency: Histogram<'camera' | 'stage'>;
   private readonly skipped = this.registry.counter({ name: 'fer_detector_skipped_total', help: 'Frames on which idle gating skipped the face detector (nothing moved, no face followed).', labelNames: ['camera'] });
+  private readonly regions = this.registry.counter({ name: 'fer_detector_regions_total', help: 'Frames on which the face detector searched only the follow regions around followed faces, not the whole frame.', labelNames: ['camera'] });
   private readonly dropped = this.registry.counter({ name: 'fer_frames_dropped_total', help: 'Frames the source dropped because the pipeline was busy.', labelNames: ['camera'] });
   private readonly corrupt = this.registry.counter({ name: 'fer_frames_corrupt_total', help: 'Frames that could not be decoded.', labelNames: ['camera'] });
   private readonly sourceState = this.registry.gauge({ name: 'fer_source_state', help: 'Camera source state: 1 for the current state, 0 for the others.', labelNames: ['camera', 'state'] });
@@ -95,6 +96,7 @@ export class AgentMetrics {
     this.frames.inc({ camera });
     this.faces.inc({ camera }, r.faces.length);
     if (r.detectorSkipped) this.skipped.inc({ camera });
+    if (r.detectorRegions) this.regions.inc({ camera });
     this.facesCurrent.set({ camera }, r.faces.length);
     for (const [stage, key] of STAGES) {
       // A skipped detector did no work: its 0 ms would drag the detect latency down, so it is not a sample.

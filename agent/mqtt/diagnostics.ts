@@ -18,8 +18,11 @@ export interface DiagnosticsPayload {
   model: string;
   model_version: string;
   cpu_temp_c: number | null;
-  /** Per camera; `detector_skipped`: frames since start on which idle gating skipped the detector. */
-  cameras: Record<string, { fps: number; latency_ms: number; frame_age_ms: number; detector_skipped: number }>;
+  /**
+   * Per camera; `detector_skipped`: frames since start on which idle gating skipped the detector; `detector_regions`:
+   * frames on which it searched only around the followed faces (follow regions).
+   */
+  cameras: Record<string, { fps: number; latency_ms: number; frame_age_ms: number; detector_skipped: number; detector_regions: number }>;
   events_queued: number;
   events_dropped: number;
   uptime_s: number;
@@ -38,6 +41,7 @@ export class DiagnosticsModel {
   private samples = new Map<string, Sample[]>();
   private model?: ModelInfo;
   private skipped = new Map<string, number>();
+  private regions = new Map<string, number>();
 
   constructor(
     cameraIds: readonly string[],
@@ -52,6 +56,7 @@ export class DiagnosticsModel {
     this.samples.set(r.cameraId, list);
     this.trim(list, r.monoMs);
     if (r.detectorSkipped) this.skipped.set(r.cameraId, (this.skipped.get(r.cameraId) ?? 0) + 1);
+    if (r.detectorRegions) this.regions.set(r.cameraId, (this.regions.get(r.cameraId) ?? 0) + 1);
   }
 
   onModel(info: ModelInfo): void {
@@ -71,7 +76,7 @@ export class DiagnosticsModel {
       const lat = list.reduce((s, x) => s + x.processMs, 0);
       const age = list.reduce((s, x) => s + x.waitMs, 0);
       const n = Math.max(1, list.length);
-      cameras[id] = { fps: round1(camFps), latency_ms: round1(lat / n), frame_age_ms: round1(age / n), detector_skipped: this.skipped.get(id) ?? 0 };
+      cameras[id] = { fps: round1(camFps), latency_ms: round1(lat / n), frame_age_ms: round1(age / n), detector_skipped: this.skipped.get(id) ?? 0, detector_regions: this.regions.get(id) ?? 0 };
       fps += camFps;
       latSum += lat;
       ageSum += age;

@@ -9,7 +9,8 @@ import type { Logger } from '../core/log.js';
 import type { ClassifiedFace, DetectedFace, EmotionEvent, Frame, FrameResult, TrackedFace } from '../core/types.js';
 import type { ResolvedCamera } from '../config/load.js';
 import { MotionGate } from '../vision/motion-gate.js';
-import type { FaceDetector } from '../vision/face-detector.js';
+import { selectFaces, type FaceDetector } from '../vision/face-detector.js';
+import { mergeRegionFaces, planDetection, regionsFoundAll } from '../vision/region-plan.js';
 import { CameraEvents } from '../events/camera-events.js';
 import { FACE_LOST } from '../events/debouncer.js';
 import { encodeSnapshot } from '../vision/snapshot.js';
@@ -60,6 +61,10 @@ export class CameraPipeline {
   frames = 0;
   errors = 0;
   private lastFrameMono = -Infinity;
+  /** When the detector last searched the whole frame (follow regions). */
+  private lastFullMono = -Infinity;
+  /** Region searches that missed a followed face, so the frame was searched again whole. */
+  regionMisses = 0;
   private lastResult: FrameResult | undefined;
   private readonly gate: MotionGate | null;
 
@@ -110,10 +115,10 @@ export class CameraPipeline {
 
   /** Processes one frame (`decodeMs`: what decoding it cost, for the per-stage latency); exposed for tests and benchmarks. */
   async process(frame: Frame, decodeMs = 0): Promise<FrameResult> {
-    const { detector, models, bus, clock, camera } = this.d;
+    const { models, bus, clock, camera } = this.d;
     const t0 = (this.lastFrameMono = clock.mono());
     const skip = this.gate?.decide(frame, this.events.active(), t0).decision === 'skip';
-    const faces: DetectedFace[] = skip ? [] : await detector.detect(frame);
+    const { faces, regions } = skip ? { faces: [], regions: 0 } : await this.findFaces(frame, t0);
     const t1 = clock.mono();
     const lease = models.acquire();
     let classified: ClassifiedFace[];
@@ -144,6 +149,7 @@ export class CameraPipeline {
       height: frame.height,
       faces: tracks,
       ...(skip ? { detectorSkipped: true } : {}),
+      ...(regions ? { detectorRegions: regions } : {}),
       timings: timingsOf(frame.monoMs, t0, t1, t2, clock.mono(), decodeMs),
     };
     this.lastResult = result;
@@ -152,6 +158,32 @@ export class CameraPipeline {
     const stamped = this.emitEvents(events);
     if (camera.snapshot.enabled) this.snapshots(frame, tracks, stamped);
     return result;
+  }
+
+  /**
+   * Searches only around the followed faces when the plan allows it and every one of them is found there; the whole
+   * frame otherwise (on the same frame, so a face that moved far is never lost for a frame). `regions`: how many
+   * regions the faces came from (0: a full search).
+   */
+  private async findFaces(frame: Frame, now: number): Promise<{ faces: DetectedFace[]; regions: number }> {
+    const { detector, camera } = this.d;
+    const det = camera.detection;
+    if (det.follow_regions && detector.detectRegions) {
+      const followed = this.events.followed(frame.monoMs);
+      const plan = planDetection(followed, frame.width, frame.height, now - this.lastFullMono, {
+        fullIntervalMs: det.full_interval_ms,
+        regionInput: det.region_input,
+        fullInputPixels: det.input_width * det.input_height,
+      });
+      if (plan.kind === 'regions') {
+        const perRegion = await detector.detectRegions(frame, plan.regions);
+        const faces = selectFaces(mergeRegionFaces(perRegion, plan.regions, frame.width, frame.height, det.nms_iou), det);
+        if (regionsFoundAll(followed, faces)) return { faces, regions: plan.regions.length };
+        this.regionMisses++;
+      }
+    }
+    this.lastFullMono = now;
+    return { faces: await detector.detect(frame), regions: 0 };
   }
 
   private emitEvents(events: readonly EmotionEvent[]): EmotionEvent[] {

@@ -134,6 +134,12 @@ export class FaceTracker {
     this.tracks.delete(trackId);
   }
 
+  /** Where each track is expected at `monoMs` (its box moved by its velocity) and how many frames it has been missed. */
+  followed(monoMs: number): Array<{ box: Box; missed: number }> {
+    const now = Math.max(monoMs, this.lastMonoMs);
+    return [...this.tracks.values()].map((t) => ({ box: this.predict(t, now), missed: t.missed }));
+  }
+
   /** Ids of the tracks alive now, ascending. */
   trackIds(): number[] {
     return [...this.tracks.keys()].sort((a, b) => a - b);

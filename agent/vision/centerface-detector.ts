@@ -7,10 +7,10 @@ import type { DetectionConfig } from '../config/schema.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { centerfaceInt8ModelPath, centerfaceModelPath } from '../core/paths.js';
-import type { DetectedFace, Frame } from '../core/types.js';
+import type { Box, DetectedFace, Frame } from '../core/types.js';
 import { CENTERFACE_STRIDE, decodeCenterFace } from './centerface-decode.js';
 import { frameProblem, selectFaces, type FaceDetector } from './face-detector.js';
-import { faceToFrame, letterbox, type Letterbox } from './letterbox.js';
+import { clipBox, faceToFrame, letterbox, roundUpTo, type Letterbox } from './letterbox.js';
 import { nms } from './nms.js';
 import { sessionOptions } from '../engines/onnx-session.js';
 import { PlanarResizer } from './resize.js';
@@ -59,10 +59,20 @@ export async function createCenterFaceDetector(opts: CenterFaceOptions): Promise
   return new CenterFaceDetector(ort, session, opts.detection);
 }
 
+/** A face from a region's input pixels to frame pixels (`toFrame`: frame pixels per input pixel), clipped to the frame. */
+function regionFaceToFrame(face: DetectedFace, region: Box, toFrame: number, frameWidth: number, frameHeight: number): DetectedFace {
+  const box = clipBox({ x: region.x + face.box.x * toFrame, y: region.y + face.box.y * toFrame, width: face.box.width * toFrame, height: face.box.height * toFrame }, frameWidth, frameHeight);
+  const out: DetectedFace = { box, score: face.score };
+  if (face.landmarks) out.landmarks = face.landmarks.map(([x, y]) => [region.x + x * toFrame, region.y + y * toFrame]);
+  return out;
+}
+
 class CenterFaceDetector implements FaceDetector {
   readonly name = 'centerface';
   private readonly resizer = new PlanarResizer();
+  private readonly regionResizer = new PlanarResizer();
   private input = new Float32Array(0);
+  private regionInput = new Float32Array(0);
   private geometryKey = '';
   private lb: Letterbox | undefined;
   /** Calls run one after another: they share the input buffer. */
@@ -76,15 +86,56 @@ class CenterFaceDetector implements FaceDetector {
   ) {}
 
   detect(frame: Frame): Promise<DetectedFace[]> {
-    const run = this.queue.then(() => this.detectNow(frame));
+    return this.serialised(() => this.detectNow(frame));
+  }
+
+  detectRegions(frame: Frame, regions: readonly Box[]): Promise<DetectedFace[][]> {
+    return this.serialised(() => this.detectRegionsNow(frame, regions));
+  }
+
+  private serialised<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work);
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async detectNow(frame: Frame): Promise<DetectedFace[]> {
+  private check(frame: Frame): void {
     if (this.disposed) throw new FerError('engine_unavailable', 'CenterFace detector used after dispose');
     const problem = frameProblem(frame);
     if (problem) throw new FerError('frame_corrupt', `camera ${frame.cameraId} frame ${frame.seq}: ${problem}`);
+  }
+
+  /** One batched run over square regions, each resized to region_input x region_input. */
+  private async detectRegionsNow(frame: Frame, regions: readonly Box[]): Promise<DetectedFace[][]> {
+    this.check(frame);
+    if (regions.length === 0) return [];
+    const s = roundUpTo(this.cfg.region_input, CENTERFACE_STRIDE * 8);
+    const item = 3 * s * s;
+    if (this.regionInput.length < regions.length * item) this.regionInput = new Float32Array(regions.length * item);
+    regions.forEach((r, i) => {
+      this.regionResizer.resize(frame.data, frame.width, frame.height, frame.channels, { data: this.regionInput, planeWidth: s, planeHeight: s, contentWidth: s, contentHeight: s, order: CHANNEL_ORDER, offset: i * item }, r);
+    });
+    const data = this.regionInput.subarray(0, regions.length * item);
+    const inputTensor = new this.ort.Tensor('float32', data, [regions.length, 3, s, s]);
+    let outputs: Ort.InferenceSession.OnnxValueMapType | undefined;
+    try {
+      outputs = await this.session.run({ input: inputTensor });
+      const m = s / CENTERFACE_STRIDE;
+      const cells = m * m;
+      const out = (name: string, channels: number, i: number): Float32Array => (outputs![name]!.data as Float32Array).subarray(i * channels * cells, (i + 1) * channels * cells);
+      return regions.map((r, i) => {
+        const maps = { width: m, height: m, heatmap: out('heatmap', 1, i), scale: out('scale', 2, i), offset: out('offset', 2, i), landmarks: out('landmarks', 10, i) };
+        const toFrame = r.width / s;
+        return nms(decodeCenterFace(maps, this.cfg.score_threshold), this.cfg.nms_iou).map((f) => regionFaceToFrame(f, r, toFrame, frame.width, frame.height));
+      });
+    } finally {
+      inputTensor.dispose();
+      if (outputs) for (const t of Object.values(outputs)) t.dispose();
+    }
+  }
+
+  private async detectNow(frame: Frame): Promise<DetectedFace[]> {
+    this.check(frame);
     const lb = this.prepare(frame);
     const inputTensor = new this.ort.Tensor('float32', this.input, [1, 3, lb.inputHeight, lb.inputWidth]);
     let outputs: Ort.InferenceSession.OnnxValueMapType | undefined;

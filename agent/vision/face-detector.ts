@@ -1,12 +1,18 @@
 /** The face-detector contract every detector implements, and the selection rules they share (pure). */
 import type { DetectionConfig } from '../config/schema.js';
-import type { DetectedFace, Frame } from '../core/types.js';
+import type { Box, DetectedFace, Frame } from '../core/types.js';
 
 export interface FaceDetector {
   /** Which detector runs: 'centerface', 'tiny', 'ssd'. */
   readonly name: string;
   /** Faces in frame pixels, largest first, at most `max_faces`. Calls may overlap; detectors serialise them. */
   detect(frame: Frame): Promise<DetectedFace[]>;
+  /**
+   * Searches only the given squares of the frame (follow regions, vision/region-plan.ts), all in one run: per region,
+   * the faces above the score threshold in frame pixels (NMS within the region; size limits not applied yet).
+   * Detectors without it always search the whole frame.
+   */
+  detectRegions?(frame: Frame, regions: readonly Box[]): Promise<DetectedFace[][]>;
   dispose(): Promise<void>;
 }
 

@@ -76,51 +76,75 @@ export interface PlanarTarget {
   contentHeight: number;
   /** Plane order: 'rgb' writes R to plane 0, 'bgr' writes B to plane 0. Gray input fills all three planes. */
   order: 'rgb' | 'bgr';
+  /** Where the three planes start in `data` (a batch item's offset; default 0). */
+  offset?: number;
 }
 
-/** Reusable resizer: keeps weight tables and the row buffer between frames of the same size. */
+/** A rectangle of the source, integer pixels inside it. */
+export interface SourceRect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** Geometries whose weight tables a resizer keeps (oldest dropped first). */
+const MAX_CACHED_GEOMETRIES = 32;
+
+/** Reusable resizer: keeps weight tables per geometry and the row buffer between frames. */
 export class PlanarResizer {
-  private key = '';
-  private xTable: AxisTable | undefined;
-  private yTable: AxisTable | undefined;
+  /** Tables per geometry: follow regions differ in size from frame to frame and face to face, so keep a few. */
+  private readonly tables = new Map<string, { x: AxisTable; y: AxisTable }>();
   private row = new Float32Array(0);
 
-  /** Resizes `src` (width x height x channels, interleaved uint8) into `dst`'s content region as 0-255 floats. */
-  resize(src: Uint8Array, width: number, height: number, channels: 1 | 3, dst: PlanarTarget): void {
+  /**
+   * Resizes `src` (width x height x channels, interleaved uint8), or its `crop` rectangle, into `dst`'s content
+   * region as 0-255 floats.
+   */
+  resize(src: Uint8Array, width: number, height: number, channels: 1 | 3, dst: PlanarTarget, crop?: SourceRect): void {
     const ow = dst.contentWidth;
     const oh = dst.contentHeight;
+    const base = dst.offset ?? 0;
     if (src.length < width * height * channels) throw new RangeError(`frame has ${src.length} bytes, expected ${width}x${height}x${channels}`);
-    if (ow > dst.planeWidth || oh > dst.planeHeight || dst.data.length < 3 * dst.planeWidth * dst.planeHeight) {
-      throw new RangeError(`content ${ow}x${oh} does not fit 3 planes of ${dst.planeWidth}x${dst.planeHeight}`);
+    if (ow > dst.planeWidth || oh > dst.planeHeight || dst.data.length < base + 3 * dst.planeWidth * dst.planeHeight) {
+      throw new RangeError(`content ${ow}x${oh} does not fit 3 planes of ${dst.planeWidth}x${dst.planeHeight} at ${base}`);
     }
-    const key = `${width}x${height}x${channels}>${ow}x${oh}`;
-    if (key !== this.key) {
-      this.xTable = axisTable(width, ow);
-      this.yTable = axisTable(height, oh);
-      if (this.row.length < width * channels) this.row = new Float32Array(width * channels);
-      this.key = key;
+    const r = crop ?? { x: 0, y: 0, width, height };
+    if (!(Number.isInteger(r.x) && Number.isInteger(r.y) && r.x >= 0 && r.y >= 0 && r.width >= 1 && r.height >= 1 && r.x + r.width <= width && r.y + r.height <= height)) {
+      throw new RangeError(`crop ${r.x},${r.y} ${r.width}x${r.height} is not inside the ${width}x${height} frame`);
     }
-    const { start: xStart, weights: xW, taps: xTaps } = this.xTable!;
-    const { start: yStart, weights: yW, taps: yTaps } = this.yTable!;
+    const key = `${r.width}x${r.height}x${channels}>${ow}x${oh}`;
+    let tables = this.tables.get(key);
+    if (!tables) {
+      tables = { x: axisTable(r.width, ow), y: axisTable(r.height, oh) };
+      if (this.tables.size >= MAX_CACHED_GEOMETRIES) this.tables.delete(this.tables.keys().next().value!);
+      this.tables.set(key, tables);
+    }
+    if (this.row.length < r.width * channels) this.row = new Float32Array(r.width * channels);
+    const { start: xStart, weights: xW, taps: xTaps } = tables.x;
+    const { start: yStart, weights: yW, taps: yTaps } = tables.y;
     const row = this.row;
-    const rowLen = width * channels;
+    // The row buffer holds the crop's columns only; source rows are read from the crop's left edge.
+    const rowLen = r.width * channels;
+    const stride = width * channels;
+    const left = r.x * channels;
     const pw = dst.planeWidth;
     const plane = pw * dst.planeHeight;
     const out = dst.data;
-    const p0 = dst.order === 'rgb' ? 0 : 2 * plane;
-    const p1 = plane;
-    const p2 = dst.order === 'rgb' ? 2 * plane : 0;
+    const p0 = base + (dst.order === 'rgb' ? 0 : 2 * plane);
+    const p1 = base + plane;
+    const p2 = base + (dst.order === 'rgb' ? 2 * plane : 0);
 
     for (let y = 0; y < oh; y++) {
       // Vertical first: blend the source rows of this output row into one float row (plain linear loops).
-      const r0 = yStart[y]!;
+      const r0 = yStart[y]! + r.y;
       const wb = y * yTaps;
       const w0 = yW[wb]!;
-      const a = r0 * rowLen;
+      const a = r0 * stride + left;
       if (yTaps >= 2) {
         // Two rows per loop: the common 1x-2x shrink and every enlargement need no more.
         const w1 = yW[wb + 1]!;
-        const b = a + rowLen;
+        const b = a + stride;
         for (let i = 0; i < rowLen; i++) row[i] = w0 * src[a + i]! + w1 * src[b + i]!;
       } else {
         for (let i = 0; i < rowLen; i++) row[i] = w0 * src[a + i]!;
@@ -128,7 +152,7 @@ export class PlanarResizer {
       for (let t = 2; t < yTaps; t++) {
         const w = yW[wb + t]!;
         if (w === 0) continue;
-        const c = (r0 + t) * rowLen;
+        const c = (r0 + t) * stride + left;
         for (let i = 0; i < rowLen; i++) row[i] += w * src[c + i]!;
       }
       // Then horizontal, writing straight into the planes.
@@ -166,9 +190,9 @@ export class PlanarResizer {
           const xb = x * xTaps;
           let v = 0;
           for (let t = 0; t < xTaps; t++) v += xW[xb + t]! * row[j + t]!;
-          out[o + x] = v;
-          out[plane + o + x] = v;
-          out[2 * plane + o + x] = v;
+          out[base + o + x] = v;
+          out[base + plane + o + x] = v;
+          out[base + 2 * plane + o + x] = v;
         }
       }
     }

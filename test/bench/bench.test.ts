@@ -103,16 +103,22 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   t.true(Math.abs(onnx.accuracy - wasm.accuracy) <= 1 / 20 + 1e-9);
 
   const rows = report.pipeline as PipelineRow[];
-  t.deepEqual(rows.map((r) => r.config), ['centerface-onnxruntime', 'centerface-onnxruntime-2t', 'centerface-onnxruntime-fp32-320', 'tiny-tfjs-wasm', 'ssd-tfjs-wasm', 'faceapi-baseline']);
+  t.deepEqual(rows.map((r) => r.config), ['centerface-onnxruntime', 'centerface-onnxruntime-2t', 'centerface-onnxruntime-whole', 'centerface-onnxruntime-fp32-320', 'tiny-tfjs-wasm', 'ssd-tfjs-wasm', 'faceapi-baseline']);
   for (const r of rows) {
     t.deepEqual(r.sets.filter((s) => !s.scene).map((s) => s.faces), [0, 1, 3]);
     t.is(r.sets.some((s) => s.scene === 'still'), r.config.startsWith('centerface'), `${r.config}: the still scene runs on CenterFace configurations`);
+    t.is(r.sets.filter((s) => s.scene === 'paced').length, r.config.startsWith('centerface') ? 2 : 0, `${r.config}: paced scenes for 1 and 3 faces on CenterFace`);
     for (const s of r.sets) t.true(s.frames >= 2 && s.fps > 0 && s.cpuMsPerFrame > 0, `${r.config}/${s.faces}`);
     t.true(r.peakRssMiB > 0);
   }
   // CenterFace finds exactly what each set holds (the composed frames really have three faces).
   const cf = rows[0]!;
-  t.deepEqual(cf.sets.map((s) => s.facesFound), [0, 1, 3, 0], 'and none in the still empty scene');
+  t.deepEqual(cf.sets.map((s) => [s.scene ?? 'back to back', s.facesFound]), [['back to back', 0], ['back to back', 1], ['back to back', 3], ['paced', 1], ['paced', 3], ['still', 0]], 'and none in the still empty scene');
+  // Follow regions: used with faces by default, never with follow_regions off or without faces.
+  const share = (id: string, faces: number): number | undefined => rows.find((r) => r.config === id)?.sets.find((s) => s.faces === faces && !s.scene)?.regionShare;
+  t.true(share('centerface-onnxruntime', 1)! > 0.5, `default, 1 face: ${share('centerface-onnxruntime', 1)}`);
+  t.is(share('centerface-onnxruntime', 0), 0);
+  t.is(share('centerface-onnxruntime-whole', 1), 0);
   t.is(cf.engine, 'onnxruntime');
   // A person appearing in a still room gets an event: debouncing's minimum duration, plus at most a few frames.
   t.truthy(cf.appear, 'the appear scene ran');

@@ -29,6 +29,22 @@ async function head(which: keyof typeof HEADS, side: number, mirror: boolean): P
   return img.png().toBuffer();
 }
 
+export interface HeadPlacement {
+  which: keyof typeof HEADS;
+  left: number;
+  top: number;
+  /** Side of the square head region (pixels); the face is about 60% of it. */
+  side: number;
+  mirror?: boolean;
+}
+
+/** A 640x480 JPEG: the heads placed on an empty background (the first no-face demo frame unless given). */
+export async function scene(heads: readonly HeadPlacement[], background?: Buffer): Promise<Buffer> {
+  const bg = background ?? (await sampleFrames(13, 13))[0]!;
+  const composites = await Promise.all(heads.map(async (h) => ({ input: await head(h.which, h.side, h.mirror ?? false), left: Math.round(h.left), top: Math.round(h.top) })));
+  return sharp(bg).resize(640, 480).composite(composites).jpeg({ quality: 85 }).toBuffer();
+}
+
 /** Three heads side by side on the empty background; `variant` shifts and scales them slightly. */
 async function threeFaces(background: Buffer, variant: number): Promise<Buffer> {
   const jitter = (k: number): number => Math.round(8 * Math.sin(variant * 1.7 + k * 2.1));

@@ -24,8 +24,9 @@ import { createDetector } from '../../agent/vision/create-detector.js';
 import type { FaceDetector } from '../../agent/vision/face-detector.js';
 import { defaultFaceApiModelDir } from '../../agent/vision/faceapi-detector.js';
 import { childMain } from './child.js';
+import { ManualClock } from '../helpers/clock.js';
 import { loadFaceApi } from './classifiers.js';
-import { summarize, type LatencySummary } from './stats.js';
+import { PACED_FPS, summarize, type LatencySummary } from './stats.js';
 
 export interface PipelineConfigSpec {
   id: string;
@@ -42,10 +43,12 @@ export const PIPELINE_CONFIGS: readonly PipelineConfigSpec[] = [
   { id: 'centerface-onnxruntime', label: 'fer-edge default: CenterFace int8 480x352 + classifier (model.precision auto), idle gating, onnxruntime', engine: 'onnxruntime', detector: 'centerface' },
   // The default leaves a core for decoding (right on a 4-core Pi); on this 2-core box that means one thread.
   { id: 'centerface-onnxruntime-2t', label: 'the same, threads 2', engine: 'onnxruntime', detector: 'centerface', threads: 2 },
+  // Follow regions off: every frame searched whole (the default before follow regions), for the side-by-side ratio.
+  { id: 'centerface-onnxruntime-whole', label: 'the default without follow regions (detection.follow_regions false)', engine: 'onnxruntime', detector: 'centerface', overrides: { 'detection.follow_regions': false } },
   // The defaults before int8 and the frame-set measurement, for the side-by-side ratio.
   {
     id: 'centerface-onnxruntime-fp32-320', label: 'previous default: CenterFace fp32 320x256 + fp32 classifier, no idle gating', engine: 'onnxruntime', detector: 'centerface',
-    overrides: { 'detection.precision': 'fp32', 'model.precision': 'fp32', 'detection.input_width': 320, 'detection.input_height': 256, 'detection.score_threshold': 0.5, 'detection.idle_gating': false },
+    overrides: { 'detection.precision': 'fp32', 'model.precision': 'fp32', 'detection.input_width': 320, 'detection.input_height': 256, 'detection.score_threshold': 0.5, 'detection.idle_gating': false, 'detection.follow_regions': false },
   },
   { id: 'tiny-tfjs-wasm', label: 'fer-edge: face-api tiny 320 + classifier, tfjs-wasm', engine: 'tfjs-wasm', detector: 'tiny' },
   { id: 'ssd-tfjs-wasm', label: 'fer-edge: face-api SSD MobileNet v1 + classifier, tfjs-wasm', engine: 'tfjs-wasm', detector: 'ssd' },
@@ -80,8 +83,13 @@ export interface AppearResult {
 
 export interface PipelineSetResult {
   faces: number;
-  /** 'still': one empty frame over and over (an empty, static room), where idle gating skips the detector. */
-  scene?: 'still';
+  /**
+   * 'still': one empty frame over and over (an empty, static room), where idle gating skips the detector;
+   * 'paced': the set's frames on a camera clock of PACED_FPS (processed back to back, but the agent's clock and the
+   * frames' timestamps advance 1/PACED_FPS s per frame), so the full searches every detection.full_interval_ms cost
+   * what they cost at a real camera's pace; read its CPU per frame, not its frames/s.
+   */
+  scene?: 'still' | 'paced';
   cameraId: string;
   frames: number;
   seconds: number;
@@ -94,6 +102,8 @@ export interface PipelineSetResult {
   detectMsP50: number;
   classifyMsP50: number;
   cpuMsPerFrame: number;
+  /** Share of frames on which the detector searched only follow regions. */
+  regionShare: number;
   events: number;
   /** Wall-clock window (ms since epoch, fractional) of the timed frames, to match MQTT messages. */
   windowWall: [number, number];
@@ -123,6 +133,8 @@ async function readSet(dir: string): Promise<Buffer[]> {
 
 interface FrameStep {
   faces: number;
+  /** The detector searched follow regions only. */
+  regions?: boolean;
   decodeMs: number;
   detectMs: number;
   classifyMs: number;
@@ -147,6 +159,7 @@ async function runSet(o: PipelineBenchOptions, faces: number, cameraId: string, 
   const det: number[] = [];
   const cls: number[] = [];
   let found = 0;
+  let regions = 0;
   const cpu0 = process.cpuUsage();
   const wall0 = wallNow();
   const t0 = performance.now();
@@ -157,6 +170,7 @@ async function runSet(o: PipelineBenchOptions, faces: number, cameraId: string, 
     det.push(r.detectMs);
     cls.push(r.classifyMs);
     found += r.faces;
+    if (r.regions) regions++;
   }
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
@@ -172,6 +186,7 @@ async function runSet(o: PipelineBenchOptions, faces: number, cameraId: string, 
     detectMsP50: summarize(det).p50,
     classifyMsP50: summarize(cls).p50,
     cpuMsPerFrame: (cpu.user + cpu.system) / 1000 / lat.length,
+    regionShare: regions / lat.length,
     events: events() - ev0,
     windowWall: [wall0, wallNow()],
     rssAfterMiB: process.memoryUsage().rss / MiB,
@@ -221,9 +236,22 @@ async function runAgentConfig(o: PipelineBenchOptions, spec: PipelineConfigSpec,
       results.push(
         await runSet(o, faces, cams[i]!.id, sets[faces]!, async (frame) => {
           const r = await pipeline.process(frame);
-          return { faces: r.faces.length, detectMs: r.timings.detectMs, classifyMs: r.timings.classifyMs };
+          return { faces: r.faces.length, regions: Boolean(r.detectorRegions), detectMs: r.timings.detectMs, classifyMs: r.timings.classifyMs };
         }, () => events),
       );
+    }
+    if (spec.detector === 'centerface') {
+      for (const [i, faces] of o.faceCounts.entries()) {
+        if (faces === 0) continue;
+        const clock = new ManualClock();
+        const paced = new CameraPipeline({ camera: cams[i]!, feed: { next: async () => null }, detector, models: slot, bus, clock, log });
+        const r = await runSet(o, faces, cams[i]!.id, sets[faces]!, async (frame) => {
+          clock.advance(1000 / PACED_FPS);
+          const res = await paced.process({ ...frame, monoMs: clock.mono(), wallMs: clock.wall() });
+          return { faces: res.faces.length, regions: Boolean(res.detectorRegions), detectMs: res.timings.detectMs, classifyMs: res.timings.classifyMs };
+        }, () => events);
+        results.push({ ...r, scene: 'paced' });
+      }
     }
     if (spec.detector === 'centerface' && o.faceCounts.includes(0)) {
       // An empty, static room: the first empty frame over and over, through a fresh pipeline (idle gating state).

@@ -2,7 +2,7 @@
 import type { EngineProbe } from '../../agent/engines/select.js';
 import type { ClassifierBenchResult } from './classifier-bench.js';
 import type { PipelineBenchResult } from './pipeline-bench.js';
-import { cell, markdownTable } from './stats.js';
+import { PACED_FPS, cell, markdownTable } from './stats.js';
 
 export interface Environment {
   date: string;
@@ -109,19 +109,20 @@ function classifier(c: ClassifierBenchResult): string {
 }
 
 function pipeline(rows: PipelineRow[]): string {
-  const header = ['Configuration', 'Faces', 'Frames/s', 'Latency p50 / p95 (ms)', 'MQTT p50 / p95 (ms)', 'Decode / detect / classify p50 (ms)', 'CPU ms/frame', 'Faces found/frame', 'Peak RSS (MiB)'];
+  const header = ['Configuration', 'Faces', 'Frames/s', 'Latency p50 / p95 (ms)', 'MQTT p50 / p95 (ms)', 'Decode / detect / classify p50 (ms)', 'CPU ms/frame', 'Region searches', 'Faces found/frame', 'Peak RSS (MiB)'];
   const body: string[][] = [];
   for (const r of rows) {
     for (const s of r.sets) {
       const m = s.scene ? undefined : r.mqttLatency[String(s.faces)];
       body.push([
         r.label,
-        s.scene === 'still' ? '0, still' : String(s.faces),
+        s.scene === 'still' ? '0, still' : s.scene === 'paced' ? `${s.faces}, ${PACED_FPS} fps camera` : String(s.faces),
         cell(s.fps, 1),
         `${cell(s.latencyMs.p50, 1)} / ${cell(s.latencyMs.p95, 1)}`,
         m ? `${cell(m.p50, 1)} / ${cell(m.p95, 1)}` : '—',
         `${cell(s.decodeMsP50, 1)} / ${cell(s.detectMsP50, 1)} / ${cell(s.classifyMsP50, 1)}`,
         cell(s.cpuMsPerFrame, 1),
+        `${cell(100 * (s.regionShare ?? 0), 0)} %`,
         cell(s.facesFound, 2),
         cell(r.peakRssMiB, 0),
       ]);
@@ -129,7 +130,7 @@ function pipeline(rows: PipelineRow[]): string {
   }
   const lines = [markdownTable(header, body), ''];
   lines.push(
-    '640x480 JPEG frames decoded with sharp and processed back to back (each configuration in its own process, 1 camera). Latency: frame captured (before JPEG decode) → FrameResult and its debounced events emitted on the bus. MQTT: captured → the state/event message received by a subscriber on the same Mosquitto (the agent publishes state on every change here); none for 0 faces because an empty state does not change. CPU: process user+system time (all threads) per frame.',
+    `640x480 JPEG frames decoded with sharp and processed back to back (each configuration in its own process, 1 camera). Latency: frame captured (before JPEG decode) → FrameResult and its debounced events emitted on the bus. MQTT: captured → the state/event message received by a subscriber on the same Mosquitto (the agent publishes state on every change here); none for 0 faces because an empty state does not change. CPU: process user+system time (all threads) per frame. Region searches: frames on which the detector searched only around the followed faces (detection.follow_regions; the whole frame at least every detection.full_interval_ms). "N, ${PACED_FPS} fps camera": the same frames with the agent's clock stepping 1/${PACED_FPS} s per frame, so full searches come as often as at a real camera; read its CPU per frame.`,
   );
   const def = rows.find((r) => r.config === 'centerface-onnxruntime');
   const base = rows.find((r) => r.config === 'faceapi-baseline');
@@ -139,6 +140,15 @@ function pipeline(rows: PipelineRow[]): string {
   if (d3 && b3) lines.push('', `Three faces: fer-edge default ${cell(d3, 1)} frames/s vs face-api.js's own pipeline ${cell(b3, 1)} frames/s = **${cell(d3 / b3, 1)}×** (asks ≥ 8×).`);
   const d1 = fps(def, 1);
   if (d1) lines.push(`One face: fer-edge default **${cell(d1, 1)} frames/s** (asks ≥ 80).`);
+  const whole = rows.find((r) => r.config === 'centerface-onnxruntime-whole');
+  for (const n of [1, 3]) {
+    const a = fps(def, n);
+    const b = fps(whole, n);
+    const paced = (r: PipelineRow | undefined): number | undefined => r?.sets.find((s) => s.faces === n && s.scene === 'paced')?.cpuMsPerFrame;
+    const pa = paced(def);
+    const pb = paced(whole);
+    if (a && b) lines.push(`Follow regions, ${n} face${n > 1 ? 's' : ''}: ${cell(a, 1)} vs ${cell(b, 1)} frames/s without them (${cell(a / b, 2)}×)${pa && pb ? `; at a ${PACED_FPS} frames/s camera ${cell(pa, 1)} vs ${cell(pb, 1)} ms of CPU per frame` : ''}.`);
+  }
   const ap = def?.appear;
   if (ap) {
     lines.push(ap.latencyMs === null

@@ -65,3 +65,6 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
   }
   return den === 0 ? 0 : num / den;
 }
+
+/** The camera rate of the pipeline bench's 'paced' scenes (frames/s): a typical home camera setting. */
+export const PACED_FPS = 15;

@@ -6,6 +6,7 @@ import { FerError } from '../../agent/core/errors.js';
 import { createCenterFaceDetector } from '../../agent/vision/centerface-detector.js';
 import type { FaceDetector } from '../../agent/vision/face-detector.js';
 import { iou } from '../../agent/core/geometry.js';
+import { regionAround } from '../../agent/vision/region-plan.js';
 import { ASTRONAUT_FACE, detection, expectedFaces, loadFrame, sampleFrameFiles, samplesDir } from './samples.js';
 
 const astronaut = path.join(samplesDir, 'astronaut.jpg');
@@ -71,6 +72,30 @@ test('overlapping detect calls give the same faces as one at a time', async (t) 
   const frames = await Promise.all(files.map((f, i) => loadFrame(f, { seq: i })));
   const together = await Promise.all(frames.map((f) => det.detect(f)));
   for (const [i, f] of frames.entries()) t.deepEqual(await det.detect(f), together[i], path.basename(files[i]!));
+});
+
+test('region search: the astronaut found in a region around it like in the whole frame; batched regions equal one at a time', async (t) => {
+  const det = await detector();
+  const frame = await loadFrame(astronaut);
+  const [whole] = await det.detect(frame);
+  if (!whole) return t.fail('no face in the whole frame');
+  const around = regionAround(whole.box, frame.width, frame.height);
+  const corner = { x: 0, y: frame.height - 160, width: 160, height: 160 };
+  const shifted = { ...around, x: Math.max(0, around.x - 30) };
+  const batched = await det.detectRegions!(frame, [around, corner, shifted]);
+  t.is(batched.length, 3);
+  t.is(batched[0]!.length, 1, 'the face in its region');
+  t.true(iou(batched[0]![0]!.box, whole.box) >= 0.8, `IoU ${iou(batched[0]![0]!.box, whole.box).toFixed(3)} with the whole-frame box`);
+  t.true(batched[0]![0]!.landmarks![0]![0] > around.x, 'landmarks in frame pixels');
+  t.deepEqual(batched[1], [], 'nothing in an empty corner');
+  for (const [i, r] of [around, corner, shifted].entries()) {
+    const alone = (await det.detectRegions!(frame, [r]))[0]!;
+    t.is(alone.length, batched[i]!.length);
+    alone.forEach((f, k) => t.true(iou(f.box, batched[i]![k]!.box) > 0.999, `region ${i}: batched and alone agree`));
+  }
+  t.deepEqual(await det.detectRegions!(frame, []), []);
+  const err = await t.throwsAsync(det.detectRegions!({ ...frame, data: frame.data.subarray(1) }, [around]), { instanceOf: FerError });
+  t.is(err?.reason, 'frame_corrupt');
 });
 
 test('max_faces, min_face_px and score_threshold from the config apply', async (t) => {

@@ -1,6 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { PlanarResizer, type PlanarTarget } from '../../agent/vision/resize.js';
+import { check, runs } from '../helpers/property.js';
 
 function target(pw: number, ph: number, cw: number, ch: number, order: 'rgb' | 'bgr' = 'rgb', fill = -1): PlanarTarget {
   return { data: new Float32Array(3 * pw * ph).fill(fill), planeWidth: pw, planeHeight: ph, contentWidth: cw, contentHeight: ch, order };
@@ -72,4 +73,43 @@ test('property: any size change keeps a constant image constant and values withi
 
 test('a frame whose buffer is too short is refused', (t) => {
   t.throws(() => new PlanarResizer().resize(new Uint8Array(5), 2, 1, 3, target(2, 1, 2, 1)), { instanceOf: RangeError });
+});
+
+test('property: resizing a crop equals resizing the cropped image; a batch offset writes only its own planes', (t) => {
+  check(
+    t,
+    fc.property(
+      fc.integer({ min: 2, max: 24 }),
+      fc.integer({ min: 2, max: 24 }),
+      fc.constantFrom(1 as const, 3 as const),
+      fc.integer({ min: 1, max: 20 }),
+      fc.nat(),
+      (w, h, channels, out, seed) => {
+        let x = seed;
+        const next = (n: number): number => (x = (x * 1103515245 + 12345) >>> 0) % n;
+        const src = Uint8Array.from({ length: w * h * channels }, () => next(256));
+        const cw = 1 + next(w);
+        const ch = 1 + next(h);
+        const cx = next(w - cw + 1);
+        const cy = next(h - ch + 1);
+        const cut = new Uint8Array(cw * ch * channels);
+        for (let y = 0; y < ch; y++) cut.set(src.subarray(((cy + y) * w + cx) * channels, ((cy + y) * w + cx + cw) * channels), y * cw * channels);
+        const item = 3 * out * out;
+        const batch: PlanarTarget = { data: new Float32Array(2 * item).fill(-1), planeWidth: out, planeHeight: out, contentWidth: out, contentHeight: out, order: 'rgb', offset: item };
+        new PlanarResizer().resize(src, w, h, channels, batch, { x: cx, y: cy, width: cw, height: ch });
+        const alone = target(out, out, out, out);
+        new PlanarResizer().resize(cut, cw, ch, channels, alone);
+        if (!batch.data.subarray(0, item).every((v) => v === -1)) throw new Error('wrote outside its batch item');
+        const mine = batch.data.subarray(item);
+        for (let i = 0; i < item; i++) if (Math.abs(mine[i]! - alone.data[i]!) > 1e-3) throw new Error(`value ${i}: ${mine[i]} vs ${alone.data[i]}`);
+      },
+    ),
+    runs(100),
+  );
+});
+
+test('a crop outside the frame is refused', (t) => {
+  const src = new Uint8Array(4 * 4 * 3);
+  const err = t.throws(() => new PlanarResizer().resize(src, 4, 4, 3, target(2, 2, 2, 2), { x: 3, y: 0, width: 2, height: 2 }), { instanceOf: RangeError });
+  t.true(err!.message.includes('not inside the 4x4 frame'), err!.message);
 });
