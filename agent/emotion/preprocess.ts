@@ -45,15 +45,34 @@ export class Preprocessor {
     const ky = Math.max(1, Math.min(4, Math.ceil(sy)));
     const taps = kx * ky;
     const plane = ow * oh;
+    // The taps' positions depend on one axis each: computed once per crop, not per sample (same values, same sums).
+    const xt = axisTaps(ow, kx, r.x, sx, fw);
+    const yt = axisTaps(oh, ky, r.y, sy, fh);
     const px = new Float64Array(3);
     for (let y = 0; y < oh; y++) {
       for (let x = 0; x < ow; x++) {
         px[0] = px[1] = px[2] = 0;
         for (let ty = 0; ty < ky; ty++) {
-          const fy = r.y + (y + (ty + 0.5) / ky) * sy - 0.5;
+          const j = y * ky + ty;
+          const r0 = yt.i0[j]! * fw;
+          const r1 = yt.i1[j]! * fw;
+          const ay = yt.a[j]!;
           for (let tx = 0; tx < kx; tx++) {
-            const fx = r.x + (x + (tx + 0.5) / kx) * sx - 0.5;
-            bilinear(data, fw, fh, fc, fx, fy, px);
+            const i = x * kx + tx;
+            const x0 = xt.i0[i]!;
+            const x1 = xt.i1[i]!;
+            const ax = xt.a[i]!;
+            const p00 = (r0 + x0) * fc;
+            const p01 = (r0 + x1) * fc;
+            const p10 = (r1 + x0) * fc;
+            const p11 = (r1 + x1) * fc;
+            for (let c = 0; c < fc; c++) {
+              const a = data[p00 + c]!;
+              const b = data[p01 + c]!;
+              const d = data[p10 + c]!;
+              const e = data[p11 + c]!;
+              px[c] = px[c]! + (a + (b - a) * ax) * (1 - ay) + (d + (e - d) * ax) * ay;
+            }
           }
         }
         const o = y * ow + x;
@@ -72,23 +91,20 @@ export class Preprocessor {
   }
 }
 
-/** Adds the bilinear sample at (fx, fy), edge-clamped, to acc[0..channels). */
-function bilinear(data: Uint8Array, w: number, h: number, ch: number, fx: number, fy: number, acc: Float64Array): void {
-  const cx = Math.min(Math.max(fx, 0), w - 1);
-  const cy = Math.min(Math.max(fy, 0), h - 1);
-  const x0 = Math.floor(cx);
-  const y0 = Math.floor(cy);
-  const x1 = Math.min(x0 + 1, w - 1);
-  const y1 = Math.min(y0 + 1, h - 1);
-  const ax = cx - x0;
-  const ay = cy - y0;
-  const r0 = y0 * w;
-  const r1 = y1 * w;
-  for (let c = 0; c < ch; c++) {
-    const a = data[(r0 + x0) * ch + c]!;
-    const b = data[(r0 + x1) * ch + c]!;
-    const d = data[(r1 + x0) * ch + c]!;
-    const e = data[(r1 + x1) * ch + c]!;
-    acc[c] = acc[c]! + (a + (b - a) * ax) * (1 - ay) + (d + (e - d) * ax) * ay;
+/** Bilinear taps along one axis: for output o and tap t, the two source indices (edge-clamped) and the weight. */
+function axisTaps(out: number, k: number, origin: number, step: number, size: number): { i0: Int32Array; i1: Int32Array; a: Float64Array } {
+  const i0 = new Int32Array(out * k);
+  const i1 = new Int32Array(out * k);
+  const a = new Float64Array(out * k);
+  for (let o = 0; o < out; o++) {
+    for (let t = 0; t < k; t++) {
+      const f = origin + (o + (t + 0.5) / k) * step - 0.5;
+      const c = Math.min(Math.max(f, 0), size - 1);
+      const lo = Math.floor(c);
+      i0[o * k + t] = lo;
+      i1[o * k + t] = Math.min(lo + 1, size - 1);
+      a[o * k + t] = c - lo;
+    }
   }
+  return { i0, i1, a };
 }
