@@ -119,6 +119,7 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   t.true(share('centerface-onnxruntime', 1)! > 0.5, `default, 1 face: ${share('centerface-onnxruntime', 1)}`);
   t.is(share('centerface-onnxruntime', 0), 0);
   t.is(share('centerface-onnxruntime-whole', 1), 0);
+  t.is(share('tiny-tfjs-wasm', 1), 0, "face-api's detectors always search the whole frame");
   t.is(cf.engine, 'onnxruntime');
   // A person appearing in a still room gets an event: debouncing's minimum duration, plus at most a few frames.
   t.truthy(cf.appear, 'the appear scene ran');
