@@ -47,7 +47,8 @@ async function checkCamera(cam: ReturnType<typeof resolveCameras>[number], timeo
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   try {
-    feed = new CameraFeed({ cameraId: cam.id, source: createSource(cam.id, cam.source, silentLogger), fps: cam.fps, log: silentLogger });
+    const maxWidth = cam.detection.max_frame_width || undefined;
+    feed = new CameraFeed({ cameraId: cam.id, source: createSource(cam.id, cam.source, silentLogger, { maxWidth }), fps: cam.fps, log: silentLogger, maxWidth });
     const frame = await feed.next(ctrl.signal);
     if (!frame) {
       const st = feed.stats();

@@ -46,6 +46,8 @@ export interface DetectionConfig {
   idle_gating: boolean;
   /** ... but run it at least this often (ms). */
   idle_interval_ms: number;
+  /** Frames wider than this are scaled down as they arrive (0: never). */
+  max_frame_width: number;
   /** While faces are followed, search only around them (vision/region-plan.ts); CenterFace only. */
   follow_regions: boolean;
   /** ... but search the whole frame at least this often (ms). */
@@ -137,6 +139,7 @@ export const LIMITS = {
   detection: {
     idle_interval_ms: [100, 3_600_000, true],
     full_interval_ms: [0, 60_000, true],
+    max_frame_width: [0, 16_384, true],
     region_input: [64, 512, true],
     input_width: [64, 4096, true],
     input_height: [64, 4096, true],
@@ -413,6 +416,11 @@ export const schema = {
       doc: 'With idle gating, still run the detector at least this often (ms), e.g. for a face that entered very slowly.',
       format: 'nat',
       default: 2000,
+    },
+    max_frame_width: {
+      doc: 'Frames wider than this are scaled down as they arrive (aspect kept; 0: never): ffmpeg scales before handing them over, JPEG sources decode at a reduced scale. The detector works at input_width anyway and faces stay large enough for the classifier; a 1080p camera costs about half as much per frame at 960 (README).',
+      format: 'nat',
+      default: 960,
     },
     follow_regions: {
       doc: 'While faces are followed, CenterFace searches only a square around each one (twice its size, resized to region_input) instead of the whole frame: about a tenth of the CPU. The whole frame is still searched every full_interval_ms, whenever a followed face was missed, and at once when a region comes back without its face.',

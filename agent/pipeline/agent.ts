@@ -79,8 +79,9 @@ export class Agent implements AgentControl {
     const nextEventId = eventIdFactory(cfg.agent_id, this.clock.wall());
     for (const cam of resolveCameras(cfg)) {
       const detector = await createDetector(cam.detection, this.loaded.choice.engine, cfg.threads, log);
-      const source = createSource(cam.id, cam.source, log, { clock: this.clock, fps: cam.fps });
-      const feed = new CameraFeed({ cameraId: cam.id, source, fps: cam.fps, log, clock: this.clock, onStatus: (s) => this.bus.emit('source', s) });
+      const maxWidth = cam.detection.max_frame_width || undefined;
+      const source = createSource(cam.id, cam.source, log, { clock: this.clock, fps: cam.fps, maxWidth });
+      const feed = new CameraFeed({ cameraId: cam.id, source, fps: cam.fps, log, clock: this.clock, maxWidth, onStatus: (s) => this.bus.emit('source', s) });
       this.feeds.push(feed);
       this.pipelines.push(new CameraPipeline({ camera: cam, feed, detector, models: this.slot, bus: this.bus, clock: this.clock, log, nextEventId, dispose: () => detector.dispose() }));
     }

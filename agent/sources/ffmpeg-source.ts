@@ -62,11 +62,13 @@ export function ffmpegArgs(plan: FfmpegPlan): string[] {
 const even = (n: number): number => Math.max(2, Math.round(n / 2) * 2);
 
 /** Fills a missing width or height from the native size, keeping its aspect ratio. */
-export function outputSize(cfg: { width?: number; height?: number }, native?: { width: number; height: number }): { width: number; height: number } | undefined {
+export function outputSize(cfg: { width?: number; height?: number }, native?: { width: number; height: number }, maxWidth?: number): { width: number; height: number } | undefined {
   if (cfg.width && cfg.height) return { width: even(cfg.width), height: even(cfg.height) };
   if (!native) return undefined;
   if (cfg.width) return { width: even(cfg.width), height: even((cfg.width * native.height) / native.width) };
   if (cfg.height) return { width: even((cfg.height * native.width) / native.height), height: even(cfg.height) };
+  // No size configured: the camera's own, scaled down to maxWidth (ffmpeg scales faster than anything after the pipe).
+  if (maxWidth && native.width > maxWidth) return { width: even(maxWidth), height: even((maxWidth * native.height) / native.width) };
   return { width: even(native.width), height: even(native.height) };
 }
 
@@ -121,7 +123,7 @@ export class FfmpegSource extends ProcessSource {
           this.ctx.log.debug({ err: errorMessage(err) }, 'ffprobe failed');
         }
       }
-      size = outputSize(cfg, this.native);
+      size = outputSize(cfg, this.native, this.ctx.maxWidth);
     }
     let output: ProcessOutput = { kind: 'mjpeg' };
     if (size && size.width * size.height <= MAX_FRAME_PIXELS) output = { kind: 'raw', ...size };

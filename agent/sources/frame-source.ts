@@ -27,6 +27,8 @@ export interface SourceOptions {
   clock?: Clock;
   /** The camera's frame rate: file/dir sources pace at it; ffmpeg drops frames above it before converting them. */
   fps?: number;
+  /** Frames wider than this are wanted scaled down (ffmpeg scales before the pipe); the feed scales the rest. */
+  maxWidth?: number;
 }
 
 /** Everything a source implementation gets. */
@@ -35,4 +37,5 @@ export interface SourceContext {
   log: Logger;
   clock: Clock;
   fps?: number;
+  maxWidth?: number;
 }

@@ -19,7 +19,7 @@ export { redactUrl } from '../core/redact.js';
 export type { FrameSource, SourceContext, SourceFrame, SourceOptions } from './frame-source.js';
 
 export function createSource(cameraId: string, cfg: SourceConfig, log: Logger, opts: SourceOptions = {}): FrameSource {
-  const ctx: SourceContext = { cameraId, log: log.child({ camera: cameraId, source: cfg.type }), clock: opts.clock ?? systemClock, fps: opts.fps };
+  const ctx: SourceContext = { cameraId, log: log.child({ camera: cameraId, source: cfg.type }), clock: opts.clock ?? systemClock, fps: opts.fps, maxWidth: opts.maxWidth };
   switch (cfg.type) {
     case 'file':
       return new FileSource(cfg, ctx);

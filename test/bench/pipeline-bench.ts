@@ -8,6 +8,7 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import sharp from 'sharp';
 import { loadConfig, resolveCameras, type ResolvedCamera } from '../../agent/config/load.js';
 import type { EngineName, DetectorName } from '../../agent/config/schema.js';
 import { Bus } from '../../agent/core/bus.js';
@@ -87,9 +88,11 @@ export interface PipelineSetResult {
    * 'still': one empty frame over and over (an empty, static room), where idle gating skips the detector;
    * 'paced': the set's frames on a camera clock of PACED_FPS (processed back to back, but the agent's clock and the
    * frames' timestamps advance 1/PACED_FPS s per frame), so the full searches every detection.full_interval_ms cost
-   * what they cost at a real camera's pace; read its CPU per frame, not its frames/s.
+   * what they cost at a real camera's pace; read its CPU per frame, not its frames/s;
+   * 'hd' / 'hd-full': the one-face frames as a 1920x1080 camera sends them, decoded at detection.max_frame_width
+   * (the default) or at full size.
    */
-  scene?: 'still' | 'paced';
+  scene?: 'still' | 'paced' | 'hd' | 'hd-full';
   cameraId: string;
   frames: number;
   seconds: number;
@@ -142,11 +145,11 @@ interface FrameStep {
 
 type Step = (frame: Frame) => Promise<Omit<FrameStep, 'decodeMs'>>;
 
-async function runSet(o: PipelineBenchOptions, faces: number, cameraId: string, jpegs: Buffer[], step: Step, events: () => number): Promise<PipelineSetResult> {
+async function runSet(o: PipelineBenchOptions, faces: number, cameraId: string, jpegs: Buffer[], step: Step, events: () => number, maxWidth?: number): Promise<PipelineSetResult> {
   let seq = 0;
   const one = async (): Promise<{ latency: number } & FrameStep> => {
     const capMono = performance.now();
-    const frame = await decodeFrame(cameraId, { seq, monoMs: capMono, wallMs: performance.timeOrigin + capMono, bytes: jpegs[seq % jpegs.length]! });
+    const frame = await decodeFrame(cameraId, { seq, monoMs: capMono, wallMs: performance.timeOrigin + capMono, bytes: jpegs[seq % jpegs.length]! }, maxWidth);
     seq++;
     const decodeMs = performance.now() - capMono;
     const r = await step(frame);
@@ -251,6 +254,18 @@ async function runAgentConfig(o: PipelineBenchOptions, spec: PipelineConfigSpec,
           return { faces: res.faces.length, regions: Boolean(res.detectorRegions), detectMs: res.timings.detectMs, classifyMs: res.timings.classifyMs };
         }, () => events);
         results.push({ ...r, scene: 'paced' });
+      }
+    }
+    if (spec.id === 'centerface-onnxruntime' && sets[1]?.length) {
+      const hd = await Promise.all(sets[1].map((j) => sharp(j).resize(1920, 1080, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer()));
+      const cam = cams[o.faceCounts.indexOf(1)] ?? cams[0]!;
+      for (const [scene, maxWidth] of [['hd', cam.detection.max_frame_width || undefined], ['hd-full', undefined]] as const) {
+        const p = new CameraPipeline({ camera: cam, feed: { next: async () => null }, detector, models: slot, bus, clock: systemClock, log });
+        const r = await runSet(o, 1, cam.id, hd, async (frame) => {
+          const res = await p.process(frame);
+          return { faces: res.faces.length, regions: Boolean(res.detectorRegions), detectMs: res.timings.detectMs, classifyMs: res.timings.classifyMs };
+        }, () => events, maxWidth);
+        results.push({ ...r, scene });
       }
     }
     if (spec.detector === 'centerface' && o.faceCounts.includes(0)) {

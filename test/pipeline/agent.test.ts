@@ -2,11 +2,15 @@
  * The whole agent on the bundled sample frames and the bundled model (real CenterFace, real classifier):
  * debounced events come out, two cameras run side by side, and a hot swap between frames drops nothing.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import sharp from 'sharp';
 import test from 'ava';
 import { waitFor } from '../helpers/wait.js';
 import { loadConfig } from '../../agent/config/load.js';
-import { bundledModelDir } from '../../agent/core/paths.js';
+import { bundledModelDir, sampleFramesDir } from '../../agent/core/paths.js';
 import { silentLogger } from '../../agent/core/log.js';
 import type { EmotionEvent, EventSink, FrameResult } from '../../agent/core/types.js';
 import { Agent } from '../../agent/pipeline/agent.js';
@@ -110,5 +114,23 @@ test('opt-in snapshots: one JPEG per emotion event of a camera that enables them
     const m = await sharp(s.jpeg).metadata();
     t.is(m.format, 'jpeg');
     t.true(s.jpeg.length <= 200_000);
+  }
+});
+
+test('a 1920x1080 camera is scaled to detection.max_frame_width as it is decoded, and its faces are still found', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fer-wide-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const small = await readFile(path.join(sampleFramesDir, '0001.jpg'));
+  writeFileSync(path.join(dir, 'big.jpg'), await sharp(small).resize(1920, 1080, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer());
+  for (const [max, width] of [[960, 960], [0, 1920]] as const) {
+    const sink = new Collect();
+    const cfg = config([{ id: 'wide', source: { type: 'file', path: path.join(dir, 'big.jpg'), loop: false }, fps: 10 }]);
+    const agent = new Agent({ ...cfg, detection: { ...cfg.detection, max_frame_width: max } }, silentLogger, { sinks: [sink] });
+    await agent.start();
+    await agent.run();
+    await agent.stop();
+    t.true(sink.frames.length >= 1, `max_frame_width ${max}: a frame was processed`);
+    t.like(sink.frames[0], { width, height: (width * 9) / 16 }, `max_frame_width ${max}`);
+    t.is(sink.frames[0]!.faces.length, 1, `max_frame_width ${max}: the face is found`);
   }
 });

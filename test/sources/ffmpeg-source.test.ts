@@ -38,6 +38,10 @@ test('output size: configured, or native with a missing side filled in keeping t
   t.deepEqual(outputSize({ width: 320 }, { width: 1280, height: 720 }), { width: 320, height: 180 });
   t.deepEqual(outputSize({ height: 90 }, { width: 1280, height: 720 }), { width: 160, height: 90 });
   t.deepEqual(outputSize({}, { width: 161, height: 121 }), { width: 162, height: 122 });
+  // detection.max_frame_width: a larger camera is scaled down by ffmpeg; a smaller one, or a configured size, is not.
+  t.deepEqual(outputSize({}, { width: 1920, height: 1080 }, 960), { width: 960, height: 540 });
+  t.deepEqual(outputSize({}, { width: 640, height: 480 }, 960), { width: 640, height: 480 });
+  t.deepEqual(outputSize({ width: 1280 }, { width: 1920, height: 1080 }, 960), { width: 1280, height: 720 });
 });
 
 test('ffmpeg on a video file: raw RGB frames at the configured size, and the stream ends with the file', async (t) => {
@@ -61,6 +65,16 @@ test('ffmpeg probes the native size when none is configured, and the fps option 
   const frames = await take(createSource('cam', { type: 'ffmpeg', path: video }, silentLogger, { fps: 5 }), 1000, 8000);
   t.true(frames.length >= 4 && frames.length <= 7, `${frames.length} frames`);
   t.like(frames[0].frame, { width: 96, height: 64 });
+});
+
+test('a camera wider than max_frame_width is scaled down by ffmpeg before the pipe', async (t) => {
+  const video = makeVideo(tmpDir(t), { width: 192, height: 108, rate: 25, seconds: 1 });
+  const frames = await take(createSource('cam', { type: 'ffmpeg', path: video }, silentLogger, { fps: 5, maxWidth: 96 }), 1000, 8000);
+  t.true(frames.length >= 2, `${frames.length} frames`);
+  const f = frames[0]!;
+  if (f.kind !== 'raw') return t.fail('expected raw frames');
+  t.like(f.frame, { width: 96, height: 54 });
+  t.is(f.frame.data.length, 96 * 54 * 3);
 });
 
 /** ffmpeg's own test source as MJPEG on stdout: the MJPEG path of ProcessSource with a real program. */
