@@ -166,6 +166,18 @@ export class PlanarResizer {
           out[p1 + o + x] = wa * row[j + 1]! + wc * row[j + 4]!;
           out[p2 + o + x] = wa * row[j + 2]! + wc * row[j + 5]!;
         }
+      } else if (channels === 3 && xTaps === 3) {
+        // Shrinking by 1x-2x (follow regions, most letterboxes) meets at most three source columns per output.
+        for (let x = 0; x < ow; x++) {
+          const j = xStart[x]! * 3;
+          const xb = x * 3;
+          const wa = xW[xb]!;
+          const wc = xW[xb + 1]!;
+          const wd = xW[xb + 2]!;
+          out[p0 + o + x] = wa * row[j]! + wc * row[j + 3]! + wd * row[j + 6]!;
+          out[p1 + o + x] = wa * row[j + 1]! + wc * row[j + 4]! + wd * row[j + 7]!;
+          out[p2 + o + x] = wa * row[j + 2]! + wc * row[j + 5]! + wd * row[j + 8]!;
+        }
       } else if (channels === 3) {
         for (let x = 0; x < ow; x++) {
           const j = xStart[x]! * 3;
