@@ -418,9 +418,9 @@ export const schema = {
       default: 2000,
     },
     max_frame_width: {
-      doc: 'Frames wider than this are scaled down as they arrive (aspect kept; 0: never): ffmpeg scales before handing them over, JPEG sources decode at a reduced scale. The detector works at input_width anyway and faces stay large enough for the classifier; a 1080p camera costs about half as much per frame at 960 (README).',
+      doc: 'Frames wider than this are scaled down as they arrive (aspect kept; 0: never): ffmpeg scales before handing them over, JPEG sources are decoded and resized in one step, raw frames are resized once. Off by default: for a 1080p JPEG camera, decoding at 960 costs sharp as much as it saves the detector (README, "Speed").',
       format: 'nat',
-      default: 960,
+      default: 0,
     },
     follow_regions: {
       doc: 'While faces are followed, CenterFace searches only a square around each one (twice its size, resized to region_input) instead of the whole frame: about a tenth of the CPU. The whole frame is still searched every full_interval_ms, whenever a followed face was missed, and at once when a region comes back without its face.',

@@ -27,7 +27,7 @@ import { defaultFaceApiModelDir } from '../../agent/vision/faceapi-detector.js';
 import { childMain } from './child.js';
 import { ManualClock } from '../helpers/clock.js';
 import { loadFaceApi } from './classifiers.js';
-import { PACED_FPS, summarize, type LatencySummary } from './stats.js';
+import { HD_MAX_WIDTH, PACED_FPS, summarize, type LatencySummary } from './stats.js';
 
 export interface PipelineConfigSpec {
   id: string;
@@ -89,8 +89,8 @@ export interface PipelineSetResult {
    * 'paced': the set's frames on a camera clock of PACED_FPS (processed back to back, but the agent's clock and the
    * frames' timestamps advance 1/PACED_FPS s per frame), so the full searches every detection.full_interval_ms cost
    * what they cost at a real camera's pace; read its CPU per frame, not its frames/s;
-   * 'hd' / 'hd-full': the one-face frames as a 1920x1080 camera sends them, decoded at detection.max_frame_width
-   * (the default) or at full size.
+   * 'hd' / 'hd-full': the one-face frames as a 1920x1080 camera sends them, decoded at HD_MAX_WIDTH
+   * (detection.max_frame_width 960) or at full size.
    */
   scene?: 'still' | 'paced' | 'hd' | 'hd-full';
   cameraId: string;
@@ -259,7 +259,7 @@ async function runAgentConfig(o: PipelineBenchOptions, spec: PipelineConfigSpec,
     if (spec.id === 'centerface-onnxruntime' && sets[1]?.length) {
       const hd = await Promise.all(sets[1].map((j) => sharp(j).resize(1920, 1080, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer()));
       const cam = cams[o.faceCounts.indexOf(1)] ?? cams[0]!;
-      for (const [scene, maxWidth] of [['hd', cam.detection.max_frame_width || undefined], ['hd-full', undefined]] as const) {
+      for (const [scene, maxWidth] of [['hd', HD_MAX_WIDTH], ['hd-full', undefined]] as const) {
         const p = new CameraPipeline({ camera: cam, feed: { next: async () => null }, detector, models: slot, bus, clock: systemClock, log });
         const r = await runSet(o, 1, cam.id, hd, async (frame) => {
           const res = await p.process(frame);

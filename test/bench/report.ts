@@ -2,7 +2,7 @@
 import type { EngineProbe } from '../../agent/engines/select.js';
 import type { ClassifierBenchResult } from './classifier-bench.js';
 import type { PipelineBenchResult } from './pipeline-bench.js';
-import { PACED_FPS, cell, markdownTable } from './stats.js';
+import { HD_MAX_WIDTH, PACED_FPS, cell, markdownTable } from './stats.js';
 
 export interface Environment {
   date: string;
@@ -116,7 +116,7 @@ function pipeline(rows: PipelineRow[]): string {
       const m = s.scene ? undefined : r.mqttLatency[String(s.faces)];
       body.push([
         r.label,
-        s.scene === 'still' ? '0, still' : s.scene === 'paced' ? `${s.faces}, ${PACED_FPS} fps camera` : s.scene === 'hd' ? '1, 1920x1080 at max_frame_width' : s.scene === 'hd-full' ? '1, 1920x1080 full size' : String(s.faces),
+        s.scene === 'still' ? '0, still' : s.scene === 'paced' ? `${s.faces}, ${PACED_FPS} fps camera` : s.scene === 'hd' ? `1, 1920x1080 decoded at ${HD_MAX_WIDTH} wide` : s.scene === 'hd-full' ? '1, 1920x1080 full size' : String(s.faces),
         cell(s.fps, 1),
         `${cell(s.latencyMs.p50, 1)} / ${cell(s.latencyMs.p95, 1)}`,
         m ? `${cell(m.p50, 1)} / ${cell(m.p95, 1)}` : '—',
@@ -158,7 +158,7 @@ function pipeline(rows: PipelineRow[]): string {
   const hd = (scene: 'hd' | 'hd-full'): number | undefined => def?.sets.find((s) => s.scene === scene)?.cpuMsPerFrame;
   const hdCap = hd('hd');
   const hdFull = hd('hd-full');
-  if (hdCap && hdFull) lines.push(`A 1920x1080 camera, one face: ${cell(hdCap, 1)} ms of CPU per frame decoded at detection.max_frame_width vs ${cell(hdFull, 1)} ms at full size (${cell(hdFull / hdCap, 2)}×).`);
+  if (hdCap && hdFull) lines.push(`A 1920x1080 camera, one face: ${cell(hdCap, 1)} ms of CPU per frame decoded at ${HD_MAX_WIDTH} wide (detection.max_frame_width) vs ${cell(hdFull, 1)} ms at full size (${cell(hdFull / hdCap, 2)}×).`);
   const still = (id: string): number | undefined => rows.find((r) => r.config === id)?.sets.find((s) => s.scene === 'still')?.cpuMsPerFrame;
   const now = still('centerface-onnxruntime');
   const before = still('centerface-onnxruntime-fp32-320');

@@ -66,5 +66,8 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
   return den === 0 ? 0 : num / den;
 }
 
+/** detection.max_frame_width for the pipeline bench's 1920x1080 'hd' scene. */
+export const HD_MAX_WIDTH = 960;
+
 /** The camera rate of the pipeline bench's 'paced' scenes (frames/s): a typical home camera setting. */
 export const PACED_FPS = 15;

@@ -13,7 +13,7 @@ export const detection: DetectionConfig = {
   precision: 'auto',
   idle_gating: false,
   idle_interval_ms: 2000,
-  max_frame_width: 960,
+  max_frame_width: 0,
   follow_regions: false,
   full_interval_ms: 500,
   region_input: 128,
