@@ -21,6 +21,9 @@ import { nms } from './nms.js';
  */
 export const REGION_SCALE = 2;
 
+/** The smallest region side (frame pixels). */
+export const MIN_REGION_SIDE = 16;
+
 /** A face followed by the tracker, as the planner sees it. */
 export interface FollowedFace {
   /** Where the tracker expects the face on this frame (frame pixels). */
@@ -45,7 +48,8 @@ export type DetectionPlan = { kind: 'full'; reason: FullReason } | { kind: 'regi
 
 /** The square of REGION_SCALE x the face's larger side around its centre, moved inside the frame (integer pixels). */
 export function regionAround(box: Box, frameWidth: number, frameHeight: number): Box {
-  const s = Math.round(Math.min(REGION_SCALE * Math.max(box.width, box.height), frameWidth, frameHeight));
+  // At least MIN_REGION_SIDE (a near-zero box with min_face_px 0 must not become an empty crop), at most the frame.
+  const s = Math.round(Math.min(Math.max(REGION_SCALE * Math.max(box.width, box.height), MIN_REGION_SIDE), frameWidth, frameHeight));
   const { cx, cy } = center(box);
   const x = Math.round(Math.min(Math.max(cx - s / 2, 0), frameWidth - s));
   const y = Math.round(Math.min(Math.max(cy - s / 2, 0), frameHeight - s));

@@ -2,7 +2,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import type { Box, DetectedFace } from '../../agent/core/types.js';
-import { REGION_SCALE, mergeRegionFaces, planDetection, regionAround, regionsFoundAll, type FollowedFace, type RegionPlanOptions } from '../../agent/vision/region-plan.js';
+import { MIN_REGION_SIDE, REGION_SCALE, mergeRegionFaces, planDetection, regionAround, regionsFoundAll, type FollowedFace, type RegionPlanOptions } from '../../agent/vision/region-plan.js';
 import { check, runs } from '../helpers/property.js';
 
 const W = 640;
@@ -17,6 +17,10 @@ test('a region is a square of REGION_SCALE x the face around its centre, in inte
   t.is(r.width, side);
   t.is(r.height, r.width);
   t.deepEqual([r.x, r.y], [Math.round(320 - side / 2), Math.round(225 - side / 2)]);
+  // A near-zero box (possible with min_face_px 0) still gets a region the resizer can read.
+  const tiny = regionAround({ x: 10, y: 10, width: 0.1, height: 0.1 }, W, H);
+  t.is(tiny.width, MIN_REGION_SIDE);
+  t.true(tiny.x >= 0 && tiny.y >= 0);
 });
 
 test('property: a region lies inside the frame, is square and holds the face centre', (t) => {
