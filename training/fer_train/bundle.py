@@ -109,9 +109,24 @@ def _training_block(config: dict[str, Any], epoch: int, report: dict[str, Any] |
         block["distilled_from_teachers"] = 1 if isinstance(t, str) else len(t)
         if config.get("teacher_flip_tta"):
             block["teacher_flip_tta"] = True
+    if config.get("teacher_cache"):
+        # The cached teachers and their views, when the file is here to read them (it stays with the run, not the bundle).
+        block["distilled_from_teacher_cache"] = _cache_summary(str(config["teacher_cache"]))
     if report is not None:
         block["metrics"] = dict(report.get("metrics") or {})
     return block
+
+
+def _cache_summary(path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"file": Path(path).name}
+    if Path(path).is_file():
+        from .teacher_cache import load_teacher_cache
+
+        meta = load_teacher_cache(path).meta
+        out.update(teachers=len(meta.get("teachers", [])), views=meta.get("views", []))
+        if "ensemble_test_acc" in meta:
+            out["ensemble_public_test_accuracy"] = meta["ensemble_test_acc"]
+    return out
 
 
 def _place(tmp: Path, out: Path, force: bool) -> None:

@@ -24,6 +24,7 @@ class Batch:
     images: torch.Tensor  # (N, 1, H, W) float in [0, 1], on the device
     targets: torch.Tensor  # (N, classes) float: one-hot mixed with FER+ votes
     labels: torch.Tensor  # (N,) int64, on the device: the FER2013 label, for the running accuracy
+    rows: torch.Tensor  # (N,) int64, on the device: the rows' indices in the training set (for cached soft targets)
 
 
 def soft_targets(labels: np.ndarray, votes: np.ndarray | None, n_classes: int, w: float) -> torch.Tensor:
@@ -45,12 +46,13 @@ class _Steps(Dataset):
     def __len__(self) -> int:
         return len(self.steps)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         idx = self.steps[i]
         images = torch.from_numpy(np.ascontiguousarray(self.fs.images[idx]))
         labels = torch.from_numpy(self.fs.labels[idx].astype(np.int64))
         votes = None if self.fs.votes is None else self.fs.votes[idx]
-        return images, soft_targets(self.fs.labels[idx], votes, self.n_classes, self.w), labels
+        rows = torch.from_numpy(np.asarray(idx, dtype=np.int64))
+        return images, soft_targets(self.fs.labels[idx], votes, self.n_classes, self.w), labels, rows
 
 
 class BatchStream:
@@ -70,6 +72,7 @@ class BatchStream:
 
     def __iter__(self):
         nb = self.device.type == "cuda"
-        for images, targets, labels in self.loader:
+        for images, targets, labels, rows in self.loader:
             x = as_input(images.to(self.device, non_blocking=nb))
-            yield Batch(x, targets.to(self.device, non_blocking=nb), labels.to(self.device, non_blocking=nb))
+            yield Batch(x, targets.to(self.device, non_blocking=nb), labels.to(self.device, non_blocking=nb),
+                        rows.to(self.device, non_blocking=nb))

@@ -28,6 +28,7 @@ from .data import FaceSet, iter_batches, load_fer
 from .loader import BatchStream
 from .model import ExpressionNet, NetConfig, as_input, count_parameters
 from .progress import Progress
+from .teacher_cache import load_teacher_cache
 
 # The dataset sits beside the repository (../shared/datasets/fer2013 from the repo root), never inside it.
 _SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "fer2013"
@@ -60,6 +61,7 @@ class TrainConfig:
     precision: str = "auto"  # auto | bf16 | fp16 | fp32: mixed precision of the forward pass (see choose_precision)
     stop_after: int = 0  # end this process after this epoch (a job's time limit); --resume continues; 0: run to the end
     teacher_flip_tta: bool = False  # each teacher also sees the mirrored batch and the two predictions are averaged
+    teacher_cache: str | None = None  # a fer_train.teacher_cache file: distil from cached teacher logits instead of `teachers`
     net: NetConfig = field(default_factory=NetConfig)
     aug: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -133,6 +135,11 @@ def validate(cfg: TrainConfig) -> None:
     for t in [cfg.teachers] if isinstance(cfg.teachers, str) else cfg.teachers:
         if not Path(t).is_file():
             raise SystemExit(f"config: teacher checkpoint {t} does not exist")
+    if cfg.teacher_cache:
+        if cfg.teachers:
+            raise SystemExit("config: set teachers or teacher_cache, not both (a teacher cache holds teachers' answers)")
+        if not Path(cfg.teacher_cache).is_file():
+            raise SystemExit(f"config: teacher_cache {cfg.teacher_cache} does not exist")
 
 
 def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -287,6 +294,23 @@ class Teachers:
             print(f"teacher ensemble: test acc {(ens.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
 
 
+def cached_teacher_probs(cfg: TrainConfig, tr: FaceSet, temperature: float, device: torch.device,
+                         report: bool) -> torch.Tensor | None:
+    """(rows, classes) teacher probabilities at `temperature` from `teacher_cache`, checked against the training rows."""
+    if not cfg.teacher_cache:
+        return None
+    st = load_teacher_cache(cfg.teacher_cache)
+    st.check_rows(tr, cfg.teacher_cache)
+    if st.logits.shape[-1] != cfg.net.num_classes:
+        raise SystemExit(f"config: teacher_cache {cfg.teacher_cache} has {st.logits.shape[-1]} classes, the student {cfg.net.num_classes}")
+    if report:
+        for m in st.meta.get("teachers", []):
+            print(f"cached teacher {m.get('checkpoint')}: test acc {m.get('test_acc')}", file=sys.stderr)
+        print(f"cached teacher ensemble ({len(st.meta.get('views', []))} views): test acc {st.meta.get('ensemble_test_acc')}",
+              file=sys.stderr)
+    return st.probs(temperature).to(device)
+
+
 def distributed() -> tuple[int, int]:
     """(rank, world size) under `torchrun` (WORLD_SIZE > 1), the process group initialised (NCCL on GPUs, gloo on
     CPUs); (0, 1) for a plain run."""
@@ -385,6 +409,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
     if len(teachers) and start_epoch == 0 and main_proc:
         teachers.report(te, device)
     T = cfg.distill_temperature
+    cached = cached_teacher_probs(cfg, tr, T, device, report=main_proc and start_epoch == 0)
     gen = torch.Generator(device=device)
     for epoch in range(start_epoch, cfg.epochs):
         if cfg.stop_after and epoch >= cfg.stop_after:
@@ -417,8 +442,8 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
             with autocast_ctx(device):
                 logits = net(x)
             loss = torch.sum(-y * F.log_softmax(logits.float(), dim=1), dim=1).mean()
-            if len(teachers):
-                pt = teachers.probs(raw, T)
+            pt = teachers.probs(raw, T) if len(teachers) else None if cached is None else cached[b.rows]
+            if pt is not None:
                 kd = torch.sum(pt * (torch.log(pt.clamp_min(1e-8)) - F.log_softmax(logits.float() / T, dim=1)), dim=1).mean()
                 loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * T * T * kd
             opt.zero_grad(set_to_none=True)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import synthetic_faces, write_fer_csv
+from conftest import opinionated_teacher, synthetic_faces, write_fer_csv
 from fer_train.augment import AugmentConfig
 from fer_train.data import load_fer
 from fer_train.model import ExpressionNet, NetConfig
@@ -53,20 +53,9 @@ def test_init_with_another_net_shape_names_both(tmp_path, data_csv):
         train(_cfg(data_csv, init=str(tmp_path / "missing.pt")), tmp_path / "c", device_name="cpu")
 
 
-def _opinionated_teacher(path, favourite: int):
-    """A wider net than the student that answers `favourite` whatever it sees."""
-    net = ExpressionNet(NetConfig(widths=(8, 16)))
-    with torch.no_grad():
-        net.classifier.weight.zero_()
-        net.classifier.bias.fill_(-5.0)
-        net.classifier.bias[favourite] = 5.0
-    torch.save({"model": net.state_dict(), "config": {"net": asdict(net.cfg)}, "mean": 0.5, "std": 0.25}, path)
-    return str(path)
-
-
 @pytest.mark.parametrize("favourite", [2, 5])
 def test_the_student_learns_what_its_teacher_says(tmp_path, data_csv, favourite):
-    teacher = _opinionated_teacher(tmp_path / "teacher.pt", favourite)
+    teacher = opinionated_teacher(tmp_path / "teacher.pt", favourite)
     cfg = _cfg(data_csv, epochs=6, teachers=[teacher], distill_weight=1.0, distill_temperature=1.0)
     train(cfg, tmp_path / "run", device_name="cpu")
     student = ExpressionNet(cfg.net)
@@ -87,7 +76,7 @@ def test_a_missing_teacher_is_named(tmp_path, data_csv):
 
 
 def test_bad_distillation_settings_are_named(tmp_path, data_csv):
-    teacher = _opinionated_teacher(tmp_path / "teacher.pt", 1)
+    teacher = opinionated_teacher(tmp_path / "teacher.pt", 1)
     with pytest.raises(SystemExit, match=r"distill_weight = 1.5 is invalid: expected a number in \[0.0, 1.0\]"):
         train(_cfg(data_csv, teachers=[teacher], distill_weight=1.5), tmp_path / "a", device_name="cpu")
     other = ExpressionNet(NetConfig(widths=(8, 16), num_classes=8))

@@ -5,6 +5,8 @@ teacher would be before hours are spent training a student on it.
         --checkpoint runs/wide-a/final.pt --checkpoint runs/ban-1/final.pt [--flip] [--cache runs/cache/fer2013.npz]
 
 Each checkpoint uses its own mean/std and width; `--flip` averages each net with its mirrored input (flip TTA).
+`--view NAME` (repeatable; fer_train.teacher_cache's views: plain, flip, zoom, zoom+flip, right, left+flip, ...)
+averages each net over exactly those views instead: `--view zoom` alone is one zoomed view, no plain face.
 The last line is JSON.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fer_train.checkpoint import load_checkpoint  # noqa: E402
 from fer_train.data import load_fer  # noqa: E402
+from fer_train.teacher_cache import probs_from_logits, teacher_logits, view  # noqa: E402
 from fer_train.train import predict_proba  # noqa: E402
 
 
@@ -30,8 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", action="append", required=True, help="a checkpoint (repeat for an ensemble)")
     ap.add_argument("--usage", default="PublicTest")
     ap.add_argument("--flip", action="store_true", help="flip TTA for every member")
+    ap.add_argument("--view", action="append", default=[], help="a view (repeat to average several); overrides --flip")
     ap.add_argument("--cache", help=".npz cache of the CSV (read only)")
     a = ap.parse_args(argv)
+    for v in a.view:
+        try:
+            view(torch.zeros(1, 1, 48, 48), v)
+        except ValueError as e:
+            print(f"ensemble_eval: {e}", file=sys.stderr)
+            return 1
     try:
         te = load_fer(a.data, None, a.cache, read_only_cache=True).select(a.usage)
     except (FileNotFoundError, ValueError) as e:
@@ -45,15 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     members = []
     for path in a.checkpoint:
         ck = load_checkpoint(path)
-        p = predict_proba(ck.model, te.images, ck.mean, ck.std, cpu, flip_tta=a.flip, precision="fp32")
+        if a.view:
+            p = probs_from_logits(teacher_logits(path, te.images, a.view)[0][:, None], 1.0).numpy()
+        else:
+            p = predict_proba(ck.model, te.images, ck.mean, ck.std, cpu, flip_tta=a.flip, precision="fp32")
         acc = float((p.argmax(1) == te.labels).mean())
         members.append({"checkpoint": path, "accuracy": round(acc, 4)})
         print(f"{path}: {acc:.4f}", file=sys.stderr)
         total = p if total is None else total + p
     assert total is not None
     ens = float((total.argmax(1) == te.labels).mean())
-    print(f"ensemble of {len(members)}{' with flip TTA' if a.flip else ''}: {ens:.4f} on {len(te)} {a.usage} rows", file=sys.stderr)
-    print(json.dumps({"usage": a.usage, "n": len(te), "flip_tta": a.flip, "members": members, "ensemble_accuracy": round(ens, 4)}))
+    how = f" over views {', '.join(a.view)}" if a.view else " with flip TTA" if a.flip else ""
+    print(f"ensemble of {len(members)}{how}: {ens:.4f} on {len(te)} {a.usage} rows", file=sys.stderr)
+    print(json.dumps({"usage": a.usage, "n": len(te), "flip_tta": a.flip and not a.view, "views": a.view or None,
+                      "members": members, "ensemble_accuracy": round(ens, 4)}))
     return 0
 
 
