@@ -55,6 +55,23 @@ def opinionated_teacher(path, favourite: int):
     return str(path)
 
 
+def tiny_split_csv(directory: Path, seed: int) -> Path:
+    """56 synthetic faces: 40 Training rows, 16 PublicTest rows."""
+    imgs, labels = synthetic_faces(56, seed=seed)
+    return write_fer_csv(directory / "tiny.csv.gz", imgs, labels, ["Training"] * 40 + ["PublicTest"] * 16)
+
+
+def tiny_train_config(csv: Path, **overrides):
+    """A two-epoch run of a 4-8 net on `csv`: what the distillation tests train."""
+    from fer_train.augment import AugmentConfig
+    from fer_train.train import TrainConfig
+
+    base = dict(data_csv=str(csv), ferplus_csv=None, cache=None, epochs=2, batch_size=16, lr=0.05, warmup_epochs=0.5,
+                seed=3, net=NetConfig(widths=(4, 8)), aug=AugmentConfig())
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
 def random_bn(net: torch.nn.Module, seed: int = 3) -> torch.nn.Module:
     """Non-trivial BN statistics and affine parameters, so skipping or botching the fold changes the output."""
     g = torch.Generator().manual_seed(seed)

@@ -5,25 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import opinionated_teacher, synthetic_faces, write_fer_csv
-from fer_train.augment import AugmentConfig
+from conftest import opinionated_teacher, tiny_split_csv, tiny_train_config
 from fer_train.data import load_fer
 from fer_train.model import ExpressionNet, NetConfig
-from fer_train.train import TrainConfig, predict_proba, train
+from fer_train.train import predict_proba, train
 
 
 @pytest.fixture(scope="module")
 def data_csv(tmp_path_factory):
-    imgs, labels = synthetic_faces(56, seed=11)
-    return write_fer_csv(tmp_path_factory.mktemp("distill") / "tiny.csv.gz", imgs, labels,
-                         ["Training"] * 40 + ["PublicTest"] * 16)
+    return tiny_split_csv(tmp_path_factory.mktemp("distill"), seed=11)
 
 
 def _cfg(csv, **kw):
-    base = dict(data_csv=str(csv), ferplus_csv=None, cache=None, epochs=2, batch_size=16, lr=0.05, warmup_epochs=0.5,
-                seed=3, net=NetConfig(widths=(4, 8)), aug=AugmentConfig())
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_train_config(csv, **kw)
 
 
 def _weights(path, key="model"):

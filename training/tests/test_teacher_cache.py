@@ -6,26 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import opinionated_teacher, synthetic_faces, write_fer_csv
-from fer_train.augment import AugmentConfig
+from conftest import opinionated_teacher, synthetic_faces, tiny_split_csv, tiny_train_config, write_fer_csv
 from fer_train.data import load_fer
 from fer_train.model import ExpressionNet, NetConfig, as_input
 from fer_train.teacher_cache import VIEW_SETS, load_teacher_cache, main, probs_from_logits, view
-from fer_train.train import Teachers, TrainConfig, normalise, predict_proba, train
+from fer_train.train import Teachers, normalise, predict_proba, train
 
 
 @pytest.fixture(scope="module")
 def data_csv(tmp_path_factory):
-    imgs, labels = synthetic_faces(56, seed=21)
-    return write_fer_csv(tmp_path_factory.mktemp("cache") / "tiny.csv.gz", imgs, labels,
-                         ["Training"] * 40 + ["PublicTest"] * 16)
+    return tiny_split_csv(tmp_path_factory.mktemp("cache"), seed=21)
 
 
 def _cfg(csv, **kw):
-    base = dict(data_csv=str(csv), ferplus_csv=None, cache=None, epochs=2, batch_size=16, lr=0.05, warmup_epochs=0.5,
-                seed=3, net=NetConfig(widths=(4, 8)), aug=AugmentConfig())
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_train_config(csv, **kw)
 
 
 def _random_teacher(path, seed):
