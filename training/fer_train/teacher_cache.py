@@ -75,7 +75,7 @@ def view(x: torch.Tensor, name: str) -> torch.Tensor:
 def teacher_logits(ck_path: str, images: np.ndarray, views: list[str], batch: int = 512,
                    bf16: bool = False) -> tuple[np.ndarray, dict]:
     """(N, V, C) logits of one checkpoint; `bf16` runs the convolutions in bfloat16 as online teachers do in training
-    (about 2x faster on CPUs with AVX512-BF16; the wide net over 28,709 faces x 12 views is ~90 TMAC)."""
+    (about 2x faster on CPUs with AVX512-BF16; the wide net over 27,246 faces x 12 views is ~86 TMAC)."""
     ck = load_checkpoint(ck_path)
     net = ck.model.eval().to(memory_format=torch.channels_last)
     out = np.zeros((len(images), len(views), net.cfg.num_classes), np.float32)
