@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint
 from .data import FaceSet, load_fer
 from .model import as_input
 
@@ -77,6 +77,13 @@ def teacher_logits(ck_path: str, images: np.ndarray, views: list[str], batch: in
     """(N, V, C) logits of one checkpoint; `bf16` runs the convolutions in bfloat16 as online teachers do in training
     (about 2x faster on CPUs with AVX512-BF16; the wide net over 27,246 faces x 12 views is ~86 TMAC)."""
     ck = load_checkpoint(ck_path)
+    return checkpoint_logits(ck, images, views, batch, bf16), {"checkpoint": ck_path, "labels": ck.labels}
+
+
+@torch.no_grad()
+def checkpoint_logits(ck: Checkpoint, images: np.ndarray, views: list[str], batch: int = 512,
+                      bf16: bool = False) -> np.ndarray:
+    """teacher_logits for a checkpoint already loaded."""
     net = ck.model.eval().to(memory_format=torch.channels_last)
     out = np.zeros((len(images), len(views), net.cfg.num_classes), np.float32)
     for s in range(0, len(images), batch):
@@ -84,7 +91,7 @@ def teacher_logits(ck_path: str, images: np.ndarray, views: list[str], batch: in
         for v, name in enumerate(views):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 out[s : s + batch, v] = net(view(x, name).contiguous(memory_format=torch.channels_last)).float().numpy()
-    return out, {"checkpoint": ck_path, "labels": ck.labels}
+    return out
 
 
 def probs_from_logits(logits: np.ndarray | torch.Tensor, temperature: float) -> torch.Tensor:
@@ -186,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
+    if a.max_train < 0 or a.threads < 0:
+        print("teacher_cache: --max-train and --threads must be 0 or more", file=sys.stderr)
+        return 1
     if a.threads:
         torch.set_num_threads(a.threads)
     for c in a.checkpoint:

@@ -102,6 +102,8 @@ def test_bad_settings_and_files_name_what_is_wrong(tmp_path, data_csv):
     with pytest.raises(SystemExit, match=r"teacher_cache .*junk\.npz is not a teacher cache file"):
         load_teacher_cache(junk)
     assert main(["--data", str(data_csv), "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x.npz")]) == 1
+    assert main(["--data", str(data_csv), "--checkpoint", t, "--max-train", "-5", "--out", str(tmp_path / "y.npz")]) == 1
+    assert not (tmp_path / "y.npz").exists()
 
 
 def test_views_shift_and_mirror_the_face():

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fer_train.checkpoint import load_checkpoint  # noqa: E402
 from fer_train.data import load_fer  # noqa: E402
-from fer_train.teacher_cache import probs_from_logits, teacher_logits, view  # noqa: E402
+from fer_train.teacher_cache import checkpoint_logits, probs_from_logits, view  # noqa: E402
 from fer_train.train import predict_proba  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in a.checkpoint:
         ck = load_checkpoint(path)
         if a.view:
-            p = probs_from_logits(teacher_logits(path, te.images, a.view)[0][:, None], 1.0).numpy()
+            p = probs_from_logits(checkpoint_logits(ck, te.images, a.view)[:, None], 1.0).numpy()
         else:
             p = predict_proba(ck.model, te.images, ck.mean, ck.std, cpu, flip_tta=a.flip, precision="fp32")
         acc = float((p.argmax(1) == te.labels).mean())
