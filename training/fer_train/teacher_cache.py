@@ -72,18 +72,10 @@ def view(x: torch.Tensor, name: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def teacher_logits(ck_path: str, images: np.ndarray, views: list[str], batch: int = 512,
-                   bf16: bool = False) -> tuple[np.ndarray, dict]:
-    """(N, V, C) logits of one checkpoint; `bf16` runs the convolutions in bfloat16 as online teachers do in training
-    (about 2x faster on CPUs with AVX512-BF16; the wide net over 27,246 faces x 12 views is ~86 TMAC)."""
-    ck = load_checkpoint(ck_path)
-    return checkpoint_logits(ck, images, views, batch, bf16), {"checkpoint": ck_path, "labels": ck.labels}
-
-
-@torch.no_grad()
 def checkpoint_logits(ck: Checkpoint, images: np.ndarray, views: list[str], batch: int = 512,
                       bf16: bool = False) -> np.ndarray:
-    """teacher_logits for a checkpoint already loaded."""
+    """(N, V, C) logits of one loaded checkpoint; `bf16` runs the convolutions in bfloat16 as online teachers do in
+    training (about 2x faster on CPUs with AVX512-BF16; the wide net over 27,246 faces x 12 views is ~86 TMAC)."""
     net = ck.model.eval().to(memory_format=torch.channels_last)
     out = np.zeros((len(images), len(views), net.cfg.num_classes), np.float32)
     for s in range(0, len(images), batch):
@@ -153,10 +145,11 @@ def build(checkpoints: list[str], train_rows: FaceSet, test_rows: FaceSet, views
     """Every teacher's logits over the training rows, and its (and the ensemble's) test accuracy with these views."""
     per_teacher, members, test_logits = [], [], []
     for path in checkpoints:
-        lg, info = teacher_logits(path, train_rows.images, views, bf16=bf16)
-        per_teacher.append(lg)
+        ck = load_checkpoint(path)  # once: it answers for the training and the test rows
+        info: dict = {"checkpoint": path, "labels": ck.labels}
+        per_teacher.append(checkpoint_logits(ck, train_rows.images, views, bf16=bf16))
         if len(test_rows):
-            tl, _ = teacher_logits(path, test_rows.images, views, bf16=bf16)
+            tl = checkpoint_logits(ck, test_rows.images, views, bf16=bf16)
             test_logits.append(tl)
             info["test_acc"] = _accuracy(tl[:, None], test_rows)
         members.append(info)

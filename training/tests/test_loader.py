@@ -33,6 +33,7 @@ def test_batches_come_in_the_epoch_order_with_their_targets(workers):
         assert b.images.shape == (len(idx), 1, 48, 48) and b.images.dtype == torch.float32
         assert torch.equal(b.images, torch.from_numpy(fs.images[idx]).unsqueeze(1).float() / 255.0)
         assert torch.equal(b.labels, torch.from_numpy(fs.labels[idx]).long())
+        assert torch.equal(b.rows, torch.from_numpy(idx).long())  # what cached teacher answers are looked up by
         assert torch.equal(b.targets, soft_targets(fs.labels[idx], fs.votes[idx], 7, 0.3))
 
 
