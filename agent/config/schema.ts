@@ -265,11 +265,13 @@ convict.addFormat({
     const clash = norm.findIndex((n, i) => norm.indexOf(n) !== i);
     if (clash >= 0) throw new Error(`camera ids ${JSON.stringify(ids[norm.indexOf(norm[clash]!)])} and ${JSON.stringify(ids[clash])} are the same Home Assistant entity id (${norm[clash]}): rename one`);
   },
-  // From the environment the list comes as JSON; a string that is not JSON stays a string and fails validation.
+  // From the environment the list comes as JSON. Anything but a JSON array stays the string and fails validation
+  // naming the key: convict would walk a parsed object's keys as dotted paths (a key "" or "a.b" threw from inside it).
   coerce: (v: unknown) => {
     if (typeof v !== 'string') return v;
     try {
-      return JSON.parse(v) as unknown;
+      const parsed = JSON.parse(v) as unknown;
+      return Array.isArray(parsed) ? parsed : v;
     } catch {
       return v;
     }

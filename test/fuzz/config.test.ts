@@ -233,6 +233,18 @@ test('environment: FER_* variables either load or are rejected with config_inval
   );
 });
 
+// Once a bug (found by the property above): FER_CAMERAS holding a JSON object was handed to convict, which walked its
+// keys as dotted paths; a key "" threw a TypeError from inside convict that named nothing.
+test('environment: FER_CAMERAS that is JSON but not an array is rejected naming cameras', (t) => {
+  for (const value of ['{"":{"":"",".":0}}', '{"":{}}', '{"a.b":{"c":1}}', '{}', 'null', '7', '"demo"']) {
+    const r = attempt(() => loadConfig({ env: { FER_CAMERAS: value }, skipDefaultFile: true }));
+    t.false(r.ok, value);
+    if (r.ok) continue;
+    if (isFerError(r.err, 'config_invalid')) t.regex(r.err.message, /cameras: expected a non-empty array of cameras/, value);
+    else t.fail(`${value}: ${describe(r.err)}`);
+  }
+});
+
 function leafEnv(obj: object, prefix = ''): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(obj)) {
