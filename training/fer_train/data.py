@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -24,6 +25,40 @@ FERPLUS_COLUMNS = ["neutral", "happiness", "surprise", "sadness", "anger", "disg
 FERPLUS_TO_FER2013 = {"neutral": 6, "happiness": 3, "surprise": 5, "sadness": 4, "anger": 0, "disgust": 1, "fear": 2}
 
 IMAGE_SIZE = 48
+
+# The validation split: a fixed, stratified tenth of the Training rows, never trained on, that decides everything a run
+# or a release chooses (checkpoint, release, int8 form, TTA). PublicTest is reported, never used to choose.
+TRAINING = "Training"
+VALIDATION = "Validation"
+VALIDATION_FRACTION = 0.1
+VALIDATION_KEY = b"fer-edge validation split v1"
+
+
+def validation_mask(images: np.ndarray, labels: np.ndarray, candidates: np.ndarray,
+                    fraction: float = VALIDATION_FRACTION, key: bytes = VALIDATION_KEY) -> np.ndarray:
+    """Which `candidates` rows are validation rows: per class, the `fraction` of rows whose keyed hash of the pixels is
+    smallest. Stratified exactly (round(fraction * n) rows of each class, fewer only where identical images tie), the
+    same whatever the file's row order, and identical images of one class always land on the same side."""
+    out = np.zeros(len(labels), dtype=bool)
+    idx = np.flatnonzero(candidates)
+    if not len(idx):
+        return out
+    digests = np.array([int.from_bytes(hashlib.blake2b(images[i].tobytes(), digest_size=8, key=key).digest(), "big")
+                        for i in idx], dtype=np.uint64)
+    for c in np.unique(labels[idx]):
+        in_class = labels[idx] == c
+        k = int(round(fraction * int(in_class.sum())))
+        if k == 0:
+            continue
+        d = digests[in_class]
+        threshold = np.sort(d)[k - 1]
+        chosen = idx[in_class][d <= threshold]
+        # Ties at the threshold are identical images: keep them together, and on the validation side only if that
+        # does not overfill the class.
+        if len(chosen) > k:
+            chosen = idx[in_class][d < threshold]
+        out[chosen] = True
+    return out
 
 
 @dataclass
@@ -48,15 +83,27 @@ class FaceSet:
     problems: list[RowProblem] = field(default_factory=list)
 
     def select(self, usage: str) -> FaceSet:
-        mask = np.array([u == usage for u in self.usage], dtype=bool)
+        """The rows of one Usage. "Validation" is carved from the "Training" rows (validation_mask) and "Training" is
+        what remains; "TrainingAll" is every Training row (what models before the split were trained on)."""
+        mask = self.usage_mask(usage)
         return FaceSet(
             images=self.images[mask],
             labels=self.labels[mask],
-            usage=[u for u in self.usage if u == usage],
+            usage=[usage] * int(mask.sum()),
             labels_names=self.labels_names,
             votes=None if self.votes is None else self.votes[mask],
             problems=self.problems,
         )
+
+    def usage_mask(self, usage: str) -> np.ndarray:
+        file_usage = np.array(self.usage, dtype=object)
+        if usage == TRAINING + "All":
+            return file_usage == TRAINING
+        if usage not in (TRAINING, VALIDATION) or VALIDATION in self.usage:
+            return file_usage == usage  # a file with its own Validation rows keeps them
+        training = file_usage == TRAINING
+        val = validation_mask(self.images, self.labels, training)
+        return val if usage == VALIDATION else training & ~val
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

@@ -90,7 +90,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     if history:
         ep = [h["epoch"] for h in history]
-        for key, style in (("train_acc", "-"), ("test_acc", "--"), ("test_acc_ema", "-")):
+        for key, style in (("train_acc", "-"), ("val_acc", "--"), ("val_acc_ema", "-"), ("test_acc", "--"), ("test_acc_ema", "-")):
             if all(key in h for h in history):
                 a1.plot(ep, [h[key] for h in history], style, label=key)
         a1.set_xlabel("epoch")
@@ -203,22 +203,41 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", required=True, help="best.pt written by fer_train.train")
     ap.add_argument("--bundle", help="bundle directory exported from this checkpoint: also evaluate its model.onnx")
     ap.add_argument("--data", required=True, help="FER2013 CSV (plain or .gz)")
-    ap.add_argument("--usage", default="PublicTest", help="Usage value of the rows to evaluate (default PublicTest)")
+    ap.add_argument("--usage", action="append",
+                    help="Usage of the rows to evaluate; repeat for several (default: Validation, which decides, then "
+                         "PublicTest, which is reported). The first one's report is OUT, the others' OUT/<usage>; "
+                         "OUT/summary.json's metrics hold every usage's")
     ap.add_argument("--out", required=True, help="report directory (summary.json, confusion.png, curves.png)")
     ap.add_argument("--cache", help=".npz cache of the CSV (made and checked as in training; used only for that CSV)")
     a = ap.parse_args(argv)
-    try:
-        s = evaluate(a.checkpoint, a.data, a.usage, a.out, a.bundle, a.cache)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"evaluate failed: {e}", file=sys.stderr)
-        return 1
-    line = f"{a.usage}: {s['rows']} faces, accuracy {s['accuracy']:.4f}, with flip TTA {s['accuracy_flip_tta']:.4f}, " \
+    usages = a.usage or ["Validation", "PublicTest"]
+    rc = 0
+    merged: dict[str, Any] = {}
+    for i, usage in enumerate(usages):
+        out = Path(a.out) if i == 0 else Path(a.out) / usage.lower()
+        try:
+            s = evaluate(a.checkpoint, a.data, usage, out, a.bundle, a.cache)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"evaluate failed: {e}", file=sys.stderr)
+            return 1
+        rc = max(rc, _print_summary(usage, s, out))
+        merged.update(s["metrics"])
+    if len(usages) > 1:  # the exporter copies OUT/summary.json's metrics into the manifest: every usage's
+        first = Path(a.out) / "summary.json"
+        s = json.loads(first.read_text())
+        s["metrics"] = merged
+        first.write_text(json.dumps(s, indent=2) + "\n")
+    return rc
+
+
+def _print_summary(usage: str, s: dict[str, Any], out: Path) -> int:
+    line = f"{usage}: {s['rows']} faces, accuracy {s['accuracy']:.4f}, with flip TTA {s['accuracy_flip_tta']:.4f}, " \
            f"macro F1 {s['macro_f1']:.4f}"
     if s["onnx"] is not None:
         line += f", ONNX {s['onnx']['accuracy']:.4f} (gap {s['onnx']['gap_points']:.2f} points)"
     if s["onnx_int8"] is not None:
         line += f", int8 {s['onnx_int8']['accuracy']:.4f} ({s['onnx_int8']['points_vs_fp32']:+.2f} points vs float)"
-    print(line + f"; report in {a.out}", file=sys.stderr)
+    print(line + f"; report in {out}", file=sys.stderr)
     for f in s["failures"]:
         print(f"FAILED: {f}", file=sys.stderr)
     return 1 if s["failures"] else 0

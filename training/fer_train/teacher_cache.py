@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="FER2013 CSV(.gz): the same file the student trains on")
     ap.add_argument("--cache", help=".npz cache of the CSV (read only)")
     ap.add_argument("--usage", default="Training", help="the rows the student trains on")
-    ap.add_argument("--test-usage", default="PublicTest", help="rows to report the teachers' accuracy on ('' for none)")
+    ap.add_argument("--test-usage", default="Validation", help="rows to report the teachers' accuracy on ('' for none)")
     ap.add_argument("--max-train", type=int, default=0, help="the student's max_train (0: all rows)")
     ap.add_argument("--views", choices=sorted(VIEW_SETS), default="flip")
     ap.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",

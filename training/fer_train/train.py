@@ -39,8 +39,9 @@ class TrainConfig:
     data_csv: str = str(_SHARED / "fer2013.csv.gz")
     ferplus_csv: str | None = str(_SHARED / "fer2013new.csv")
     cache: str | None = "runs/cache/fer2013.npz"
-    train_usage: str = "Training"
-    test_usage: str = "PublicTest"
+    train_usage: str = "Training"  # minus the validation rows (data.validation_mask)
+    val_usage: str = "Validation"  # scored every epoch; picks best.pt; "" for none
+    test_usage: str = "PublicTest"  # scored once, on final.pt at the end of the run: reported, never used to choose
     epochs: int = 50
     batch_size: int = 64
     lr: float = 0.03
@@ -62,6 +63,8 @@ class TrainConfig:
     stop_after: int = 0  # end this process after this epoch (a job's time limit); --resume continues; 0: run to the end
     teacher_flip_tta: bool = False  # each teacher also sees the mirrored batch and the two predictions are averaged
     teacher_cache: str | None = None  # a fer_train.teacher_cache file: distil from cached teacher logits instead of `teachers`
+    mixup_alpha: float = 0.0  # > 0: each batch is mixed with a shuffled copy of itself, lambda ~ Beta(a, a); online
+    # teachers score the mixed faces (the student's exact view), targets are mixed with the same lambda
     net: NetConfig = field(default_factory=NetConfig)
     aug: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -120,6 +123,8 @@ def validate(cfg: TrainConfig) -> None:
             bad(key, v, f"a number in [{lo}, {hi}]" + (" above 0" if key == "lr" else ""))
     if not isinstance(cfg.warmup_epochs, (int, float)) or isinstance(cfg.warmup_epochs, bool) or cfg.warmup_epochs < 0:
         bad("warmup_epochs", cfg.warmup_epochs, "a number >= 0")
+    if not isinstance(cfg.mixup_alpha, (int, float)) or isinstance(cfg.mixup_alpha, bool) or not 0 <= cfg.mixup_alpha <= 10:
+        bad("mixup_alpha", cfg.mixup_alpha, "a number in [0, 10] (0: no mixup)")
     if not isinstance(cfg.distill_temperature, (int, float)) or cfg.distill_temperature <= 0:
         bad("distill_temperature", cfg.distill_temperature, "a number above 0")
     if cfg.precision not in PRECISIONS:
@@ -289,9 +294,9 @@ class Teachers:
         for net, mean, std, p in self.members:
             pr = predict_proba(net, te.images, mean, std, device, flip_tta=self.flip_tta)
             ens = pr if ens is None else ens + pr
-            print(f"teacher {p}: test acc {(pr.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
+            print(f"teacher {p}: accuracy {(pr.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
         if len(self.members) > 1 and ens is not None:
-            print(f"teacher ensemble: test acc {(ens.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
+            print(f"teacher ensemble: accuracy {(ens.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
 
 
 def cached_teacher_probs(cfg: TrainConfig, tr: FaceSet, temperature: float, device: torch.device,
@@ -351,7 +356,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     fs = load_fer(cfg.data_csv, cfg.ferplus_csv, cfg.cache)
-    tr, te = fs.select(cfg.train_usage), fs.select(cfg.test_usage)
+    tr, va, te = fs.select(cfg.train_usage), fs.select(cfg.val_usage), fs.select(cfg.test_usage)
     if cfg.max_train:
         tr = FaceSet(tr.images[: cfg.max_train], tr.labels[: cfg.max_train], tr.usage[: cfg.max_train],
                      votes=None if tr.votes is None else tr.votes[: cfg.max_train])
@@ -382,7 +387,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
     total = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
 
-    start_epoch, step, best, history = 0, 0, -1.0, []
+    start_epoch, step, best, history = 0, 0, -math.inf, []
     last = out / "last.pt"
     if resume and last.exists():
         # Loaded on the CPU: the RNG states must stay CPU byte tensors (map_location=cuda would move them and
@@ -402,12 +407,12 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
             print(f"resumed from {last} at epoch {start_epoch}", file=sys.stderr)
 
     if main_proc:
-        print(f"world={world} device={device} precision={precision} params={count_parameters(model)} train={len(tr)} test={len(te)} "
+        print(f"world={world} device={device} precision={precision} params={count_parameters(model)} train={len(tr)} val={len(va)} test={len(te)} "
               f"mean={mean:.4f} std={std:.4f}",
           file=sys.stderr)
     teachers = Teachers(cfg.teachers, device, cfg.net.num_classes, cfg.teacher_flip_tta)
     if len(teachers) and start_epoch == 0 and main_proc:
-        teachers.report(te, device)
+        teachers.report(va, device)
     T = cfg.distill_temperature
     cached = cached_teacher_probs(cfg, tr, T, device, report=main_proc and start_epoch == 0)
     gen = torch.Generator(device=device)
@@ -433,8 +438,16 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
         steps = [g[rank::world] for g in iter_batches(len(tr), global_batch, rng) if len(g) >= world]
         for b in BatchStream(tr, steps, cfg.net.num_classes, cfg.ferplus_weight, device, workers):
             raw = augment(b.images, cfg.aug, gen)
-            x = normalise(raw, mean, std).contiguous(memory_format=torch.channels_last)
             y = b.targets
+            pt = None if cached is None else cached[b.rows]
+            if cfg.mixup_alpha > 0:
+                lam = float(rng.beta(cfg.mixup_alpha, cfg.mixup_alpha))
+                perm = torch.randperm(len(raw), generator=gen, device=device)
+                raw = lam * raw + (1 - lam) * raw[perm]
+                y = lam * y + (1 - lam) * y[perm]
+                if pt is not None:  # cached answers are for the clean faces: the nearest a cache can get
+                    pt = lam * pt + (1 - lam) * pt[perm]
+            x = normalise(raw, mean, std).contiguous(memory_format=torch.channels_last)
             if cfg.label_smoothing:
                 y = y * (1 - cfg.label_smoothing) + cfg.label_smoothing / cfg.net.num_classes
             for g in opt.param_groups:
@@ -442,7 +455,8 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
             with autocast_ctx(device):
                 logits = net(x)
             loss = torch.sum(-y * F.log_softmax(logits.float(), dim=1), dim=1).mean()
-            pt = teachers.probs(raw, T) if len(teachers) else None if cached is None else cached[b.rows]
+            if len(teachers):
+                pt = teachers.probs(raw, T)  # the exact (augmented, mixed) faces the student sees: consistent
             if pt is not None:
                 kd = torch.sum(pt * (torch.log(pt.clamp_min(1e-8)) - F.log_softmax(logits.float() / T, dim=1)), dim=1).mean()
                 loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * T * T * kd
@@ -480,13 +494,13 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
             continue
         rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0}
-        if len(te):
-            for tag, m in (("test_acc", model), ("test_acc_ema", ema)):
-                p = predict_proba(m, te.images, mean, std, device)
-                rec[tag] = float((p.argmax(1) == te.labels).mean())
+        if len(va):
+            for tag, m in (("val_acc", model), ("val_acc_ema", ema)):
+                p = predict_proba(m, va.images, mean, std, device)
+                rec[tag] = float((p.argmax(1) == va.labels).mean())
         history.append(rec)
         print(json.dumps(rec), file=sys.stderr, flush=True)
-        score = rec.get("test_acc_ema", -rec["train_loss"])
+        score = rec.get("val_acc_ema", -rec["train_loss"])
         # One checkpoint shape: "model" is always the EMA weights (what ships); last.pt adds the raw SGD weights.
         ck = {"format": 2, "model": ema.state_dict(), "raw": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
               "best": max(best, score), "history": history, "rng": torch.get_rng_state(),
@@ -508,11 +522,16 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
             dist.barrier()
     if not main_proc:
         return {"best": best, "history": history}
-    # The model to ship: the EMA weights at the end of the schedule. Unlike best.pt, nothing about it was chosen by
-    # looking at the test split, so its PublicTest accuracy is an honest estimate.
-    torch.save({"model": ema.state_dict(), "config": asdict(cfg), "mean": mean, "std": std, "epoch": cfg.epochs,
-                "history": history}, out / "final.pt")
-    return {"best": best, "history": history}
+    # The model to ship: the EMA weights at the end of the schedule (best.pt is the EMA epoch best on validation).
+    # PublicTest is scored once, here, to report; nothing in the run looked at it.
+    final: dict[str, Any] = {"model": ema.state_dict(), "config": asdict(cfg), "mean": mean, "std": std, "epoch": cfg.epochs,
+                             "history": history}
+    if len(te):
+        final["test_acc"] = float((predict_proba(ema, te.images, mean, std, device).argmax(1) == te.labels).mean())
+        print(f"final.pt: {cfg.test_usage} accuracy {final['test_acc']:.4f} (reported once; nothing was chosen by it)",
+              file=sys.stderr)
+    torch.save(final, out / "final.pt")
+    return {"best": best, "history": history, "test_acc": final.get("test_acc")}
 
 
 def _settings_help() -> str:

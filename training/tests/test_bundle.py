@@ -10,6 +10,7 @@ import pytest
 from conftest import LABELS
 from fer_train.bundle import ALLOWED_FILES, BundleError, extract_archive, onnx_probabilities, verify_bundle, write_archive, write_bundle
 from fer_train.checkpoint import load_checkpoint
+from fer_train.data import read_fer2013
 from fer_train.export import main as export_main
 from fer_train.selftest import preprocess, torch_probabilities
 
@@ -117,7 +118,9 @@ def test_export_cli_with_report_float16_and_archive(tiny_checkpoint, eval_csv, t
     m = json.loads((out / "manifest.json").read_text())
     assert m["training"]["metrics"] == metrics and m["face_crop"]["margin"] == 0.2
     assert m["engines"]["onnx_int8"]["file"] == "model.int8.onnx" and "model.int8.onnx" in m["files"]
-    assert m["training"]["int8"]["calibration"].startswith("20 FER2013 Training rows of eval.csv")
+    # Calibration takes Training rows less the validation rows (which decide the int8 form, so never calibrate it).
+    n = len(read_fer2013(eval_csv, report=None).select("Training"))
+    assert n < 20 and m["training"]["int8"]["calibration"].startswith(f"{n} FER2013 Training rows of eval.csv")
     assert _files(out) <= ALLOWED_FILES
     assert {"report/summary.json", "report/confusion.png"} <= set(m["files"]) and "report/other.txt" not in m["files"]
     mj = json.loads((out / "tfjs" / "model.json").read_text())

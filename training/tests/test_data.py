@@ -156,3 +156,26 @@ def test_evaluation_reads_a_training_cache_without_rewriting_it(tmp_path, capsys
     other = write_fer_csv(tmp_path / "b.csv", *synthetic_faces(3, seed=2), ["PublicTest"] * 3)
     assert len(load_fer(other, None, cache, read_only_cache=True)) == 3, "another CSV is read, not the cache"
     assert cache.read_bytes() == before, "and the training cache is left as it was"
+
+
+def test_the_validation_split_is_fixed_stratified_disjoint_and_carved_from_training(tmp_path):
+    from fer_train.data import VALIDATION_FRACTION
+
+    imgs, _ = synthetic_faces(300, seed=8)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 300)
+    usage = ["Training"] * 250 + ["PublicTest"] * 50
+    fs = read_fer2013(write_fer_csv(tmp_path / "a.csv", imgs, labels, usage), report=None)
+    tr, va, every = fs.select("Training"), fs.select("Validation"), fs.select("TrainingAll")
+    assert len(tr) + len(va) == len(every) == 250 and len(fs.select("PublicTest")) == 50
+    # No row in both, and no validation row comes from PublicTest.
+    train_keys = {r.tobytes() for r in tr.images}
+    assert not train_keys & {r.tobytes() for r in va.images}
+    assert not {r.tobytes() for r in fs.select("PublicTest").images} & {r.tobytes() for r in va.images}
+    # Stratified: each class gives round(fraction * n) of its Training rows.
+    for c in range(7):
+        assert (va.labels == c).sum() == round(VALIDATION_FRACTION * (every.labels == c).sum())
+    # Fixed: the same rows whatever the order of the file.
+    order = rng.permutation(300)
+    shuffled = read_fer2013(write_fer_csv(tmp_path / "b.csv", imgs[order], labels[order], [usage[i] for i in order]), report=None)
+    assert {r.tobytes() for r in shuffled.select("Validation").images} == {r.tobytes() for r in va.images}

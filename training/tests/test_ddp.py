@@ -23,7 +23,7 @@ def data(tmp_path_factory):
 def _sets(csv, batch, *extra):
     out = ["--device", "cpu", "--set", f"data_csv={csv}", "--set", "ferplus_csv=null", "--set", "cache=null",
            "--set", 'net={"widths": [4, 8]}', "--set", "epochs=3", "--set", "lr=0.05", "--set", "warmup_epochs=0.5",
-           "--set", "seed=7", "--set", "threads=1", "--set", f"batch_size={batch}"]
+           "--set", "seed=7", "--set", "threads=1", "--set", "train_usage=TrainingAll", "--set", "val_usage=", "--set", f"batch_size={batch}"]
     for e in extra:
         out += ["--set", e]
     return out

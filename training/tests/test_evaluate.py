@@ -64,7 +64,7 @@ def test_evaluate_fails_when_the_bundle_disagrees_with_the_checkpoint(tiny_check
         other.classifier.bias[k] += 1000.0
     write_bundle(other, tmp_path / "other", name="other", version="0.0.1", mean=ck.mean, std=ck.std, labels=LABELS)
     rc = main(["--checkpoint", str(tiny_checkpoint), "--bundle", str(tmp_path / "other"), "--data", str(eval_csv),
-               "--out", str(tmp_path / "r")])
+               "--usage", "PublicTest", "--out", str(tmp_path / "r")])
     s = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert s["onnx"]["accuracy"] == float((rows.labels == k).mean())
     assert abs(s["onnx"]["accuracy"] - s["accuracy"]) * 100 > 0.5

@@ -31,7 +31,7 @@ def _random_teacher(path, seed):
 
 def _make(tmp_path, csv, teachers, views="flip", extra=()):
     out = tmp_path / "targets.npz"
-    args = ["--data", str(csv), "--views", views, "--out", str(out), "--precision", "fp32", *extra]
+    args = ["--data", str(csv), "--views", views, "--out", str(out), "--precision", "fp32", "--test-usage", "PublicTest", *extra]
     for t in teachers:
         args += ["--checkpoint", t]
     assert main(args) == 0
@@ -42,10 +42,11 @@ def test_cached_answers_are_the_online_teachers_answers(tmp_path, data_csv, caps
     a, b = _random_teacher(tmp_path / "a.pt", 1), _random_teacher(tmp_path / "b.pt", 2)
     path = _make(tmp_path, data_csv, [a, b])
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert last["rows"] == 40 and last["views"] == ["plain", "flip"] and len(last["teachers"]) == 2
+    tr = load_fer(data_csv, None, None).select("Training")  # the student's rows: Training less the validation rows
+    assert 30 <= len(tr) < 40
+    assert last["rows"] == len(tr) and last["views"] == ["plain", "flip"] and len(last["teachers"]) == 2
     st = load_teacher_cache(path)
-    assert st.logits.shape == (40, 2, 2, 7) and st.logits.dtype == np.float16
-    tr = load_fer(data_csv, None, None).select("Training")
+    assert st.logits.shape == (len(tr), 2, 2, 7) and st.logits.dtype == np.float16
     raw = as_input(torch.from_numpy(tr.images))
     online = Teachers([a, b], torch.device("cpu"), 7, flip_tta=True)
     with torch.autocast("cpu", enabled=False):
@@ -79,15 +80,16 @@ def test_the_student_learns_what_the_cached_teacher_says(tmp_path, data_csv, fav
 
 def test_a_cache_made_for_other_rows_is_refused_by_name(tmp_path, data_csv):
     path = _make(tmp_path, data_csv, [_random_teacher(tmp_path / "a.pt", 1)], extra=["--max-train", "20"])
-    with pytest.raises(SystemExit, match=r"teacher_cache .*targets\.npz was made for other training rows \(20 rows.*\(40 rows\)"):
+    n = len(load_fer(data_csv, None, None).select("Training"))
+    with pytest.raises(SystemExit, match=rf"teacher_cache .*targets\.npz was made for other training rows \(20 rows.*\({n} rows\)"):
         train(_cfg(data_csv, teacher_cache=str(path)), tmp_path / "run", device_name="cpu")
     # The same file fits a run on the same 20 rows: the check above is about the rows, not the file.
     train(_cfg(data_csv, epochs=1, max_train=20, teacher_cache=str(path)), tmp_path / "ok", device_name="cpu")
     # Same count, other pixels: caught by the digest, not the count.
     imgs, labels = synthetic_faces(56, seed=99)
-    other = write_fer_csv(tmp_path / "other.csv.gz", imgs, labels, ["Training"] * 20 + ["PublicTest"] * 36)
+    other = write_fer_csv(tmp_path / "other.csv.gz", imgs, labels, ["Training"] * 30 + ["PublicTest"] * 26)
     with pytest.raises(SystemExit, match="made for other training rows"):
-        train(_cfg(other, teacher_cache=str(path)), tmp_path / "other", device_name="cpu")
+        train(_cfg(other, max_train=20, teacher_cache=str(path)), tmp_path / "other", device_name="cpu")
 
 
 def test_bad_settings_and_files_name_what_is_wrong(tmp_path, data_csv):

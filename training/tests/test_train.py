@@ -35,7 +35,7 @@ def _strip(history):
 def test_resume_continues_at_epoch_3_and_matches_an_uninterrupted_run(tmp_path, train_csv, monkeypatch):
     full = train(_cfg(train_csv), tmp_path / "full", device_name="cpu")
     assert [h["epoch"] for h in full["history"]] == [1, 2, 3]
-    assert {"train_loss", "train_acc", "test_acc", "test_acc_ema", "lr"} <= set(full["history"][0])
+    assert {"train_loss", "train_acc", "val_acc", "val_acc_ema", "lr"} <= set(full["history"][0])
 
     real_progress = train_mod.Progress
 
