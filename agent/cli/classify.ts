@@ -2,6 +2,7 @@
  * `fer-agent classify <image|dir>`: per-face emotions for still images, through the same detector, preprocessing
  * and classifier as the agent. Prints one JSON line per image (file, faces with box, score, emotion, probabilities).
  */
+import { stateDirCache } from '../pipeline/precision-cache.js';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig, resolveCameras } from '../config/load.js';
@@ -33,7 +34,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   }
   const model = await setupClassifier(cfg, await commandModelDir(cfg, values.model, log), log);
   const detection = resolveCameras(cfg)[0]?.detection ?? cfg.detection;
-  const detector = await createDetector(detection, model.choice.engine, cfg.threads, log);
+  const detector = await createDetector(detection, model.choice.engine, cfg.threads, log, stateDirCache(cfg.model.state_dir, log));
   const pre = new Preprocessor(model.classifier.spec);
   const labels = model.classifier.labels;
   let failed = 0;

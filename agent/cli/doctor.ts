@@ -9,10 +9,13 @@ import type { AgentConfig } from '../config/schema.js';
 import { errorMessage } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
 import { probeAll, selectEngine } from '../engines/select.js';
-import { loadClassifier } from '../emotion/load-classifier.js';
-import { loadBundle } from '../models/bundle.js';
-import { resolvePrecision, toModelSpec } from '../models/manifest.js';
+import { readCpuClass } from '../core/cpu-class.js';
+import type { PrecisionDecision } from '../engines/precision-choice.js';
 import { runSelfTest } from '../models/selftest.js';
+import { setupClassifier } from '../pipeline/classifier-setup.js';
+import { stateDirCache } from '../pipeline/precision-cache.js';
+import { centerFacePrecisionDecision } from '../vision/centerface-detector.js';
+import { resolveDetector } from '../vision/create-detector.js';
 import { connectionOptions } from '../mqtt/connection.js';
 import { CameraFeed } from '../sources/camera-feed.js';
 import { createSource } from '../sources/source.js';
@@ -25,19 +28,36 @@ interface Check {
   detail: string;
 }
 
+function decided(d: PrecisionDecision | null, setting: string): string {
+  return d ? `precision auto: ${d.precision} (${d.why})` : `precision ${setting}`;
+}
+
 async function checkModel(cfg: AgentConfig, engine: string, dir: string): Promise<Check> {
   try {
-    const b = await loadBundle(dir);
-    const precision = resolvePrecision(b.manifest, engine, cfg.model.precision);
-    const c = await loadClassifier(b.dir, toModelSpec(b.manifest, precision), engine, cfg.threads);
+    const m = await setupClassifier({ ...cfg, engine: engine as AgentConfig['engine'] }, dir, silentLogger);
     try {
-      const r = await runSelfTest(c, b.manifest);
-      return { name: 'model', ok: true, detail: `${b.manifest.name}@${b.manifest.version} (${b.dir}): hashes ok, self-test ${r.cases} cases max diff ${r.maxDiff.toExponential(1)} on ${engine} (${precision})` };
+      const r = await runSelfTest(m.classifier, m.manifest);
+      return { name: 'model', ok: true, detail: `${m.name}@${m.version} (${m.dir}): hashes ok, self-test ${r.cases} cases max diff ${r.maxDiff.toExponential(1)} on ${engine} (${m.classifier.spec.precision}); ${decided(m.precisionDecision, cfg.model.precision)}` };
     } finally {
-      await c.dispose();
+      await m.classifier.dispose();
     }
   } catch (err) {
     return { name: 'model', ok: false, detail: `${dir}: ${errorMessage(err)}` };
+  }
+}
+
+/** The CPU class (what int8 results and speed figures depend on) and what CenterFace's `precision: auto` picks. */
+async function checkCpuAndDetector(cfg: AgentConfig, engine: string): Promise<Check[]> {
+  const cpu = readCpuClass();
+  const checks: Check[] = [{ name: 'cpu', ok: true, detail: `${cpu.model}, class ${cpu.name} (${cpu.flags.join(' ') || 'no int8-relevant flags'})` }];
+  const cam = resolveCameras(cfg)[0];
+  if (!cam || resolveDetector(cam.detection, engine) !== 'centerface') return checks;
+  if (cam.detection.precision !== 'auto') return [...checks, { name: 'detector', ok: true, detail: `centerface, precision ${cam.detection.precision} (set)` }];
+  try {
+    const d = await centerFacePrecisionDecision({ detection: cam.detection, threads: cfg.threads, precisionCache: stateDirCache(cfg.model.state_dir, silentLogger) });
+    return [...checks, { name: 'detector', ok: true, detail: `centerface ${cam.detection.input_width}x${cam.detection.input_height}, ${decided(d, 'auto')}` }];
+  } catch (err) {
+    return [...checks, { name: 'detector', ok: false, detail: `centerface: ${errorMessage(err)}` }];
   }
 }
 
@@ -96,6 +116,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   try {
     const choice = await selectEngine(cfg.engine);
     checks.push({ name: 'engine', ok: true, detail: `${cfg.engine} → ${choice.engine}` });
+    checks.push(...(await checkCpuAndDetector(cfg, choice.engine)));
     checks.push(await checkModel(cfg, choice.engine, await commandModelDir(cfg, values.model, silentLogger)));
   } catch (err) {
     checks.push({ name: 'engine', ok: false, detail: errorMessage(err) });

@@ -3,6 +3,7 @@
  * detector, crop, preprocessing, classifier; no tracking). `<dir>` has one subfolder per label; a frame whose face
  * is not found counts as wrong. The last line of output is one JSON object, for scripts and CI.
  */
+import { stateDirCache } from '../pipeline/precision-cache.js';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AgentConfig } from '../config/schema.js';
@@ -38,7 +39,7 @@ export async function evalFrames(cfg: AgentConfig, modelDir: string, root: strin
   const { classifier } = model;
   const labels = classifier.labels;
   const detection = resolveCameras(cfg)[0]?.detection ?? cfg.detection;
-  const detector = await createDetector(detection, model.choice.engine, cfg.threads, log);
+  const detector = await createDetector(detection, model.choice.engine, cfg.threads, log, stateDirCache(cfg.model.state_dir, log));
   const pre = new Preprocessor(classifier.spec);
   const score = new FrameScore(labels);
   const progress = new ProgressLine(process.stderr, 'eval');

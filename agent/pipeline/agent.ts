@@ -2,6 +2,7 @@
  * The running agent: wires config → engine → model → per-camera pipelines → sinks, MQTT, Home Assistant, health.
  * Each concern is its own module; this file only connects them and owns start/stop order.
  */
+import { stateDirCache } from './precision-cache.js';
 import type { AgentConfig } from '../config/schema.js';
 import { resolveCameras } from '../config/load.js';
 import { Bus, type ModelInfo } from '../core/bus.js';
@@ -78,7 +79,7 @@ export class Agent implements AgentControl {
     // Ids from the agent and its start time: unique across restarts, the same in every sink.
     const nextEventId = eventIdFactory(cfg.agent_id, this.clock.wall());
     for (const cam of resolveCameras(cfg)) {
-      const detector = await createDetector(cam.detection, this.loaded.choice.engine, cfg.threads, log);
+      const detector = await createDetector(cam.detection, this.loaded.choice.engine, cfg.threads, log, stateDirCache(cfg.model.state_dir, log));
       const maxWidth = cam.detection.max_frame_width || undefined;
       const source = createSource(cam.id, cam.source, log, { clock: this.clock, fps: cam.fps, maxWidth });
       const feed = new CameraFeed({ cameraId: cam.id, source, fps: cam.fps, log, clock: this.clock, maxWidth, onStatus: (s) => this.bus.emit('source', s) });

@@ -2,6 +2,8 @@
  * CenterFace on onnxruntime-node: letterbox-resize the frame into a reused planar input, run, decode, NMS,
  * map back to frame pixels, then min size / max faces.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type * as Ort from 'onnxruntime-node';
 import type { DetectionConfig } from '../config/schema.js';
 import { FerError, errorMessage } from '../core/errors.js';
@@ -12,7 +14,10 @@ import { CENTERFACE_STRIDE, decodeCenterFace } from './centerface-decode.js';
 import { frameProblem, selectFaces, type FaceDetector } from './face-detector.js';
 import { clipBox, faceToFrame, letterbox, roundUpTo, type Letterbox } from './letterbox.js';
 import { nms } from './nms.js';
+import { readCpuClass } from '../core/cpu-class.js';
 import { sessionOptions } from '../engines/onnx-session.js';
+import { decidePrecision, precisionKey, type PrecisionCache, type PrecisionDecision } from '../engines/precision-choice.js';
+import { timeSideBySide } from '../engines/precision-probe.js';
 import { PlanarResizer } from './resize.js';
 
 /**
@@ -28,6 +33,32 @@ export interface CenterFaceOptions {
   /** Default: the bundled agent/assets/centerface/centerface.int8.onnx, or centerface.onnx for precision fp32. */
   modelPath?: string;
   logger?: Logger;
+  /** Where `precision: auto` decisions are kept between runs (the state folder); none: measure at every start. */
+  precisionCache?: PrecisionCache | null;
+}
+
+/**
+ * `precision: auto`: both models timed side by side on a blank input of the configured size. Timing only: whether
+ * the int8 model finds the faces float32 finds is checked per CPU class in CI (test/deploy/cpu-classes) and on the
+ * sample frames (test/vision/centerface-int8.test.ts); a blank frame has no faces to compare.
+ */
+async function decideCenterFacePrecision(ort: OrtModule, opts: CenterFaceOptions): Promise<PrecisionDecision> {
+  const digest = createHash('sha256').update(readFileSync(centerfaceModelPath)).update(readFileSync(centerfaceInt8ModelPath)).digest('hex').slice(0, 16);
+  const w = roundUpTo(opts.detection.input_width, CENTERFACE_STRIDE * 8);
+  const h = roundUpTo(opts.detection.input_height, CENTERFACE_STRIDE * 8);
+  const runtime = `onnxruntime-node ${ort.env.versions?.node ?? ort.env.versions?.common ?? ''}`.trim();
+  const key = precisionKey(`centerface ${w}x${h}`, digest, readCpuClass(), runtime, opts.threads);
+  return decidePrecision(key, async () => {
+    const sessions: Ort.InferenceSession[] = [];
+    try {
+      for (const p of [centerfaceModelPath, centerfaceInt8ModelPath]) sessions.push(await ort.InferenceSession.create(p, sessionOptions(opts.threads)));
+      const input = new ort.Tensor('float32', new Float32Array(3 * w * h), [1, 3, h, w]);
+      const [fp32Ms, int8Ms] = await timeSideBySide(() => sessions[0]!.run({ input }), () => sessions[1]!.run({ input }));
+      return { fp32Ms, int8Ms, agrees: true };
+    } finally {
+      for (const s of sessions) await s.release();
+    }
+  }, opts.precisionCache ?? null);
 }
 
 type OrtModule = typeof Ort;
@@ -40,9 +71,24 @@ async function loadOrt(): Promise<OrtModule> {
   }
 }
 
+/** What `precision: auto` picks for CenterFace here (from the cache when it holds this machine's answer): `doctor`. */
+export async function centerFacePrecisionDecision(opts: CenterFaceOptions): Promise<PrecisionDecision> {
+  return decideCenterFacePrecision(await loadOrt(), opts);
+}
+
 export async function createCenterFaceDetector(opts: CenterFaceOptions): Promise<FaceDetector> {
   const ort = await loadOrt();
-  const modelPath = opts.modelPath ?? (opts.detection.precision === 'fp32' ? centerfaceModelPath : centerfaceInt8ModelPath);
+  let precision = opts.detection.precision;
+  if (!opts.modelPath && precision === 'auto') {
+    try {
+      const d = await decideCenterFacePrecision(ort, opts);
+      precision = d.precision;
+      (opts.logger ?? silentLogger).info({ precision, fp32Ms: +d.fp32Ms.toFixed(2), int8Ms: +d.int8Ms.toFixed(2), why: d.why }, 'detection.precision auto: decided on this machine');
+    } catch (err) {
+      throw new FerError('model_invalid', `CenterFace models cannot be loaded to time them: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  const modelPath = opts.modelPath ?? (precision === 'fp32' ? centerfaceModelPath : centerfaceInt8ModelPath);
   let session: Ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(modelPath, sessionOptions(opts.threads));
@@ -55,7 +101,7 @@ export async function createCenterFaceDetector(opts: CenterFaceOptions): Promise
       throw new FerError('model_shape_mismatch', `CenterFace model ${modelPath} has no output ${name} (outputs: ${session.outputNames.join(', ')}); prepare it with agent/assets/centerface/prepare.py`);
     }
   }
-  (opts.logger ?? silentLogger).debug({ modelPath, precision: opts.detection.precision, threads: opts.threads, input: [opts.detection.input_width, opts.detection.input_height] }, 'CenterFace loaded');
+  (opts.logger ?? silentLogger).debug({ modelPath, precision, threads: opts.threads, input: [opts.detection.input_width, opts.detection.input_height] }, 'CenterFace loaded');
   return new CenterFaceDetector(ort, session, opts.detection);
 }
 

@@ -1,4 +1,5 @@
 /** Renders the benchmark JSON as markdown tables (pure). */
+import type { CpuClass } from '../../agent/core/cpu-class.js';
 import type { EngineProbe } from '../../agent/engines/select.js';
 import type { ClassifierBenchResult } from './classifier-bench.js';
 import type { PipelineBenchResult } from './pipeline-bench.js';
@@ -9,6 +10,8 @@ export interface Environment {
   node: string;
   cpu: string;
   cores: number;
+  /** Absent in reports written before the CPU class was recorded. */
+  cpuClass?: CpuClass;
   loadAvgStart: number[];
   loadAvgEnd?: number[];
   engines: EngineProbe[];
@@ -64,7 +67,7 @@ function environment(e: Environment): string {
   return [
     `Command: \`${e.command}\`${e.quick ? ' (quick smoke run: tiny counts, numbers meaningless)' : ''}`,
     '',
-    `${e.date}; Node ${e.node}; ${e.cpu}, ${e.cores} cores; load average (1/5/15 min) at start ${load(e.loadAvgStart)}, at end ${load(e.loadAvgEnd)}.`,
+    `${e.date}; Node ${e.node}; ${e.cpu}, ${e.cores} cores, CPU class ${e.cpuClass ? `${e.cpuClass.name} (${e.cpuClass.flags.join(' ')})` : 'not recorded'}: speed figures and int8 results hold for this class; load average (1/5/15 min) at start ${load(e.loadAvgStart)}, at end ${load(e.loadAvgEnd)}.`,
     `Engines: ${engines}.`,
   ].join('\n');
 }

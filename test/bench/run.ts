@@ -8,6 +8,7 @@
  * working; its numbers mean nothing. FER2013 is read at run time from ../shared/datasets/fer2013 (or --fer); when
  * it is absent the accuracy column is skipped with a note.
  */
+import { readCpuClass } from '../../agent/core/cpu-class.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -176,6 +177,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       node: process.versions.node,
       cpu: os.cpus()[0]?.model ?? 'unknown CPU',
+      cpuClass: readCpuClass(),
       cores: os.cpus().length,
       loadAvgStart: os.loadavg(),
       engines: await probeAll(),

@@ -129,6 +129,18 @@ test('the int8 model of a bundle loads on onnxruntime, passes its own self-test,
     const err = await t.throwsAsync(runSelfTest(c, off), { instanceOf: FerError });
     t.is(err?.reason, 'model_selftest_failed');
     t.regex(err!.message, /case 0 label angry \(int8\)/);
+    // An expected top class that the host does not pick, by a clear lead, fails on the class, whatever the tolerance.
+    const other = structuredClone(b.manifest);
+    const st = other.engines.onnx_int8!.selftest;
+    st.tolerance = 0.4;
+    const exp = st.cases[1]!.expected;
+    const top = exp.indexOf(Math.max(...exp));
+    const swapped = (top + 1) % exp.length;
+    exp.fill(0);
+    exp[swapped] = 1;
+    const err2 = await t.throwsAsync(runSelfTest(c, other), { instanceOf: FerError });
+    t.is(err2?.reason, 'model_selftest_failed');
+    t.regex(err2!.message, new RegExp(`case 1 \\(int8\\): onnxruntime picks ${other.labels[top]} .*expected ${other.labels[swapped]} \\(1\\)`));
   } finally {
     await c.dispose();
   }

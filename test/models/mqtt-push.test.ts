@@ -196,7 +196,7 @@ if (!mosquittoAvailable()) {
       ['model_archive_corrupt', async () => new Uint8Array(Buffer.from('this is not a tar archive'.repeat(40))), 'archive'],
       ['model_selftest_failed', async () => packBundle(await loadBundle(signedBundle('2.0.0', (m) => {
         for (const st of selfTests(m)) st.cases[0]!.expected[6] = 0.99;
-      }))), 'self-test case 0 label neutral'],
+      }))), 'self-test case 0 '],
       ['model_shape_mismatch', async () => packBundle(await loadBundle(signedBundle('2.0.0', (m) => {
         m.labels = m.labels.slice(0, 5);
         for (const st of selfTests(m)) for (const c of st.cases) c.expected = c.expected.slice(0, 5);

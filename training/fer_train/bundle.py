@@ -59,6 +59,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def int8_description(form: str | None = None) -> str:
+    from .quantize import DEFAULT_FORM
+
+    form = form or DEFAULT_FORM
+    weights = {"u8s8": "int8", "u8s8r": "int8 in 7 bits (reduce_range)", "u8u8": "uint8"}[form]
+    return f"onnxruntime static, QDQ, per-channel {weights} weights, uint8 activations, MinMax (form {form})"
+
+
 def _b64(img: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(img, dtype=np.uint8).tobytes()).decode("ascii")
 
@@ -247,8 +255,8 @@ def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: s
         }
         if int8_entry is not None:
             manifest["engines"]["onnx_int8"] = int8_entry
-            manifest["training"]["int8"] = {"quantization": "onnxruntime static, QDQ, per-channel int8 weights, uint8 "
-                                            "activations, MinMax", "calibration": calib_source or f"{0 if calib_images is None else len(calib_images)} faces"}
+            manifest["training"]["int8"] = {"quantization": int8_description(),
+                                            "calibration": calib_source or f"{0 if calib_images is None else len(calib_images)} faces"}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         problems = verify_bundle(tmp)
         if problems:

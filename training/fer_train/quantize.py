@@ -19,6 +19,15 @@ from .selftest import SCALE
 
 QUANT_OPS = ["Conv", "Gemm", "MaxPool", "GlobalAveragePool"]
 METHODS = ("minmax", "entropy", "percentile")
+# Weight and activation types. u8s8 (uint8 activations, int8 weights) is onnxruntime's default, but x86 CPUs without
+# VNNI multiply it through VPMADDUBSW, which saturates pairs of products to int16: the result then depends on the CPU
+# class (an AVX2 host gave `sad` 0.578 where AVX-512 VNNI gave 0.464 and float32 0.698). u8s8r keeps int8 weights in
+# 7 bits (reduce_range), so no pair can saturate; u8u8 takes the exact uint8 x uint8 path on every x86 and arm64
+# kernel but runs no faster than float32 where VNNI would speed u8s8 up. Measured with `tools/int8_cpu_classes.py` on
+# 1.3.0 (training/README.md, "Int8 on every CPU class"): u8s8r and u8u8 give the same outputs natively (AVX-512 VNNI)
+# and under emulated Haswell, u8s8 does not; u8s8r runs 2.9x float32 on one VNNI core, u8u8 1.25x.
+FORMS = ("u8s8", "u8s8r", "u8u8")
+DEFAULT_FORM = "u8s8r"
 
 
 class _Reader:
@@ -45,7 +54,7 @@ def calibration_input(images: np.ndarray, mean: float, std: float) -> np.ndarray
 
 
 def quantize_int8(fp32_onnx: str | Path, out: str | Path, calib_x: np.ndarray, *, method: str = "minmax",
-                  fmt: str = "qdq") -> Path:
+                  fmt: str = "qdq", form: str = DEFAULT_FORM) -> Path:
     """Writes the int8 model of `fp32_onnx` to `out`; `calib_x` is preprocessed NCHW float32 input."""
     from onnxruntime.quantization import CalibrationMethod
 
@@ -53,6 +62,8 @@ def quantize_int8(fp32_onnx: str | Path, out: str | Path, calib_x: np.ndarray, *
         raise ValueError(f"calibration method {method!r} is not one of {', '.join(METHODS)}")
     if fmt not in ("qdq", "qoperator"):
         raise ValueError(f"quantization format {fmt!r} is not qdq or qoperator")
+    if form not in FORMS:
+        raise ValueError(f"int8 form {form!r} is not one of {', '.join(FORMS)}")
     if len(calib_x) == 0:
         raise ValueError("int8 calibration needs at least one image")
     model = onnx.load(str(fp32_onnx))
@@ -65,7 +76,7 @@ def quantize_int8(fp32_onnx: str | Path, out: str | Path, calib_x: np.ndarray, *
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
-        _quantize(fp32_onnx, out, input_name, calib_x, cal, fmt)
+        _quantize(fp32_onnx, out, input_name, calib_x, cal, fmt, form)
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
@@ -73,7 +84,8 @@ def quantize_int8(fp32_onnx: str | Path, out: str | Path, calib_x: np.ndarray, *
     return out
 
 
-def _quantize(fp32_onnx: str | Path, out: Path, input_name: str, calib_x: np.ndarray, cal: object, fmt: str) -> None:
+def _quantize(fp32_onnx: str | Path, out: Path, input_name: str, calib_x: np.ndarray, cal: object, fmt: str,
+              form: str) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -84,6 +96,8 @@ def _quantize(fp32_onnx: str | Path, out: Path, input_name: str, calib_x: np.nda
         quantize_static(str(pre), str(out), _Reader(input_name, calib_x),
                         quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
                         op_types_to_quantize=QUANT_OPS, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=cal,
+                        activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QUInt8 if form == "u8u8" else QuantType.QInt8,
+                        reduce_range=form == "u8s8r", calibrate_method=cal,
                         calibration_providers=["CPUExecutionProvider"],
                         extra_options={"CalibTensorRangeSymmetric": False})

@@ -2,6 +2,7 @@
 the export CLI calibrates it on Training rows or says clearly why it cannot."""
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -103,3 +104,28 @@ def test_evaluate_reports_the_int8_accuracy(tiny_checkpoint, eval_csv, tmp_path)
     assert s["onnx_int8"]["accuracy"] == float((p8.argmax(1) == rows.labels).mean())
     assert s["metrics"]["public_test_accuracy_int8"] == s["onnx_int8"]["accuracy"]
     assert rc == (1 if min(s["onnx_int8"]["points_vs_fp32"], root["onnx_int8"]["points_vs_fp32"]) < -0.5 else 0)
+
+
+def test_requantize_replaces_the_int8_form_in_place_and_the_bundle_still_verifies(tiny_checkpoint, eval_csv, tmp_path):
+    from fer_train.requantize import main as requantize_main
+
+    out = tmp_path / "b"
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--name", "t", "--version", "1.0.0",
+                        "--int8-data", str(eval_csv)]) == 0
+    before = json.loads((out / "manifest.json").read_text())
+    assert "form u8s8r" in before["training"]["int8"]["quantization"]  # the default: exact on every x86 class
+    onnx_before = (out / "model.onnx").read_bytes()
+    assert requantize_main(["--bundle", str(out), "--data", str(eval_csv), "--form", "u8u8"]) == 0
+    after = json.loads((out / "manifest.json").read_text())
+    assert "uint8 weights" in after["training"]["int8"]["quantization"] and "form u8u8" in after["training"]["int8"]["quantization"]
+    assert after["files"]["model.int8.onnx"] != before["files"]["model.int8.onnx"]
+    assert after["files"]["model.onnx"] == before["files"]["model.onnx"] and (out / "model.onnx").read_bytes() == onnx_before
+    assert verify_bundle(out) == []
+    # The self-test expectations are the new model's own outputs.
+    m = after["engines"]["onnx_int8"]
+    x = np.stack([np.frombuffer(base64.b64decode(c["pixels_b64"]), np.uint8).reshape(48, 48) for c in m["selftest"]["cases"]])
+    got = onnx_probabilities(out / "model.int8.onnx", calibration_input(x, after["preprocessing"]["mean"][0], after["preprocessing"]["std"][0]))
+    np.testing.assert_allclose(got, [c["expected"] for c in m["selftest"]["cases"]], atol=1e-6)
+    # A bundle without an int8 model is refused by name.
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "f"), "--name", "t", "--version", "1.0.0", "--no-int8"]) == 0
+    assert requantize_main(["--bundle", str(tmp_path / "f"), "--data", str(eval_csv)]) == 1
