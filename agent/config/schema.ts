@@ -383,7 +383,7 @@ export const schema = {
     allow_unsigned: { doc: 'Accept pushed bundles without a signature (not recommended).', format: 'bool', default: false },
     max_bundle_bytes: { doc: 'Largest bundle accepted over the network.', format: 'nat', default: 32 * 1024 * 1024 },
     precision: {
-      doc: 'Which form of the model runs on onnxruntime: auto (the int8 model where the bundle has one, else float), fp32, or int8 (an error for a bundle without one). The tfjs engines always run the float model.',
+      doc: 'Which form of the model runs on onnxruntime: auto (the int8 model where the bundle has one, it picks the float model\'s class on the self-test faces and it is at least 10 % faster on this CPU, measured at the first start and cached in model.state_dir; else float), fp32, or int8 (an error for a bundle without one). The tfjs engines always run the float model.',
       format: ['auto', 'fp32', 'int8'],
       default: 'auto',
       env: 'FER_MODEL_PRECISION',
@@ -403,7 +403,7 @@ export const schema = {
       env: 'FER_DETECTOR',
     },
     precision: {
-      doc: 'CenterFace model: auto and int8 run its int8 quantization (agent/assets/centerface/README.md: about half the CPU time, the same faces), fp32 the float model. Other detectors ignore it.',
+      doc: 'CenterFace model: int8 runs its int8 quantization (agent/assets/centerface/README.md: the same faces on every x86 class), fp32 the float model, auto the int8 one where it is at least 10 % faster on this CPU at the configured input size (measured at the first start, cached in model.state_dir). Other detectors ignore it.',
       format: ['auto', 'fp32', 'int8'],
       default: 'auto',
       env: 'FER_DETECTOR_PRECISION',

@@ -78,11 +78,18 @@ export class ModelUpdateService {
     this.link = link;
     this.offLink = [
       link.onMessage((topic, payload, retained) => this.track(this.handleMessage(topic, payload, retained))),
-      link.onConnect(() => this.track(this.publishStatus())),
+      link.onConnect(() => this.track(this.onConnected(link))),
     ];
     this.unsubscribeResults = this.o.installer.onResult((r) => this.onResult(r));
     this.timer = setInterval(() => this.expire(), Math.min(5000, Math.max(100, (this.o.transferIdleMs ?? 60_000) / 4)));
     this.timer.unref();
+    // Nothing here waits for the broker: with it down at boot, start-up goes on (frames flow) and the subscription is
+    // made when the link connects. A subscribe while disconnected would reject and abort the agent's start.
+    if (link.connected()) await this.onConnected(link);
+  }
+
+  /** On every connect: subscribe (a clean session forgets subscriptions), then the retained status. */
+  private async onConnected(link: BrokerLink): Promise<void> {
     await link.subscribe(this.subscriptions);
     await this.publishStatus();
   }
