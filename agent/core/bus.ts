@@ -11,6 +11,8 @@ export interface ModelInfo {
   sha256: string;
   labels: string[];
   engine: string;
+  /** The form the engine runs: `model.precision`, or what `auto` measured on this machine. */
+  precision: 'fp32' | 'int8';
   /** Where the active bundle lives. */
   dir: string;
 }

@@ -15,6 +15,8 @@ export interface DiagnosticsPayload {
   /** Mean age of a frame when work on it began (time it waited after capture), ms; latency_ms + this = capture → result. */
   frame_age_ms: number;
   engine: string;
+  /** fp32 or int8: what runs (model.precision, or what auto measured here). */
+  precision: string;
   model: string;
   model_version: string;
   cpu_temp_c: number | null;
@@ -87,6 +89,7 @@ export class DiagnosticsModel {
       latency_ms: round1(latN > 0 ? latSum / latN : 0),
       frame_age_ms: round1(latN > 0 ? ageSum / latN : 0),
       engine: this.model?.engine ?? 'unknown',
+      precision: this.model?.precision ?? 'unknown',
       model: this.model?.name ?? 'unknown',
       model_version: this.model?.version ?? 'unknown',
       cpu_temp_c: extra.cpuTempC === null ? null : round1(extra.cpuTempC),

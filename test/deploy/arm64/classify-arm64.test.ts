@@ -1,5 +1,5 @@
 /**
- * Issue 13: the agent runs on arm64 as on a Raspberry Pi 4. `fer-agent classify` on the bundled sample, with
+ * Issue 13: the agent runs on arm64 as on a Raspberry Pi 4 (and, for the int8 default, a Pi 5's Cortex-A76: issue 29). `fer-agent classify` on the bundled sample, with
  * Debian's arm64 Node.js and the package's arm64 npm dependencies under qemu-aarch64-static (Cortex-A72), gives
  * the same faces, classes and scores as on x64: within 1e-4 for the float models (onnxruntime fp32, tfjs-wasm), and
  * for the int8 models (the onnxruntime default) the same faces and classes with scores within 0.05 and boxes within
@@ -71,6 +71,16 @@ if (unavailable !== null) {
         t.deepEqual(compareClassify(ref, got, tolerance, boxPx), [], `${name}: arm64 output differs from x64`);
         const summary = got.faces.map((f) => `${f.emotion} p=${f.probabilities[f.emotion]} face=${f.score}`).join(', ');
         t.log(`${name}: x64 ${secs(x64.ms)} s, arm64 under qemu ${secs(arm.ms)} s; ${summary}`);
+        if (engine === 'onnxruntime' && flags.length === 0) {
+          // The int8 default also on a Pi 5's core (Cortex-A76: dot-product instructions, other int8 kernels than
+          // the A72's), against x64 and against the A72.
+          const a76 = await runArm64Node({ ...rt, qemuCpu: 'cortex-a76' }, app, args, 5 * 60_000);
+          t.is(a76.code, 0, `arm64 (cortex-a76) classify ${name} failed: ${a76.stderr}`);
+          const got76 = parseClassifyOutput(a76.stdout);
+          t.deepEqual(compareClassify(ref, got76, tolerance, boxPx), [], `${name}: arm64 cortex-a76 output differs from x64`);
+          t.deepEqual(compareClassify(got, got76, tolerance, boxPx), [], `${name}: cortex-a76 differs from cortex-a72`);
+          t.log(`${name} on cortex-a76: ${got76.faces.map((f) => `${f.emotion} p=${f.probabilities[f.emotion]} face=${f.score}`).join(', ')}`);
+        }
       }
     } finally {
       rmSync(app, { recursive: true, force: true });

@@ -3,9 +3,9 @@
  * `fer-agent classify` on the sample photos and demo frames (with and without faces) runs natively and under `qemu-x86_64-static -cpu
  * Haswell` (AVX2, no VNNI: the class of an AMD EPYC without AVX-512) and `-cpu Nehalem` (SSE4.2 only), which execute
  * exactly those instruction sets, so onnxruntime takes each class's kernels. Checked per class:
- * - int8 (the default) gives the same faces, classes and scores as int8 natively: the shipped int8 forms use uint8
- *   weights (u8u8), whose integer products are exact on every kernel (the int8-weight form saturated on AVX2: the
- *   astronaut's face score was 0.73 there against 0.89 with VNNI);
+ * - int8 gives the same faces, classes and scores as int8 natively (within CLASSES' tolerance): the shipped int8
+ *   forms keep their weights in 7 bits (u8s8r), so AVX2's VPMADDUBSW cannot saturate (the 8-bit form did: the
+ *   astronaut's face score was 0.73 on AVX2 against 0.89 with VNNI);
  * - float32 gives what it gives natively;
  * - on that class, int8 finds the faces float32 finds and picks the same class wherever float32's choice is clear.
  * Skips, naming what is missing, off x64 or without qemu-user-static (CI installs it).
@@ -18,15 +18,20 @@ import { cleanEnv, exec } from '../arm64/arm64-runtime.js';
 import { compareClassify, parseClassifyOutput, type ClassifyLine } from '../arm64/compare.js';
 
 const QEMU = '/usr/bin/qemu-x86_64-static';
-const CLASSES = ['Haswell', 'Nehalem'] as const;
+/**
+ * int8 against native int8, per class: AVX2 runs the same integer kernels as AVX-512 (measured: scores equal to 4
+ * decimals, probabilities within 0.0006, boxes 2 px; float parts of the graphs round alike). SSE4.2 takes other
+ * kernels for the quantized convolutions: measured 0.013 on face scores, 0.053 on probabilities, 4 px on boxes,
+ * the same faces and classes; float32 itself matches to 1e-4 there.
+ */
+const CLASSES = [
+  { cpu: 'Haswell', tolerance: 0.005, boxPx: 3 },
+  { cpu: 'Nehalem', tolerance: 0.08, boxPx: 6 },
+] as const;
 // Emulation runs CenterFace about 100x slower than the host (seconds per frame), so a few frames: both photos, a
 // happy and a sad demo frame, one without a face, and the frame whose int8 and float32 classes were nearly tied.
 const INPUTS = ['astronaut.jpg', 'camera.jpg', 'frames/0001.jpg', 'frames/0013.jpg', 'frames/0021.jpg', 'frames/0031.jpg'].map((f) => path.join('agent', 'assets', 'samples', f));
 const CLI = path.join('dist', 'agent', 'cli', 'main.js');
-/** Float parts of the int8 graphs (dequantize, requantize) round differently with SSE, AVX2 and AVX-512: one step
- *  of a layer's scale at most. Measured: scores equal to 4 decimals, probabilities within 0.0006, boxes 2 px. */
-const INT8_TOLERANCE = 0.005;
-const INT8_BOX_PX = 3;
 /** float32: only the order of float sums differs between instruction sets. */
 const FP32_TOLERANCE = 1e-4;
 /** int8 against float32 on one host: the same class wherever float32's top class leads the runner-up by this much. */
@@ -73,7 +78,7 @@ if (unavailable !== null) {
   test.skip(`int8 and float32 agree under emulated x86 CPU classes (skipped: ${unavailable})`, () => {});
 } else {
   const native = { int8: classify(null, 'int8'), fp32: classify(null, 'fp32') };
-  for (const cpu of CLASSES) {
+  for (const { cpu, tolerance, boxPx } of CLASSES) {
     // One at a time: two emulations side by side on a 2-core CI box only slow each other down.
     test.serial(`x86 ${cpu}: int8 and float32 give the native results, and int8 agrees with float32`, async (t) => {
       t.timeout(30 * 60_000, 'each classify run under qemu takes one to a few minutes');
@@ -82,11 +87,11 @@ if (unavailable !== null) {
       const got = { int8: await classify(cpu, 'int8'), fp32: await classify(cpu, 'fp32') };
       const diff = (ref: ClassifyLine[], g: ClassifyLine[], tol: number, px: number): string[] =>
         ref.flatMap((r, i) => (g[i] ? compareClassify(r, g[i]!, tol, px).map((d) => `${r.file}: ${d}`) : [`${r.file}: missing`]));
-      t.deepEqual(diff(refInt8, got.int8, INT8_TOLERANCE, INT8_BOX_PX), [], `int8 on ${cpu} differs from int8 on this CPU`);
+      t.deepEqual(diff(refInt8, got.int8, tolerance, boxPx), [], `int8 on ${cpu} differs from int8 on this CPU`);
       t.deepEqual(diff(refFp32, got.fp32, FP32_TOLERANCE, 1), [], `float32 on ${cpu} differs from float32 on this CPU`);
       t.deepEqual(int8VersusFloat(got.int8, got.fp32), [], `int8 departs from float32 on ${cpu}`);
       const faces = got.int8.reduce((n, l) => n + l.faces.length, 0);
-      t.log(`${cpu}: ${got.int8.length} images, ${faces} faces; int8 = native int8 within ${INT8_TOLERANCE}, float32 within ${FP32_TOLERANCE}`);
+      t.log(`${cpu}: ${got.int8.length} images, ${faces} faces; int8 = native int8 within ${tolerance}, float32 within ${FP32_TOLERANCE}`);
     });
   }
 }
