@@ -26,6 +26,11 @@ export interface HealthServiceOptions {
   notifier?: SdNotifier;
   /** The model already active when the service starts (the bus only reports later changes). */
   model?: ModelInfo;
+  /**
+   * Pause state as it stands when the watchdog is armed: a pause restored at start-up (persisted, or retained on the
+   * broker) was announced before the watchdog listened, and a paused camera makes no progress by design.
+   */
+  isPaused?: (cameraId: string) => boolean;
 }
 
 export interface HealthService {
@@ -63,6 +68,7 @@ export async function startHealthService(opts: HealthServiceOptions): Promise<He
         // A camera slower than the watchdog interval still gets three frame times before it counts as stalled.
         const slowestFrameMs = Math.max(0, ...opts.cameras.map((c) => (c.fps > 0 ? 1000 / c.fps : 0)));
         const monitor = new ProgressMonitor(clock, Math.max(intervalMs, 3 * slowestFrameMs), opts.cameras.map((c) => c.id));
+        for (const c of opts.cameras) if (opts.isPaused?.(c.id)) monitor.setPaused(c.id, true);
         detachMonitor = monitor.attach(opts.bus);
         watchdog = startWatchdog({ monitor, notifier, intervalMs, logger: log });
         log.info({ watchdog_s: intervalMs / 1000, stall_s: monitor.stallMs / 1000 }, 'systemd watchdog armed');

@@ -21,6 +21,7 @@ export async function startHealth(agent: Agent): Promise<HealthService> {
     mqttConfigured: cfg.mqtt.url !== '',
     health: cfg.health,
     logger: agent.log,
+    isPaused: (id) => agent.isPaused(id),
   });
   agent.addService(health);
   return health;

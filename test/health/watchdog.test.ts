@@ -130,3 +130,43 @@ test('end to end with real timers: a stalled camera loop stops the pings, its re
   await health.stop();
   t.true(await sock.waitFor(() => sock.messages.some((m) => m.fields.STOPPING === '1'), 5000));
 });
+
+test('a pause in force when the watchdog is armed (restored at start-up, before it listened) exempts that camera', async (t) => {
+  // Issue 31 H1: with paused.json holding {"demo": true}, the pause was restored during start-up, announced on the
+  // bus before the watchdog existed, and the watchdog then counted the paused camera as stalled: systemd killed the
+  // agent every WatchdogSec.
+  const sock = await NotifySocket.start();
+  t.teardown(() => sock.stop());
+  const bus = new Bus();
+  const clock = new ManualClock(0);
+  const paused = new Set(['hall']);
+  const notifier = new SdNotifier({ env: { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '30000000' }, logger: silentLogger });
+  bus.emit('paused', { cameraId: 'hall', paused: true }); // before the watchdog exists: nobody hears it
+  const health = await startHealthService({
+    bus,
+    cameras: [
+      { id: 'kitchen', fps: 5 },
+      { id: 'hall', fps: 5 },
+    ],
+    mqttConfigured: false,
+    health: { host: '127.0.0.1', port: 0 },
+    logger: silentLogger,
+    notifier,
+    clock,
+    isPaused: (id) => paused.has(id),
+  });
+  t.teardown(() => health.stop());
+  await health.ready('running');
+  const wd = health.watchdog!;
+  for (let s = 1; s <= 120; s++) {
+    clock.advance(1000);
+    bus.emit('result', result('kitchen', s));
+  }
+  t.like(await wd.tick(), { ok: true, pinged: true }, 'two minutes in, the paused hall camera has not stalled the watchdog');
+  // Resumed: its clock restarts and it must deliver frames again.
+  paused.delete('hall');
+  bus.emit('paused', { cameraId: 'hall', paused: false });
+  clock.advance(31_000);
+  bus.emit('result', result('kitchen', 121));
+  t.like(await wd.tick(), { ok: false, pinged: false, stalled: [{ cameraId: 'hall', idleMs: 31_000 }] });
+});
