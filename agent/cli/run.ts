@@ -1,8 +1,12 @@
 /** `fer-agent run`: start the agent and keep it running until SIGINT/SIGTERM. */
 import { loadConfig } from '../config/load.js';
+import { FerError, errorMessage } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
-import { createApp } from '../pipeline/app.js';
+import { createApp, type App } from '../pipeline/app.js';
 import { overridesFrom, parse } from './args.js';
+
+/** How long a failed start may take to stop what it started before the process exits anyway. */
+const FAILED_START_STOP_MS = 10_000;
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv);
@@ -12,10 +16,10 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const cfg = loadConfig({ file: values.config as string | undefined, overrides: overridesFrom(values) });
   const log = createLogger(cfg.log_level);
-  const app = await createApp(cfg, log);
+  let app: App | undefined;
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (stopping || !app) return;
     stopping = true;
     log.info({ signal }, 'stopping');
     void app.health.notifier.stopping();
@@ -26,8 +30,24 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  const { running } = await app.start();
-  await app.health.ready();
+  let running: Promise<void>;
+  try {
+    app = await createApp(cfg, log);
+    ({ running } = await app.start());
+    await app.health.ready();
+  } catch (err) {
+    // A failed start ends the process, with the code systemd acts on (78, EX_CONFIG, for a configuration problem:
+    // RestartPreventExitStatus), after stopping whatever had started (broker link, health endpoint, embedded
+    // broker): left running they would keep the process up, retained "online" and all, until systemd's start timeout.
+    const code = err instanceof FerError && err.reason === 'config_invalid' ? 78 : 1;
+    setTimeout(() => process.exit(code), FAILED_START_STOP_MS + 1000).unref();
+    if (app) {
+      stopping = true;
+      const stopped = app.stop().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'stopping after a failed start'));
+      await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, FAILED_START_STOP_MS).unref())]);
+    }
+    throw err;
+  }
   await running;
   if (!stopping) {
     log.info('all sources ended');
