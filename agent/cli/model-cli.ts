@@ -293,7 +293,10 @@ class StatusWatch {
     });
     await this.client.subscribeAsync(probe, { qos: 1 });
     await this.client.publishAsync(probe, 'x', { qos: 1, retain: false });
-    await Promise.race([back, new Promise((r) => setTimeout(r, 10_000))]);
+    // The timer is cleared once the barrier returns: left pending it kept the CLI alive 10 s after its answer.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([back, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
     await this.client.unsubscribeAsync(probe);
   }
 
