@@ -3,6 +3,7 @@
  * config, engines (which one `auto` takes and why the others were not), model bundle (hashes, load, self-test),
  * each camera source (a first frame within a timeout), and the broker.
  */
+import { redactUrl } from '../core/redact.js';
 import mqtt from 'mqtt';
 import { loadConfig, resolveCameras } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
@@ -90,9 +91,9 @@ async function checkBroker(cfg: AgentConfig, timeoutMs: number): Promise<Check> 
     const conn = connectionOptions(cfg.mqtt, cfg.agent_id, cfg.mqtt.url, undefined);
     const client = await mqtt.connectAsync(conn.url, { ...conn.options, clientId: `${conn.options.clientId}-doctor`, reconnectPeriod: 0, connectTimeout: timeoutMs });
     await client.endAsync();
-    return { name: 'broker', ok: true, detail: `${cfg.mqtt.url}: connected` };
+    return { name: 'broker', ok: true, detail: `${redactUrl(cfg.mqtt.url)}: connected` };
   } catch (err) {
-    return { name: 'broker', ok: false, detail: `${cfg.mqtt.url}: ${errorMessage(err)}` };
+    return { name: 'broker', ok: false, detail: redactUrl(`${cfg.mqtt.url}: ${errorMessage(err)}`) };
   }
 }
 

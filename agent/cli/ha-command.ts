@@ -1,4 +1,5 @@
 /** `fer-agent ha remove`: clears this agent's retained discovery so Home Assistant deletes its device and entities. */
+import { redactUrl } from '../core/redact.js';
 import { connectAsync } from 'mqtt';
 import type { AgentConfig } from '../config/schema.js';
 import { loadConfig, resolveCameras } from '../config/load.js';
@@ -24,7 +25,7 @@ export async function removeDiscovery(opts: RemoveDiscoveryOptions & { log: Logg
   try {
     client = await connectAsync(url, options);
   } catch (err) {
-    throw new FerError('broker_unavailable', `cannot reach MQTT broker ${url} to remove discovery: ${errorMessage(err)}`);
+    throw new FerError('broker_unavailable', redactUrl(`cannot reach MQTT broker ${url} to remove discovery: ${errorMessage(err)}`));
   }
   try {
     await Promise.all(cleared.map((t) => client.publishAsync(t, '', { qos: 1, retain: true })));

@@ -3,6 +3,7 @@
  * fer-agent: the command line. Each subcommand lives in its own module and is imported only when used,
  * so `fer-agent --help` starts fast and a broken optional part cannot break the others.
  */
+import { redactUrl } from '../core/redact.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import { nearest } from '../core/nearest.js';
 import { UsageError } from './args.js';
@@ -53,7 +54,8 @@ main(process.argv.slice(2)).then(
       return;
     }
     const reason = err instanceof FerError ? ` [${err.reason}]` : '';
-    process.stderr.write(`fer-agent: ${errorMessage(err)}${reason}\n`);
+    // Credentials in a broker or camera URL never reach the terminal (the running agent masks them too).
+    process.stderr.write(`fer-agent: ${redactUrl(errorMessage(err))}${reason}\n`);
     if (!(err instanceof FerError) && process.env.FER_DEBUG) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
     process.exitCode = err instanceof FerError && err.reason === 'config_invalid' ? 78 : 1;
   },

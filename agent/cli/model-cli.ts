@@ -9,6 +9,7 @@
  *   fer-agent model status [--agent ID] [--mqtt-url URL]
  * Results go to stdout, diagnostics to the log. Exit codes: 0 ok, 1 rejected/failed, 2 no answer, 64 usage.
  */
+import { redactUrl } from '../core/redact.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -253,7 +254,7 @@ async function connectBroker(b: BrokerArgs): Promise<MqttClient> {
     });
   } catch (err) {
     client.end(true);
-    throw new FerError('broker_unavailable', `MQTT broker ${b.url}: ${errorMessage(err)}`);
+    throw new FerError('broker_unavailable', redactUrl(`MQTT broker ${b.url}: ${errorMessage(err)}`));
   }
   return client;
 }
