@@ -230,7 +230,7 @@ function cameraKeyChecks(): Record<string, Check | Record<string, Check>> {
 function checkObject(key: string, v: unknown, checks: Record<string, Check | Record<string, Check>>): void {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(key, v, 'expected an object');
   for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
-    const c = checks[k];
+    const c = Object.hasOwn(checks, k) ? checks[k] : undefined;
     if (!c) fail(`${key}.${k}`, val, `unknown key; allowed: ${Object.keys(checks).join(', ')}`);
     if (typeof c === 'function') c(`${key}.${k}`, val);
     else checkObject(`${key}.${k}`, val, c);

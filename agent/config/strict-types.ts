@@ -54,7 +54,8 @@ function unknownKey(key: string, schema: Node): never {
 export function checkFileTypes(value: Record<string, unknown>, schema: Node, prefix = '', root: Node = schema): void {
   for (const [k, v] of Object.entries(value)) {
     const key = prefix + k;
-    const node = schema[k];
+    // Own keys only: `constructor`, `toString` or `__proto__` must not resolve to Object.prototype's members.
+    const node = Object.hasOwn(schema, k) ? schema[k] : undefined;
     if (node === undefined) unknownKey(key, root);
     if (isLeaf(node)) checkLeaf(key, node, v);
     else if (isPlainObject(node)) {
@@ -68,7 +69,7 @@ export function checkFileTypes(value: Record<string, unknown>, schema: Node, pre
 export function checkOverrideTypes(overrides: Record<string, unknown>, schema: Node): void {
   for (const [key, v] of Object.entries(overrides)) {
     let node: unknown = schema;
-    for (const part of key.split('.')) node = isPlainObject(node) && !isLeaf(node) ? node[part] : undefined;
+    for (const part of key.split('.')) node = isPlainObject(node) && !isLeaf(node) && Object.hasOwn(node, part) ? node[part] : undefined;
     if (node === undefined) unknownKey(key, schema);
     if (isLeaf(node)) checkLeaf(key, node, v);
     else if (isPlainObject(node) && isPlainObject(v)) checkFileTypes(v, node as Node, `${key}.`, schema);

@@ -68,3 +68,18 @@ test('every global detection, tracking and debounce key can be overridden per ca
   fails(t, () => loadConfig({ env: {}, file: file({ cameras: [cam({ detection: { idle_gating: 'sometimes' } })] }) }), /cameras\[0\]\.detection\.idle_gating/);
   fails(t, () => loadConfig({ env: {}, file: file({ cameras: [cam({ tracking: { smoothing: 0 } })] }) }), /cameras\[0\]\.tracking\.smoothing = 0 is invalid/);
 });
+
+test('keys named like Object.prototype members are unknown keys, in files, overrides and cameras', (t) => {
+  // Issue 31 (Low): `schema[k]` found Object.prototype.constructor and friends, so these passed the check.
+  for (const k of ['constructor', 'toString', 'hasOwnProperty']) {
+    fails(t, () => loadConfig({ file: file({ [k]: 1 }), env: {} }), new RegExp(`(^|: )${k}: unknown configuration key`));
+    fails(t, () => loadConfig({ file: file({ mqtt: { [k]: 1 } }), env: {} }), new RegExp(`(^|: )mqtt\\.${k}: unknown configuration key`));
+    fails(t, () => loadConfig({ skipDefaultFile: true, env: {}, overrides: { [`detection.${k}`]: 1 } }), new RegExp(`detection\\.${k}: unknown configuration key`));
+  }
+  // JSON.parse makes "__proto__" an own key of the parsed object: it is refused by name, not merged into a prototype.
+  const proto = path.join(mkdtempSync(path.join(os.tmpdir(), 'fer-cfg-')), 'p.json');
+  writeFileSync(proto, '{"__proto__": {"engine": "tfjs-wasm"}}');
+  fails(t, () => loadConfig({ file: proto, env: {} }), /(^|: )__proto__: unknown configuration key/);
+  const cam = [{ id: 'a', source: { type: 'dir', path: '/tmp' }, constructor: 1 }];
+  fails(t, () => loadConfig({ skipDefaultFile: true, env: { FER_CAMERAS: JSON.stringify(cam) } }), /cameras\[0\]\.constructor.*unknown key/);
+});
