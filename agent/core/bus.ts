@@ -43,13 +43,18 @@ export interface BusEvents {
 
 type Listener<K extends keyof BusEvents> = (...args: BusEvents[K]) => void;
 
+/** Told about a listener that threw; the bus has already gone on to the next listener. */
+export type ListenerErrorHandler = (event: keyof BusEvents, err: unknown) => void;
+
 export class Bus extends EventEmitter<BusEvents> {
   private readonly owned = new Map<object, Array<() => void>>();
 
-  constructor() {
+  /** `onListenerError`: where a throwing listener is reported (the agent logs it); default: a process warning. */
+  constructor(private readonly onListenerError: ListenerErrorHandler = (event, err) => process.emitWarning(`bus listener for ${String(event)} threw: ${err instanceof Error ? err.message : String(err)}`)) {
     super({ captureRejections: false });
     this.setMaxListeners(50);
   }
+
 
   /** Subscribes on behalf of `owner` (a feature); `release(owner)` removes all of its listeners together. */
   listen<K extends keyof BusEvents>(owner: object, event: K, fn: Listener<K>): void {
@@ -67,8 +72,32 @@ export class Bus extends EventEmitter<BusEvents> {
     this.owned.delete(owner);
   }
 
+  /** A listener threw during emit (see below). */
+  reportListenerError(event: keyof BusEvents, err: unknown): void {
+    this.onListenerError(event, err);
+  }
+
   /** How many listeners `owner` holds (tests: a stopped feature holds none). */
   heldBy(owner: object): number {
     return this.owned.get(owner)?.length ?? 0;
   }
 }
+
+/**
+ * Every listener runs, whatever the others do: one that throws (a sink's bug) is reported and skipped, instead of
+ * aborting the emit, which lost the event for every listener after it (the watchdog's among them) and threw into the
+ * frame loop that emitted it. Installed on the prototype so `emit` keeps EventEmitter's typed signature (an override
+ * declared in the class cannot restate its generic form).
+ */
+Bus.prototype.emit = function emit(this: Bus, event: keyof BusEvents, ...args: unknown[]): boolean {
+  // rawListeners: once-listeners stay wrapped, so they still remove themselves.
+  const fns = this.rawListeners(event) as Array<(...a: unknown[]) => void>;
+  for (const fn of fns) {
+    try {
+      fn.apply(this, args);
+    } catch (err) {
+      this.reportListenerError(event, err);
+    }
+  }
+  return fns.length > 0;
+} as Bus['emit'];

@@ -33,7 +33,8 @@ export interface Service {
 }
 
 export class Agent implements AgentControl {
-  readonly bus = new Bus();
+  /** A listener that throws is logged and skipped; the others still get the message. */
+  readonly bus = new Bus((event, err) => this.log.error({ event, err: err instanceof Error ? err.message : String(err) }, 'a bus listener threw; the others still ran'));
   readonly pipelines: CameraPipeline[] = [];
   private readonly feeds: CameraFeed[] = [];
   private readonly sinks: EventSink[] = [];

@@ -31,3 +31,21 @@ test('MQTT filter matching: + is one level, a trailing # the rest (or nothing)',
   t.true(topicMatches('homeassistant/status', 'homeassistant/status'));
   t.false(topicMatches('homeassistant/status', 'homeassistant/status/x'));
 });
+
+test('a throwing listener is reported and skipped: the listeners after it still get every message', (t) => {
+  // Issue 31 (Low): EventEmitter stops at the first throw, so the event was lost for every later listener (the
+  // watchdog's among them) and the throw went into the frame loop that emitted it.
+  const errors: string[] = [];
+  const bus = new Bus((event, err) => errors.push(`${event}: ${(err as Error).message}`));
+  const seen: string[] = [];
+  bus.on('paused', () => {
+    throw new Error('sink bug');
+  });
+  bus.on('paused', (p) => seen.push(`after:${p.cameraId}`));
+  bus.once('paused', (p) => seen.push(`once:${p.cameraId}`));
+  t.notThrows(() => bus.emit('paused', { cameraId: 'x', paused: true }));
+  t.true(bus.emit('paused', { cameraId: 'y', paused: false }));
+  t.deepEqual(seen, ['after:x', 'once:x', 'after:y'], 'every message reached the later listeners; once stays once');
+  t.deepEqual(errors, ['paused: sink bug', 'paused: sink bug']);
+  t.false(bus.emit('source', { cameraId: 'x', state: 'running', framesDropped: 0, framesCorrupt: 0 }), 'no listener: false, as EventEmitter');
+});
