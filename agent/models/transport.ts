@@ -368,8 +368,8 @@ export class Reassembler {
     }
     if (t.ended && t.received === t.begin.chunks) {
       const sha = createHash('sha256').update(t.buf).digest('hex');
-      this.finish(id);
       if (sha !== t.begin.sha256) return this.fail(id, 'model_hash_mismatch', `received bundle has sha256 ${sha}; begin announced ${t.begin.sha256}`);
+      this.finish(id);
       return { kind: 'complete', transfer: id, data: t.buf, allowLabelChange: t.begin.allow_label_change === true };
     }
     return { kind: 'progress', transfer: id, received: t.received, chunks: t.begin.chunks };
