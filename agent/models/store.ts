@@ -13,12 +13,13 @@
  * complete one and repairs the pointer.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, rm, mkdir, open } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FerError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { loadBundle, type LoadedBundle } from './bundle.js';
 import { atomicReplace, fsyncDir, fsyncTree, writeFileDurable } from './fsutil.js';
+import { acquireLock, isPidAlive } from './lock-file.js';
 import { versionTag } from './manifest.js';
 
 export const MARKER_FILE = '.installed';
@@ -76,15 +77,6 @@ interface Marker {
   installed_at: string;
 }
 
-function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export class ModelStore {
   readonly root: string;
   private queue: Promise<unknown> = Promise.resolve();
@@ -102,48 +94,21 @@ export class ModelStore {
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
       await mkdir(this.root, { recursive: true });
-      await this.lock();
+      const file = path.join(this.root, LOCK_FILE);
+      const release = await acquireLock(file, {
+        // A full disk: the lock is ours all the same (the file exists); only stale-lock detection loses the pid.
+        // Failing here would stop the agent from even reading which model is installed.
+        onPidNotWritten: (err) => this.opts.log.warn({ file, err: errorMessage(err) }, 'cannot write the pid into the model store lock'),
+      });
       try {
         return await fn();
       } finally {
-        await rm(path.join(this.root, LOCK_FILE), { force: true });
+        await release();
       }
     };
     const p = this.queue.then(run, run);
     this.queue = p.catch(() => undefined);
     return p;
-  }
-
-  private async lock(): Promise<void> {
-    const file = path.join(this.root, LOCK_FILE);
-    for (let attempt = 0; attempt < 600; attempt++) {
-      let fh: Awaited<ReturnType<typeof open>> | undefined;
-      try {
-        fh = await open(file, 'wx');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new FerError('io_failed', `cannot create ${file}: ${errorMessage(err)}`);
-      }
-      if (fh) {
-        try {
-          await fh.writeFile(String(process.pid));
-        } catch (err) {
-          // A full disk: the lock is ours all the same (the file exists); only stale-lock detection loses the pid.
-          // Failing here would stop the agent from even reading which model is installed.
-          this.opts.log.warn({ file, err: errorMessage(err) }, 'cannot write the pid into the model store lock');
-        } finally {
-          await fh.close().catch(() => undefined);
-        }
-        return;
-      }
-      const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-      if (!Number.isInteger(pid) || pid <= 0 || !isPidAlive(pid)) {
-        // Left by a process that died (crash, power cut): take it over.
-        await rm(file, { force: true });
-        continue;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new FerError('io_failed', `${file} is held by another process; is another model update running?`);
   }
 
   // ---------------------------------------------------------------- pointer
