@@ -382,6 +382,12 @@ export const schema = {
     },
     allow_unsigned: { doc: 'Accept pushed bundles without a signature (not recommended).', format: 'bool', default: false },
     max_bundle_bytes: { doc: 'Largest bundle accepted over the network.', format: 'nat', default: 32 * 1024 * 1024 },
+    fetch_allow: {
+      doc: 'URL prefixes (e.g. https://models.example.org/fer/) that a `fetch` push message may name; the agent downloads from nowhere else, so a broker client cannot make it probe the network. Empty (the default): fetch messages are refused; chunked pushes over MQTT still work.',
+      format: 'string-array',
+      default: [] as string[],
+      env: 'FER_MODEL_FETCH_ALLOW',
+    },
     precision: {
       doc: 'Which form of the model runs on onnxruntime: auto (the int8 model where the bundle has one, it picks the float model\'s class on the self-test faces and it is at least 10 % faster on this CPU, measured at the first start and cached in model.state_dir; else float), fp32, or int8 (an error for a bundle without one). The tfjs engines always run the float model.',
       format: ['auto', 'fp32', 'int8'],
@@ -553,7 +559,7 @@ export type AgentConfig = {
   log_level: string;
   engine: EngineName;
   threads: number;
-  model: { path: string; state_dir: string; keep_versions: number; trusted_keys: string[]; allow_unsigned: boolean; max_bundle_bytes: number; precision: PrecisionSetting; flip_tta: boolean };
+  model: { path: string; state_dir: string; keep_versions: number; trusted_keys: string[]; allow_unsigned: boolean; max_bundle_bytes: number; fetch_allow: string[]; precision: PrecisionSetting; flip_tta: boolean };
   detection: DetectionConfig;
   tracking: TrackingConfig;
   debounce: DebounceConfig;

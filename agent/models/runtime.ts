@@ -109,6 +109,7 @@ export class ModelUpdates {
       groups: this.cfg.agent_groups,
       baseTopic: this.cfg.mqtt.base_topic,
       maxBundleBytes: this.cfg.model.max_bundle_bytes,
+      fetchAllow: this.cfg.model.fetch_allow,
       log: this.log,
       clock: this.clock,
     });

@@ -45,8 +45,8 @@ export interface UpdateServiceOptions {
   transferIdleMs?: number;
   maxTransfers?: number;
   fetchTimeoutMs?: number;
-  /** Accept `fetch` messages (default true). */
-  allowFetch?: boolean;
+  /** URL prefixes a `fetch` message may name (model.fetch_allow); none (the default): fetch messages are refused. */
+  fetchAllow?: readonly string[];
 }
 
 export class ModelUpdateService {
@@ -57,6 +57,7 @@ export class ModelUpdateService {
   private readonly fetched: string[] = [];
   private readonly subscriptions: string[];
   private busy = 0;
+  private fetching = 0;
   private latestVersion: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private unsubscribeResults: (() => void) | null = null;
@@ -183,8 +184,18 @@ export class ModelUpdateService {
       if (this.fetched.includes(m.transfer)) return;
       this.fetched.push(m.transfer);
       if (this.fetched.length > 64) this.fetched.shift();
-      if (this.o.allowFetch === false) {
-        this.o.installer.reportFailure(m.transfer, 'command_invalid', 'this agent does not accept fetch messages');
+      // Refused before any request, and without echoing the URL: what a refused URL would have answered (loopback
+      // services, LAN hosts, content hashes) must not come back on the retained status.
+      const allowed = fetchAllowed(m.url, this.o.fetchAllow ?? []);
+      if (allowed !== true) {
+        this.o.installer.reportFailure(m.transfer, 'command_invalid', allowed);
+        return;
+      }
+      // Downloads share the transfer slots with chunked pushes (at most maxTransfers at once, each at most
+      // max_bundle_bytes): a flood of fetch messages cannot grow the agent's memory.
+      const slots = this.o.maxTransfers ?? 2;
+      if (this.fetching + this.reassembler.inProgress >= slots) {
+        this.o.installer.reportFailure(m.transfer, 'model_transfer_refused', `refused: ${slots} transfers are in progress; try again when they are done`);
         return;
       }
       if (m.bytes !== undefined && m.bytes > this.o.maxBundleBytes) {
@@ -192,18 +203,27 @@ export class ModelUpdateService {
         return;
       }
       const f = m;
-      await this.busyWith(async () => {
-        await this.publishStatus();
-        let bytes: Uint8Array;
-        try {
-          bytes = await fetchBundle(f.url, { sha256: f.sha256, maxBytes: this.o.maxBundleBytes, timeoutMs: this.o.fetchTimeoutMs ?? 120_000 });
-        } catch (err) {
-          const e = err instanceof FerError ? err : new FerError('io_failed', errorMessage(err));
-          this.o.installer.reportFailure(f.transfer, e.reason, e.message);
-          return;
-        }
-        await this.o.installer.installArchive(bytes, f.transfer, { allowLabelChange: f.allow_label_change === true });
-      });
+      this.fetching++; // held until the archive is installed: its bytes are in memory until then
+      try {
+        await this.busyWith(async () => {
+          await this.publishStatus();
+          let bytes: Uint8Array;
+          try {
+            bytes = await fetchBundle(f.url, { sha256: f.sha256, maxBytes: this.o.maxBundleBytes, timeoutMs: this.o.fetchTimeoutMs ?? 120_000 });
+          } catch (err) {
+            const e = err instanceof FerError ? err : new FerError('io_failed', errorMessage(err));
+            this.o.installer.reportFailure(f.transfer, e.reason, e.message);
+            return;
+          }
+          await this.o.installer.installArchive(bytes, f.transfer, { allowLabelChange: f.allow_label_change === true });
+        });
+      } finally {
+        this.fetching--;
+      }
+      return;
+    }
+    if (m.type === 'begin' && this.fetching > 0 && this.fetching + this.reassembler.inProgress >= (this.o.maxTransfers ?? 2)) {
+      this.o.installer.reportFailure(m.transfer, 'model_transfer_refused', `refused: ${this.o.maxTransfers ?? 2} transfers are in progress; try again when they are done`);
       return;
     }
     const before = this.reassembler.inProgress;
@@ -234,4 +254,31 @@ export class ModelUpdateService {
       await this.publishStatus();
     }
   }
+}
+
+/**
+ * true when `url` starts with one of the allowed prefixes (compared on the parsed URL, so `http://a.example@evil/`
+ * or a prefix without its host's end cannot be abused); else why not, without echoing the URL.
+ */
+export function fetchAllowed(url: string, allow: readonly string[]): true | string {
+  if (allow.length === 0) return 'this agent does not accept fetch messages (model.fetch_allow is empty)';
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'the fetch URL is not a URL';
+  }
+  if (u.username || u.password) return 'the fetch URL carries credentials; it is not in model.fetch_allow';
+  const href = u.href;
+  for (const p of allow) {
+    let pu: URL;
+    try {
+      pu = new URL(p);
+    } catch {
+      continue;
+    }
+    // Same origin, and the path under the prefix's path.
+    if (pu.origin === u.origin && href.startsWith(pu.href)) return true;
+  }
+  return 'the fetch URL is not in model.fetch_allow';
 }

@@ -41,7 +41,7 @@ async function connected(url: string, id: string): Promise<MqttClient> {
   return c;
 }
 
-async function startAgent(broker: Mosquitto, id: string, groups: string[], maxBundleBytes = 8 << 20): Promise<TestAgent> {
+async function startAgent(broker: Mosquitto, id: string, groups: string[], maxBundleBytes = 8 << 20, fetchAllow: string[] = []): Promise<TestAgent> {
   const activations: string[] = [];
   const installer = new ModelInstaller({
     store: new ModelStore({ stateDir: tempDir(`fer-${id}-`), keepVersions: 3, log: silentLogger }),
@@ -55,7 +55,7 @@ async function startAgent(broker: Mosquitto, id: string, groups: string[], maxBu
     log: silentLogger,
   });
   await installer.start();
-  const service = new ModelUpdateService({ installer, agentId: id, groups, baseTopic: BASE, maxBundleBytes, log: silentLogger, transferIdleMs: 2000 });
+  const service = new ModelUpdateService({ installer, agentId: id, groups, baseTopic: BASE, maxBundleBytes, log: silentLogger, transferIdleMs: 2000, fetchAllow });
   const client = await connected(broker.url, `agent-${id}`);
   await service.attach(linkFromMqttClient(client));
   return {
@@ -145,29 +145,71 @@ if (!mosquittoAvailable()) {
     t.deepEqual(b.activations, ['1.2.0']);
   });
 
-  test.serial('an archive file pushes as-is, and a fetch message makes agents download it over HTTP', async (t) => {
+  test.serial('fetch messages: downloaded only from model.fetch_allow, refused elsewhere without a request, at most the transfer slots at once', async (t) => {
     const archive = await packBundle(await loadBundle(signedBundle('1.3.0')));
     const file = `${tempDir()}/b.fer`;
     const { writeFileSync } = await import('node:fs');
     writeFileSync(file, archive);
-    let hits = 0;
+    const hits: string[] = [];
+    const held: Array<() => void> = [];
     const server: Server = createServer((req, res) => {
-      hits++;
-      if (req.url === '/b.fer') res.end(Buffer.from(archive));
-      else res.writeHead(404).end();
+      hits.push(req.url ?? '');
+      if (req.url === '/models/b.fer') res.end(Buffer.from(archive));
+      else if (req.url?.startsWith('/models/slow')) {
+        // Streams a little and holds the connection: a download that takes its time.
+        res.writeHead(200);
+        res.write(Buffer.alloc(1024));
+        held.push(() => res.destroy());
+      } else res.writeHead(404).end();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/b.fer`;
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const fetcher = await startAgent(broker, 'agent-fetch', [], 8 << 20, [`${origin}/models/`]);
     try {
-      t.is(await modelPushCommand(cli(broker, file, '--to', 'agent-b', '--fetch-url', url), silentLogger), 0);
-      t.is(hits, 1);
-      t.deepEqual(b.activations, ['1.2.0', '1.3.0']);
+      t.is(await modelPushCommand(cli(broker, file, '--to', 'agent-fetch', '--fetch-url', `${origin}/models/b.fer`), silentLogger), 0);
+      t.deepEqual(hits, ['/models/b.fer']);
+      t.deepEqual(fetcher.activations, ['1.3.0']);
       // A URL serving other bytes than announced is refused.
-      const wrong = url.replace('/b.fer', '/missing.fer');
-      t.is(await modelPushCommand(cli(broker, file, '--to', 'agent-b', '--fetch-url', wrong), silentLogger), 1);
-      t.regex(b.installer.lastResult!.message, /HTTP 404/);
+      t.is(await modelPushCommand(cli(broker, file, '--to', 'agent-fetch', '--fetch-url', `${origin}/models/missing.fer`), silentLogger), 1);
+      t.regex(fetcher.installer.lastResult!.message, /HTTP 404/);
+
+      // Outside the allow-list (another path on the same host, loopback /metrics, an agent with no list at all):
+      // refused before any request, and the refusal does not echo the URL or anything about it.
+      hits.length = 0;
+      for (const [agent, url] of [[fetcher, `${origin}/metrics`], [fetcher, `http://user:pw@127.0.0.1:${origin.split(':')[2]}/models/b.fer`], [b, `${origin}/models/b.fer`]] as const) {
+        t.is(await modelPushCommand(cli(broker, file, '--to', agent.id, '--fetch-url', url), silentLogger), 1);
+        const r = agent.installer.lastResult!;
+        t.is(r.reason, 'command_invalid');
+        t.regex(r.message, /model\.fetch_allow/);
+        t.false(r.message.includes('127.0.0.1'), `the refusal echoes the URL: ${r.message}`);
+      }
+      t.deepEqual(hits, [], 'no request was made for a refused URL');
+
+      // A flood of fetch messages: at most the transfer slots (2) download at once, the rest are refused.
+      const refused: string[] = [];
+      fetcher.installer.onResult((r) => {
+        if (r.id?.startsWith('flood-') && r.reason === 'model_transfer_refused') refused.push(r.id);
+      });
+      const c = await connected(broker.url, 'fetch-flood');
+      const sha = 'a'.repeat(64);
+      for (let i = 0; i < 6; i++) {
+        const m = encodePushMessage({ type: 'fetch', transfer: `flood-${i}-xxxx`, url: `${origin}/models/slow-${i}`, sha256: sha });
+        await c.publishAsync(topics.push(BASE, 'agent-fetch'), Buffer.from(m), { qos: 1 });
+      }
+      await c.endAsync();
+      for (let i = 0; i < 400 && hits.length + refused.length < 6; i++) await new Promise((r) => setTimeout(r, 25));
+      t.is(hits.length, 2, `downloads started: ${hits.join(', ')}`);
+      t.is(refused.length, 4, `refused: ${refused.join(', ')}`);
+      for (const h of held) h();
+      await fetcher.service.idle();
     } finally {
+      for (const h of held) h();
       server.close();
+      await fetcher.stop();
+      // Its retained status would otherwise be listed by the later `model status` test.
+      const c = await connected(broker.url, 'fetch-cleanup');
+      await c.publishAsync(topics.status(BASE, 'agent-fetch'), '', { qos: 1, retain: true });
+      await c.endAsync();
     }
   });
 
@@ -342,8 +384,7 @@ if (!mosquittoAvailable()) {
     t.is(await modelRollbackCommand(cli(broker, '--agent', 'agent-a', '--forward'), silentLogger), 1, 'nothing later');
     t.is(await modelRollbackCommand(cli(broker, '--agent', 'agent-a'), silentLogger), 0);
     t.is(a.installer.active.version, '1.1.0');
-    // Nothing to roll back to on b after going back to base twice.
-    t.is(await modelRollbackCommand(cli(broker, '--agent', 'agent-b'), silentLogger), 0);
+    // Nothing to roll back to on b once back at its base model (it installed 1.2.0 only: the fetch test has its own agent).
     t.is(await modelRollbackCommand(cli(broker, '--agent', 'agent-b'), silentLogger), 0);
     t.is(b.installer.active.source, 'base');
     t.is(await modelRollbackCommand(cli(broker, '--agent', 'agent-b'), silentLogger), 1);
