@@ -20,6 +20,9 @@ interface OutMessage {
   payload: string;
 }
 
+/** How long stop() waits for events already sent to be acknowledged. */
+const STOP_FLUSH_MS = 2000;
+
 export class StatePublisher implements Feature {
   private host?: FeatureHost;
   private readonly states = new Map<string, CameraStateModel>();
@@ -106,6 +109,11 @@ export class StatePublisher implements Feature {
     this.bus.release(this);
     for (const t of this.pendingState.values()) clearTimeout(t);
     this.pendingState.clear();
+    // The last events (a face_lost at Ctrl-C) are usually in flight: give the broker a moment to acknowledge them
+    // instead of dropping them and warning about events that the subscribers in fact received.
+    // Real time, not the injected clock: a test's manual clock would never reach the deadline.
+    const deadline = performance.now() + STOP_FLUSH_MS;
+    while (this.online && this.delivery.depth() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const left = this.delivery.clear();
     if (left > 0) this.log.warn({ events: left }, 'MQTT stopping with events not delivered');
   }
