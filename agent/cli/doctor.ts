@@ -70,7 +70,18 @@ async function checkCamera(cam: ReturnType<typeof resolveCameras>[number], timeo
   try {
     const maxWidth = cam.detection.max_frame_width || undefined;
     feed = new CameraFeed({ cameraId: cam.id, source: createSource(cam.id, cam.source, silentLogger, { maxWidth }), fps: cam.fps, log: silentLogger, maxWidth });
-    const frame = await feed.next(ctrl.signal);
+    // A program that is not installed will not appear by waiting: say so at once instead of after the timeout.
+    const f = feed;
+    let missing: string | null = null;
+    const watch = setInterval(() => {
+      const e = f.stats().lastError;
+      if (e && /not found on PATH/.test(e)) {
+        missing = e;
+        ctrl.abort();
+      }
+    }, 25);
+    const frame = await feed.next(ctrl.signal).finally(() => clearInterval(watch));
+    if (missing) return { name, ok: false, detail: `${cam.source.type}: ${missing}` };
     if (!frame) {
       const st = feed.stats();
       return { name, ok: false, detail: `${cam.source.type}: no frame within ${timeoutMs} ms${st.lastError ? ` (${st.lastError})` : ''}` };
