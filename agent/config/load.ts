@@ -9,7 +9,7 @@ import { FerError, errorMessage } from '../core/errors.js';
 import { bundledModelDir, packageRoot, sampleFramesDir } from '../core/paths.js';
 import { redactDeep } from '../core/redact.js';
 import { checkFileTypes, checkOverrideTypes } from './strict-types.js';
-import { schema, type AgentConfig, type CameraConfig, type DebounceConfig, type DetectionConfig, type SnapshotConfig, type TrackingConfig } from './schema.js';
+import { schema, validateCamera, type AgentConfig, type CameraConfig, type DebounceConfig, type DetectionConfig, type SnapshotConfig, type TrackingConfig } from './schema.js';
 
 export interface LoadOptions {
   /** A user config file (JSON). */
@@ -91,6 +91,16 @@ export function loadConfig(opts: LoadOptions = {}): AgentConfig {
     }
     checkOverrideTypes(opts.overrides ?? {}, schema as unknown as Record<string, unknown>);
     for (const [k, v] of Object.entries(opts.overrides ?? {})) conf.set(k, v);
+    // Cameras first, by ourselves: their messages name the exact key and value (`cameras[0].fps = "5"`), which
+    // convict would wrap in "cameras: ...: value was [the whole list]".
+    const cams = conf.get('cameras' as never) as unknown;
+    if (Array.isArray(cams)) {
+      try {
+        cams.forEach(validateCamera);
+      } catch (err) {
+        throw new FerError('config_invalid', `invalid configuration: ${redactDeep(errorMessage(err))}`);
+      }
+    }
     conf.validate({ allowed: 'strict' });
   } catch (err) {
     if (err instanceof FerError) throw err;

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import convict from 'convict';
+import { nearest } from '../core/nearest.js';
 
 /** Sources a camera can read from. */
 export const SOURCE_TYPES = ['file', 'dir', 'ffmpeg', 'rpicam', 'raspistill', 'gstreamer', 'http-snapshot'] as const;
@@ -231,7 +232,10 @@ function checkObject(key: string, v: unknown, checks: Record<string, Check | Rec
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(key, v, 'expected an object');
   for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
     const c = Object.hasOwn(checks, k) ? checks[k] : undefined;
-    if (!c) fail(`${key}.${k}`, val, `unknown key; allowed: ${Object.keys(checks).join(', ')}`);
+    if (!c) {
+      const near = nearest(k, Object.keys(checks));
+      fail(`${key}.${k}`, val, `unknown key${near ? ` (did you mean ${near}?)` : ''}; allowed: ${Object.keys(checks).join(', ')}`);
+    }
     if (typeof c === 'function') c(`${key}.${k}`, val);
     else checkObject(`${key}.${k}`, val, c);
   }

@@ -83,3 +83,15 @@ test('keys named like Object.prototype members are unknown keys, in files, overr
   const cam = [{ id: 'a', source: { type: 'dir', path: '/tmp' }, constructor: 1 }];
   fails(t, () => loadConfig({ skipDefaultFile: true, env: { FER_CAMERAS: JSON.stringify(cam) } }), /cameras\[0\]\.constructor.*unknown key/);
 });
+
+test('a camera error names the path and the value only, with a did-you-mean at every level', (t) => {
+  // Issue 33 item 8: `"fps": "5"` printed the whole cameras list as the value, and `widht` had no suggestion.
+  const secret = 'rtsp://admin:hunter2@cam.local/stream';
+  const cams = (c: object) => [{ id: 'door', source: { type: 'ffmpeg', url: secret }, ...c }];
+  fails(t, () => loadConfig({ env: {}, file: file({ cameras: cams({ fps: '5' }) }) }), /^invalid configuration: cameras\[0\]\.fps = "5" is invalid: expected a number in \[0\.1, 240\]$/);
+  fails(t, () => loadConfig({ env: {}, file: file({ cameras: [{ id: 'door', source: { type: 'ffmpeg', url: secret, widht: 640 } }] }) }), /cameras\[0\]\.source\.widht = 640 is invalid: unknown key \(did you mean width\?\)/);
+  fails(t, () => loadConfig({ env: {}, file: file({ cameras: cams({ detection: { min_face_pix: 3 } }) }) }), /cameras\[0\]\.detection\.min_face_pix = 3 is invalid: unknown key \(did you mean min_face_px\?\)/);
+  const err = t.throws(() => loadConfig({ env: {}, file: file({ cameras: cams({ fps: '5' }) }) }));
+  t.false(err!.message.includes('hunter2'), err!.message);
+  t.false(err!.message.includes('value was'), err!.message);
+});
