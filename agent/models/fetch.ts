@@ -9,7 +9,11 @@ export interface FetchOptions {
   sha256: string;
   maxBytes: number;
   timeoutMs: number;
+  /** Every redirect target must pass this too (model.fetch_allow): an allowed server cannot send the agent elsewhere. */
+  allowRedirect?: (url: string) => boolean;
 }
+
+const MAX_REDIRECTS = 5;
 
 export async function fetchBundle(url: string, o: FetchOptions): Promise<Uint8Array> {
   let u: URL;
@@ -22,7 +26,15 @@ export async function fetchBundle(url: string, o: FetchOptions): Promise<Uint8Ar
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), o.timeoutMs);
   try {
-    const res = await fetch(u, { signal: ac.signal, redirect: 'follow' });
+    let res = await fetch(u, { signal: ac.signal, redirect: 'manual' });
+    for (let hop = 0; res.status >= 300 && res.status < 400 && res.headers.has('location'); hop++) {
+      await res.body?.cancel();
+      const next = new URL(res.headers.get('location')!, u);
+      // The refusal does not name the target: it is what a probe would want to learn.
+      if (hop >= MAX_REDIRECTS) throw new FerError('io_failed', `bundle at ${u.origin}${u.pathname}: more than ${MAX_REDIRECTS} redirects`);
+      if (!(o.allowRedirect?.(next.href) ?? true)) throw new FerError('command_invalid', `bundle at ${u.origin}${u.pathname} redirects outside model.fetch_allow`);
+      res = await fetch(next, { signal: ac.signal, redirect: 'manual' });
+    }
     if (!res.ok || !res.body) throw new FerError('io_failed', `GET ${u.origin}${u.pathname} answered HTTP ${res.status}`);
     const declared = Number(res.headers.get('content-length') ?? NaN);
     if (Number.isFinite(declared) && declared > o.maxBytes) {

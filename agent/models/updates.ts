@@ -193,11 +193,7 @@ export class ModelUpdateService {
       }
       // Downloads share the transfer slots with chunked pushes (at most maxTransfers at once, each at most
       // max_bundle_bytes): a flood of fetch messages cannot grow the agent's memory.
-      const slots = this.o.maxTransfers ?? 2;
-      if (this.fetching + this.reassembler.inProgress >= slots) {
-        this.o.installer.reportFailure(m.transfer, 'model_transfer_refused', `refused: ${slots} transfers are in progress; try again when they are done`);
-        return;
-      }
+      if (this.slotsFull(m.transfer)) return;
       if (m.bytes !== undefined && m.bytes > this.o.maxBundleBytes) {
         this.o.installer.reportFailure(m.transfer, 'model_too_large', `bundle is ${m.bytes} bytes; model.max_bundle_bytes is ${this.o.maxBundleBytes}`);
         return;
@@ -209,7 +205,12 @@ export class ModelUpdateService {
           await this.publishStatus();
           let bytes: Uint8Array;
           try {
-            bytes = await fetchBundle(f.url, { sha256: f.sha256, maxBytes: this.o.maxBundleBytes, timeoutMs: this.o.fetchTimeoutMs ?? 120_000 });
+            bytes = await fetchBundle(f.url, {
+              sha256: f.sha256,
+              maxBytes: this.o.maxBundleBytes,
+              timeoutMs: this.o.fetchTimeoutMs ?? 120_000,
+              allowRedirect: (to) => fetchAllowed(to, this.o.fetchAllow ?? []) === true,
+            });
           } catch (err) {
             const e = err instanceof FerError ? err : new FerError('io_failed', errorMessage(err));
             this.o.installer.reportFailure(f.transfer, e.reason, e.message);
@@ -222,10 +223,8 @@ export class ModelUpdateService {
       }
       return;
     }
-    if (m.type === 'begin' && this.fetching > 0 && this.fetching + this.reassembler.inProgress >= (this.o.maxTransfers ?? 2)) {
-      this.o.installer.reportFailure(m.transfer, 'model_transfer_refused', `refused: ${this.o.maxTransfers ?? 2} transfers are in progress; try again when they are done`);
-      return;
-    }
+    // The reassembler bounds chunked transfers among themselves; downloads in progress count against the same slots.
+    if (m.type === 'begin' && this.fetching > 0 && this.slotsFull(m.transfer)) return;
     const before = this.reassembler.inProgress;
     const out = this.reassembler.accept(m);
     if (this.reassembler.inProgress > before) await this.publishStatus();
@@ -242,6 +241,14 @@ export class ModelUpdateService {
       this.o.log.info({ transfer: out.transfer, bytes: out.data.length }, 'model bundle received; verifying');
       await this.busyWith(() => this.o.installer.installArchive(out.data, out.transfer, { allowLabelChange: out.allowLabelChange }));
     }
+  }
+
+  /** All transfer slots taken (downloads and chunked transfers together): refuses `transfer` and says so. */
+  private slotsFull(transfer: string): boolean {
+    const slots = this.o.maxTransfers ?? 2;
+    if (this.fetching + this.reassembler.inProgress < slots) return false;
+    this.o.installer.reportFailure(transfer, 'model_transfer_refused', `refused: ${slots} transfers are in progress; try again when they are done`);
+    return true;
   }
 
   /** Marks work in progress (in_progress in the status) and publishes the status once it is done. */

@@ -155,6 +155,7 @@ if (!mosquittoAvailable()) {
     const server: Server = createServer((req, res) => {
       hits.push(req.url ?? '');
       if (req.url === '/models/b.fer') res.end(Buffer.from(archive));
+      else if (req.url === '/models/away.fer') res.writeHead(302, { location: '/metrics' }).end();
       else if (req.url?.startsWith('/models/slow')) {
         // Streams a little and holds the connection: a download that takes its time.
         res.writeHead(200);
@@ -184,6 +185,13 @@ if (!mosquittoAvailable()) {
         t.false(r.message.includes('127.0.0.1'), `the refusal echoes the URL: ${r.message}`);
       }
       t.deepEqual(hits, [], 'no request was made for a refused URL');
+
+      // Redirects are followed only within the allow-list: an allowed server cannot send the agent elsewhere.
+      t.is(await modelPushCommand(cli(broker, file, '--to', 'agent-fetch', '--fetch-url', `${origin}/models/away.fer`), silentLogger), 1);
+      t.regex(fetcher.installer.lastResult!.message, /redirects outside model\.fetch_allow/);
+      t.deepEqual(hits, ['/models/away.fer'], 'the redirect target was not requested');
+      hits.length = 0;
+      await fetcher.service.idle(); // its slot is given back after the answer: wait for it before the flood
 
       // A flood of fetch messages: at most the transfer slots (2) download at once, the rest are refused.
       const refused: string[] = [];
