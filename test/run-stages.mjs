@@ -9,6 +9,8 @@ const DEFAULT = [
   ['build', 'npm run build --silent'],
   ['depcheck', 'npm run depcheck --silent', 'build'],
   ['ava', 'npm run test:ts --silent', 'build'],
+  // Ten agent processes and three brokers: alone, not beside the other test files on a 2-core box.
+  ['fleet', 'npm run test:fleet --silent', 'build'],
   ['ruff', 'cd training && ruff check .'],
   ['mypy', 'cd training && mypy'],
   ['pytest', 'python3 -m pytest -q training/tests'],

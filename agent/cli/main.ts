@@ -16,8 +16,9 @@ const commands: Record<string, { about: string; load: () => Promise<Command> }> 
   eval: { about: 'accuracy of a model on FER2013 CSV rows or a labelled image folder', load: async () => (await import('./eval.js')).evalCommand },
   doctor: { about: 'check config, engines, model, camera sources and broker', load: async () => (await import('./doctor.js')).doctorCommand },
   config: { about: 'print the effective config (secrets masked) or, with --doc, every key', load: async () => (await import('./config-command.js')).configCommand },
-  model: { about: 'model push | sign | verify | pack | rollback | status: signed model updates over MQTT', load: async () => (await import('./model-command.js')).modelCommand },
+  model: { about: 'model release | rollout | withdraw | push | sign | verify | pack | rollback | status: signed model updates over MQTT', load: async () => (await import('./model-command.js')).modelCommand },
   keys: { about: 'keys generate: an Ed25519 key pair for signing models', load: async () => (await import('./model-command.js')).keysCommand },
+  fleet: { about: 'fleet status: every agent on the broker (and its bridges): online, model, update state, fps, errors', load: async () => (await import('./model-command.js')).fleetCommand },
   ha: { about: 'ha remove: delete this agent from Home Assistant (empty retained discovery)', load: async () => (await import('./ha-command.js')).haCommand },
 };
 

@@ -7,26 +7,29 @@
  *   fer-agent model push <bundle-dir|archive> --to <agent|group|all> [--mqtt-url URL] [--fetch-url URL]
  *   fer-agent model rollback [--forward] [--agent ID | --to TARGET] [--mqtt-url URL] | [--state-dir DIR]
  *   fer-agent model status [--agent ID] [--mqtt-url URL]
+ *   fer-agent model release | withdraw | rollout ...   (desired state: release-cli.ts, rollout-cli.ts)
  * Results go to stdout, diagnostics to the log. Exit codes: 0 ok, 1 rejected/failed, 2 no answer, 64 usage.
  */
-import { redactUrl } from '../core/redact.js';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { loadConfig } from '../config/load.js';
 import type { AgentConfig } from '../config/schema.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { parseFlags, type Parsed } from './args.js';
-import { DEFAULT_MAX_ENTRIES, packBundle, readArchive } from '../models/archive.js';
-import { loadBundle, MANIFEST_FILE } from '../models/bundle.js';
+import { readBundleArg } from './bundle-arg.js';
+import { modelReleaseCommand, modelWithdrawCommand } from './release-cli.js';
+import { modelRolloutCommand } from './rollout-cli.js';
+import { brokerArgs, brokerOptions, connectBroker, expectedAgents, out, report, str, StatusWatch } from './broker-client.js';
+import { packBundle } from '../models/archive.js';
+import { loadBundle } from '../models/bundle.js';
 import { atomicReplace, sha256Hex } from '../models/fsutil.js';
-import { engineEntryFor, parseManifest, selfTestFor, toModelSpec, type Precision } from '../models/manifest.js';
+import { engineEntryFor, selfTestFor, toModelSpec, type Precision } from '../models/manifest.js';
 import { runSelfTest } from '../models/selftest.js';
 import { checkDeclaredShapes } from '../models/shape-check.js';
-import { checkSignature, generateSigningKeyPair, loadPrivateKey, parseSignatureFile, parseTrustedKey, signManifest, SIGNATURE_FILE, type TrustedKey } from '../models/signing.js';
+import { checkSignature, generateSigningKeyPair, loadPrivateKey, parseTrustedKey, signManifest, SIGNATURE_FILE, type TrustedKey } from '../models/signing.js';
 import { ModelStore } from '../models/store.js';
 import {
   chunkTransfer,
@@ -35,12 +38,10 @@ import {
   encodePushMessage,
   encodeRollback,
   MAX_CHUNK_BYTES,
-  parseStatus,
   statusMatchesTarget,
   TARGET_ALL,
   topics,
   type PushMessage,
-  type StatusPayload,
 } from '../models/transport.js';
 
 export type CliHandler = (argv: string[], log: Logger) => Promise<number>;
@@ -48,17 +49,9 @@ export type CliHandler = (argv: string[], log: Logger) => Promise<number>;
 /** The exit code of every usage mistake, as for the other fer-agent commands. */
 const USAGE = 2;
 
-function out(line: string): void {
-  process.stdout.write(line + '\n');
-}
-
 /** The same parser and the same usage errors (exit 2) as every other command (cli/args.ts). */
 function flags(argv: string[], options: NonNullable<ParseArgsConfig['options']>): Parsed {
   return parseFlags(argv, { ...options, help: { type: 'boolean', short: 'h' } });
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v.length > 0 ? v : undefined;
 }
 
 function positiveNumber(v: unknown, flag: string, dflt: number): number {
@@ -114,31 +107,6 @@ export const modelSignCommand: CliHandler = async (argv, log) => {
   out(`signed ${bundle.manifest.name} ${bundle.manifest.version} (manifest sha256 ${bundle.manifestSha256}) with key ${sig.key_id}`);
   return 0;
 };
-
-// ---------------------------------------------------------------- reading a bundle argument
-
-interface BundleArg {
-  /** The archive bytes to send. */
-  archive: Uint8Array;
-  name: string;
-  version: string;
-  signedBy: string | null;
-}
-
-/** A bundle directory (verified, packed as .tar.gz) or an archive file (checked: readable, with a manifest). */
-async function readBundleArg(p: string, maxBytes: number): Promise<BundleArg> {
-  if ((await stat(p)).isDirectory()) {
-    const b = await loadBundle(p);
-    return { archive: await packBundle(b), name: b.manifest.name, version: b.manifest.version, signedBy: b.signature?.key_id ?? null };
-  }
-  const archive = new Uint8Array(await readFile(p));
-  const entries = await readArchive(archive, { maxBytes, maxEntries: DEFAULT_MAX_ENTRIES });
-  const m = entries.find((e) => e.path === MANIFEST_FILE);
-  if (!m) throw new FerError('model_archive_corrupt', `${p} has no ${MANIFEST_FILE}`);
-  const manifest = parseManifest(m.data);
-  const s = entries.find((e) => e.path === SIGNATURE_FILE);
-  return { archive, name: manifest.name, version: manifest.version, signedBy: s ? parseSignatureFile(s.data).key_id : null };
-}
 
 // ---------------------------------------------------------------- model pack
 
@@ -199,152 +167,6 @@ export const modelVerifyCommand: CliHandler = async (argv, log) => {
   }
   return 0;
 };
-
-// ---------------------------------------------------------------- MQTT side
-
-interface BrokerArgs {
-  url: string;
-  options: IClientOptions;
-  base: string;
-}
-
-const brokerOptions = {
-  config: { type: 'string', short: 'c' },
-  'mqtt-url': { type: 'string' },
-  'base-topic': { type: 'string' },
-  username: { type: 'string' },
-  'password-file': { type: 'string' },
-  'ca-file': { type: 'string' },
-  'timeout-s': { type: 'string' },
-} as const;
-
-/** Broker settings: --config / FER_* environment as the agent reads them, then the flags on top. */
-async function brokerArgs(values: Record<string, unknown>): Promise<BrokerArgs> {
-  const cfg = loadConfig({ file: str(values.config) });
-  let url = str(values['mqtt-url']) ?? cfg.mqtt.url;
-  if (url === 'embedded') url = `mqtt://${cfg.mqtt.embedded_host}:${cfg.mqtt.embedded_port}`;
-  if (!url) throw new FerError('config_invalid', 'no broker: pass --mqtt-url URL (or set mqtt.url in --config)');
-  const caFile = str(values['ca-file']) ?? cfg.mqtt.ca_file;
-  const pwFile = str(values['password-file']);
-  const password = pwFile ? (await readFile(pwFile, 'utf8')).trim() : cfg.mqtt.password;
-  const username = str(values.username) ?? cfg.mqtt.username;
-  const options: IClientOptions = {
-    clientId: `fer-push-${randomBytes(4).toString('hex')}`,
-    clean: true,
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-    ...(username ? { username } : {}),
-    ...(password ? { password } : {}),
-    ...(caFile ? { ca: await readFile(caFile) } : {}),
-    ...(cfg.mqtt.cert_file ? { cert: await readFile(cfg.mqtt.cert_file) } : {}),
-    ...(cfg.mqtt.key_file ? { key: await readFile(cfg.mqtt.key_file) } : {}),
-    rejectUnauthorized: cfg.mqtt.reject_unauthorized,
-  };
-  return { url, options, base: str(values['base-topic']) ?? cfg.mqtt.base_topic };
-}
-
-async function connectBroker(b: BrokerArgs): Promise<MqttClient> {
-  const client = connect(b.url, b.options);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
-      client.once('error', reject);
-      client.once('close', () => reject(new Error('connection closed')));
-    });
-  } catch (err) {
-    client.end(true);
-    throw new FerError('broker_unavailable', redactUrl(`MQTT broker ${b.url}: ${errorMessage(err)}`));
-  }
-  return client;
-}
-
-/**
- * Collects agent statuses: retained ones (who exists, in which groups) and the answers carrying `id`.
- * Resolves when every expected agent answered or the timeout passes.
- */
-class StatusWatch {
-  readonly known = new Map<string, StatusPayload>();
-  readonly answers = new Map<string, StatusPayload>();
-  /** The transfer or request id whose answers count. */
-  id: string | null = null;
-  private wake: (() => void) | null = null;
-
-  constructor(private readonly client: MqttClient, private readonly base: string) {}
-
-  async start(): Promise<void> {
-    this.client.on('message', (topic, payload) => {
-      const s = parseStatus(payload);
-      if (!s || topic !== topics.status(this.base, s.agent_id)) return;
-      this.known.set(s.agent_id, s);
-      if (this.id && s.last_update?.id === this.id) this.answers.set(s.agent_id, s);
-      this.wake?.();
-    });
-    await this.client.subscribeAsync(topics.statusAll(this.base), { qos: 1 });
-    // Retained statuses follow the SUBACK. A message of our own through the broker is the barrier: the broker sends
-    // a connection's messages in order, so when it is back, every retained status has arrived.
-    const probe = `${this.base}/_probe/${randomBytes(8).toString('hex')}`;
-    const back = new Promise<void>((resolve) => {
-      const h = (topic: string): void => {
-        if (topic !== probe) return;
-        this.client.removeListener('message', h);
-        resolve();
-      };
-      this.client.on('message', h);
-    });
-    await this.client.subscribeAsync(probe, { qos: 1 });
-    await this.client.publishAsync(probe, 'x', { qos: 1, retain: false });
-    // The timer is cleared once the barrier returns: left pending it kept the CLI alive 10 s after its answer.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([back, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
-    clearTimeout(timer);
-    await this.client.unsubscribeAsync(probe);
-  }
-
-  /** Until every expected agent answered; with none expected (no agent known yet) until the timeout. */
-  async waitFor(expected: () => string[], timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const want = expected();
-      const done = want.length > 0 && want.every((a) => this.answers.has(a));
-      if (done || Date.now() >= deadline) return;
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, Math.max(1, deadline - Date.now()));
-        this.wake = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
-      this.wake = null;
-    }
-  }
-}
-
-function report(watch: StatusWatch, expected: string[]): number {
-  let rejected = 0;
-  for (const [agent, s] of [...watch.answers].sort()) {
-    const u = s.last_update!;
-    if (u.ok) out(`${agent}: ok: ${u.message}`);
-    else {
-      rejected++;
-      out(`${agent}: rejected [${u.reason}]: ${u.message} (still running ${s.active.name} ${s.active.version})`);
-    }
-  }
-  const missing = expected.filter((a) => !watch.answers.has(a));
-  for (const a of missing) out(`${a}: no answer (offline, or not subscribed to this target)`);
-  if (watch.answers.size === 0) {
-    out('no agent answered');
-    return 2;
-  }
-  return rejected > 0 ? 1 : missing.length > 0 ? 2 : 0;
-}
-
-/** Agents a target reaches, from their retained statuses; an unknown non-`all` target is taken as an agent id. */
-function expectedAgents(watch: StatusWatch, target: string): string[] {
-  const agents = [...watch.known.values()].filter((s) => statusMatchesTarget(s, target)).map((s) => s.agent_id);
-  if (agents.length === 0 && target !== TARGET_ALL) agents.push(target);
-  return [...new Set([...agents, ...watch.answers.keys()])].sort();
-}
 
 export const modelPushCommand: CliHandler = async (argv, log) => {
   const { values, positionals } = flags(argv, {
@@ -485,9 +307,12 @@ const modelSubcommands: Record<string, CliHandler> = {
   pack: modelPackCommand,
   rollback: modelRollbackCommand,
   status: modelStatusCommand,
+  release: modelReleaseCommand,
+  withdraw: modelWithdrawCommand,
+  rollout: modelRolloutCommand,
 };
 
-/** `fer-agent model <push|sign|verify|pack|rollback|status> ...` */
+/** `fer-agent model <push|sign|verify|pack|rollback|status|release|withdraw|rollout> ...` */
 export const modelCli: CliHandler = async (argv, log) => {
   const [sub, ...rest] = argv;
   const h = sub ? modelSubcommands[sub] : undefined;

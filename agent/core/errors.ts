@@ -16,6 +16,8 @@ export type ReasonCode =
   | 'model_downgrade'
   | 'model_labels_changed'
   | 'model_transfer_refused'
+  | 'release_invalid'
+  | 'release_stale'
   | 'engine_unavailable'
   | 'command_invalid'
   | 'broker_unavailable'

@@ -20,6 +20,8 @@ import { loadTrustPolicy, type TrustPolicy } from './signing.js';
 import { ModelStore, type StoreOptions } from './store.js';
 import type { BrokerLink } from '../core/broker-link.js';
 import { ModelUpdateService } from './updates.js';
+import { ReleaseFollower } from './release-follower.js';
+import path from 'node:path';
 
 export interface StartupModel {
   dir: string;
@@ -45,6 +47,7 @@ export async function servingBundleDir(cfg: AgentConfig, log: Logger): Promise<{
 export class ModelUpdates {
   private installer: ModelInstaller | null = null;
   private service: ModelUpdateService | null = null;
+  private follower: ReleaseFollower | null = null;
   private readonly trust: TrustPolicy;
 
   private constructor(
@@ -112,9 +115,26 @@ export class ModelUpdates {
       fetchAllow: this.cfg.model.fetch_allow,
       log: this.log,
       clock: this.clock,
+      release: () => this.follower?.state ?? null,
     });
     await service.attach(link);
     this.service = service;
+    // Desired state: the retained release records of this agent's targets, followed on the same connection.
+    const follower = new ReleaseFollower({
+      installer: this.installer,
+      agentId: this.cfg.agent_id,
+      groups: this.cfg.agent_groups,
+      baseTopic: this.cfg.mqtt.base_topic,
+      trust: this.trust,
+      maxBundleBytes: this.cfg.model.max_bundle_bytes,
+      stateFile: path.join(this.cfg.model.state_dir, 'releases.json'),
+      fetchAllow: this.cfg.model.fetch_allow,
+      log: this.log,
+      clock: this.clock,
+      onChange: () => void service.publishStatus(),
+    });
+    this.follower = follower;
+    await follower.attach(link);
     return service;
   }
 
@@ -123,6 +143,8 @@ export class ModelUpdates {
   }
 
   async stop(): Promise<void> {
+    await this.follower?.detach();
+    this.follower = null;
     await this.service?.detach();
     this.service = null;
   }

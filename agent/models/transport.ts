@@ -199,6 +199,20 @@ export function decodeRollback(payload: Uint8Array): RollbackCommand {
 
 // ---------------------------------------------------------------- status
 
+/** Where this agent stands against its desired state; carried in the retained model status as `release`. */
+export interface ReleaseState {
+  id: string;
+  target: string;
+  version: string;
+  /** pending: not acted on yet; fetching / installing; converged: running it; ahead: running a newer version;
+   *  refused: will not run it (reason); failed: tried and failed (reason; retried at the next connect when transient). */
+  state: 'pending' | 'fetching' | 'installing' | 'converged' | 'ahead' | 'refused' | 'failed';
+  reason: ReasonCode | null;
+  message: string;
+  at: string;
+}
+
+
 export interface StatusPayload {
   proto: typeof STATUS_PROTO;
   agent_id: string;
@@ -219,6 +233,8 @@ export interface StatusPayload {
     offered: UpdateResult['offered'] | null;
     at: string;
   } | null;
+  /** Where the agent stands against its release records (desired state); null before any record was seen. */
+  release?: ReleaseState | null;
   updated_at: string;
 }
 
@@ -230,6 +246,7 @@ export function buildStatus(opts: {
   latestVersion: string | null;
   inProgress: boolean;
   wallMs: number;
+  release?: ReleaseState | null;
 }): StatusPayload {
   const { active, last } = opts;
   const summary = last ? `${last.ok ? 'ok' : `rejected (${last.reason})`}: ${last.message}` : '';
@@ -255,6 +272,7 @@ export function buildStatus(opts: {
           at: new Date(last.wallMs).toISOString(),
         }
       : null,
+    release: opts.release ?? null,
     updated_at: new Date(opts.wallMs).toISOString(),
   };
 }

@@ -19,6 +19,7 @@ import {
   topics,
   type ReassemblyOutcome,
   type RollbackCommand,
+  type ReleaseState,
   type StatusPayload,
 } from './transport.js';
 
@@ -47,6 +48,8 @@ export interface UpdateServiceOptions {
   fetchTimeoutMs?: number;
   /** URL prefixes a `fetch` message may name (model.fetch_allow); none (the default): fetch messages are refused. */
   fetchAllow?: readonly string[];
+  /** Where the agent stands against its release records (release-follower.ts), for the status. */
+  release?: () => ReleaseState | null;
 }
 
 export class ModelUpdateService {
@@ -123,6 +126,7 @@ export class ModelUpdateService {
       latestVersion: this.latestVersion,
       inProgress: this.busy > 0 || this.reassembler.inProgress > 0,
       wallMs: this.clock.wall(),
+      release: this.o.release?.() ?? null,
     });
   }
 

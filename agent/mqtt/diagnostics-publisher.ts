@@ -43,6 +43,7 @@ export class DiagnosticsPublisher implements Feature {
     this.o.bus.listen(this, 'result', (r: FrameResult) => {
       if (!this.o.paused.get(r.cameraId)) this.diag.onResult(r);
     });
+    this.o.bus.listen(this, 'source', (st) => this.diag.onSource(st));
     this.o.bus.listen(this, 'model', (info: ModelInfo) => {
       this.diag.onModel(info);
       void this.publish();

@@ -4,7 +4,7 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { ModelInfo } from '../core/bus.js';
+import type { ModelInfo, SourceStatus } from '../core/bus.js';
 import type { FrameResult } from '../core/types.js';
 
 export interface DiagnosticsPayload {
@@ -27,6 +27,10 @@ export interface DiagnosticsPayload {
   cameras: Record<string, { fps: number; latency_ms: number; frame_age_ms: number; detector_skipped: number; detector_regions: number }>;
   events_queued: number;
   events_dropped: number;
+  /** Corrupt frames since start, all cameras (a fleet view's error counter: rising means something is wrong). */
+  frames_corrupt: number;
+  /** Cameras whose source is failed now. */
+  sources_failed: number;
   uptime_s: number;
   time: string;
 }
@@ -44,6 +48,7 @@ export class DiagnosticsModel {
   private model?: ModelInfo;
   private skipped = new Map<string, number>();
   private regions = new Map<string, number>();
+  private sources = new Map<string, SourceStatus>();
 
   constructor(
     cameraIds: readonly string[],
@@ -59,6 +64,10 @@ export class DiagnosticsModel {
     this.trim(list, r.monoMs);
     if (r.detectorSkipped) this.skipped.set(r.cameraId, (this.skipped.get(r.cameraId) ?? 0) + 1);
     if (r.detectorRegions) this.regions.set(r.cameraId, (this.regions.get(r.cameraId) ?? 0) + 1);
+  }
+
+  onSource(s: SourceStatus): void {
+    this.sources.set(s.cameraId, s);
   }
 
   onModel(info: ModelInfo): void {
@@ -96,6 +105,8 @@ export class DiagnosticsModel {
       cameras,
       events_queued: extra.queued,
       events_dropped: extra.dropped,
+      frames_corrupt: [...this.sources.values()].reduce((n, s) => n + s.framesCorrupt, 0),
+      sources_failed: [...this.sources.values()].filter((s) => s.state === 'failed').length,
       uptime_s: Math.round(extra.uptimeS),
       time: new Date(wallMs).toISOString(),
     };

@@ -17,7 +17,8 @@ test('--help on doctor and config prints usage and does nothing else', async (t)
     t.false(/^(ok|FAIL) /m.test(stdout) || stdout.includes('"agent_id"'), `${cmd} --help ran the command`);
   }
   const { stdout } = await run('node', [cli, '--help']);
-  t.regex(stdout, /model +model push \| sign \| verify \| pack \| rollback \| status/);
+  t.regex(stdout, /model +model release \| rollout \| withdraw \| push \| sign \| verify \| pack \| rollback \| status/);
+  t.regex(stdout, /fleet +fleet status/);
 });
 
 test('an unknown flag is a plain usage error with exit 2, for agent and model commands alike', async (t) => {

@@ -39,6 +39,8 @@ export interface MosquittoOptions {
   requireClientCert?: boolean;
   /** Keep retained messages and persistent sessions across restart(). */
   persistence?: boolean;
+  /** Lines appended to the config (a bridge's `connection` block, for one). */
+  extraConfig?: string[];
 }
 
 export interface Mosquitto {
@@ -56,6 +58,8 @@ export interface Mosquitto {
   /** Stops it and removes its temp dir. */
   stop(): Promise<void>;
   log(): string;
+  /** The broker's process id while it runs (its RSS, in the fleet test). */
+  pid(): number | undefined;
 }
 
 export async function freePort(): Promise<number> {
@@ -133,6 +137,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   if (certs && tlsPort) {
     lines.push(`listener ${tlsPort} 127.0.0.1`, `cafile ${certs.caFile}`, `certfile ${certs.serverCertFile}`, `keyfile ${certs.serverKeyFile}`, `require_certificate ${opts.requireClientCert ? 'true' : 'false'}`);
   }
+  if (opts.extraConfig) lines.push(...opts.extraConfig);
   const conf = path.join(dir, 'mosquitto.conf');
   writeFileSync(conf, lines.join('\n') + '\n');
 
@@ -189,5 +194,6 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
       rmSync(dir, { recursive: true, force: true });
     },
     log: readLog,
+    pid: () => proc?.pid,
   };
 }

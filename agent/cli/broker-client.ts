@@ -1,0 +1,167 @@
+/**
+ * The operator's side of a broker connection, shared by the model and fleet commands: broker settings from --config /
+ * FER_* / flags, connecting with a clear error, and a watch over the agents' retained model statuses.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { loadConfig } from '../config/load.js';
+import { FerError, errorMessage } from '../core/errors.js';
+import { redactUrl } from '../core/redact.js';
+import { parseStatus, statusMatchesTarget, TARGET_ALL, topics, type StatusPayload } from '../models/transport.js';
+
+export function out(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+export function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
+
+export interface BrokerArgs {
+  url: string;
+  options: IClientOptions;
+  base: string;
+}
+
+export const brokerOptions = {
+  config: { type: 'string', short: 'c' },
+  'mqtt-url': { type: 'string' },
+  'base-topic': { type: 'string' },
+  username: { type: 'string' },
+  'password-file': { type: 'string' },
+  'ca-file': { type: 'string' },
+  'timeout-s': { type: 'string' },
+} as const;
+
+/** Broker settings: --config / FER_* environment as the agent reads them, then the flags on top. */
+export async function brokerArgs(values: Record<string, unknown>): Promise<BrokerArgs> {
+  const cfg = loadConfig({ file: str(values.config) });
+  let url = str(values['mqtt-url']) ?? cfg.mqtt.url;
+  if (url === 'embedded') url = `mqtt://${cfg.mqtt.embedded_host}:${cfg.mqtt.embedded_port}`;
+  if (!url) throw new FerError('config_invalid', 'no broker: pass --mqtt-url URL (or set mqtt.url in --config)');
+  const caFile = str(values['ca-file']) ?? cfg.mqtt.ca_file;
+  const pwFile = str(values['password-file']);
+  const password = pwFile ? (await readFile(pwFile, 'utf8')).trim() : cfg.mqtt.password;
+  const username = str(values.username) ?? cfg.mqtt.username;
+  const options: IClientOptions = {
+    clientId: `fer-push-${randomBytes(4).toString('hex')}`,
+    clean: true,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    ...(caFile ? { ca: await readFile(caFile) } : {}),
+    ...(cfg.mqtt.cert_file ? { cert: await readFile(cfg.mqtt.cert_file) } : {}),
+    ...(cfg.mqtt.key_file ? { key: await readFile(cfg.mqtt.key_file) } : {}),
+    rejectUnauthorized: cfg.mqtt.reject_unauthorized,
+  };
+  return { url, options, base: str(values['base-topic']) ?? cfg.mqtt.base_topic };
+}
+
+export async function connectBroker(b: BrokerArgs): Promise<MqttClient> {
+  const client = connect(b.url, b.options);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve());
+      client.once('error', reject);
+      client.once('close', () => reject(new Error('connection closed')));
+    });
+  } catch (err) {
+    client.end(true);
+    throw new FerError('broker_unavailable', redactUrl(`MQTT broker ${b.url}: ${errorMessage(err)}`));
+  }
+  return client;
+}
+
+/**
+ * Collects agent statuses: retained ones (who exists, in which groups) and the answers carrying `id`.
+ * Resolves when every expected agent answered or the timeout passes.
+ */
+export class StatusWatch {
+  readonly known = new Map<string, StatusPayload>();
+  readonly answers = new Map<string, StatusPayload>();
+  /** The transfer or request id whose answers count. */
+  id: string | null = null;
+  /** Or: which statuses count as an answer (a release: the agent reached a final state for it). */
+  isAnswer: ((s: StatusPayload) => boolean) | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly client: MqttClient, private readonly base: string) {}
+
+  async start(): Promise<void> {
+    this.client.on('message', (topic, payload) => {
+      const s = parseStatus(payload);
+      if (!s || topic !== topics.status(this.base, s.agent_id)) return;
+      this.known.set(s.agent_id, s);
+      if ((this.id && s.last_update?.id === this.id) || this.isAnswer?.(s)) this.answers.set(s.agent_id, s);
+      else if (this.isAnswer) this.answers.delete(s.agent_id);
+      this.wake?.();
+    });
+    await this.client.subscribeAsync(topics.statusAll(this.base), { qos: 1 });
+    // Retained statuses follow the SUBACK. A message of our own through the broker is the barrier: the broker sends
+    // a connection's messages in order, so when it is back, every retained status has arrived.
+    const probe = `${this.base}/_probe/${randomBytes(8).toString('hex')}`;
+    const back = new Promise<void>((resolve) => {
+      const h = (topic: string): void => {
+        if (topic !== probe) return;
+        this.client.removeListener('message', h);
+        resolve();
+      };
+      this.client.on('message', h);
+    });
+    await this.client.subscribeAsync(probe, { qos: 1 });
+    await this.client.publishAsync(probe, 'x', { qos: 1, retain: false });
+    // The timer is cleared once the barrier returns: left pending it kept the CLI alive 10 s after its answer.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([back, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
+    await this.client.unsubscribeAsync(probe);
+  }
+
+  /** Until every expected agent answered; with none expected (no agent known yet) until the timeout. */
+  async waitFor(expected: () => string[], timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const want = expected();
+      const done = want.length > 0 && want.every((a) => this.answers.has(a));
+      if (done || Date.now() >= deadline) return;
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.max(1, deadline - Date.now()));
+        this.wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      this.wake = null;
+    }
+  }
+}
+
+export function report(watch: StatusWatch, expected: string[]): number {
+  let rejected = 0;
+  for (const [agent, s] of [...watch.answers].sort()) {
+    const u = s.last_update!;
+    if (u.ok) out(`${agent}: ok: ${u.message}`);
+    else {
+      rejected++;
+      out(`${agent}: rejected [${u.reason}]: ${u.message} (still running ${s.active.name} ${s.active.version})`);
+    }
+  }
+  const missing = expected.filter((a) => !watch.answers.has(a));
+  for (const a of missing) out(`${a}: no answer (offline, or not subscribed to this target)`);
+  if (watch.answers.size === 0) {
+    out('no agent answered');
+    return 2;
+  }
+  return rejected > 0 ? 1 : missing.length > 0 ? 2 : 0;
+}
+
+/** Agents a target reaches, from their retained statuses; an unknown non-`all` target is taken as an agent id. */
+export function expectedAgents(watch: StatusWatch, target: string): string[] {
+  const agents = [...watch.known.values()].filter((s) => statusMatchesTarget(s, target)).map((s) => s.agent_id);
+  if (agents.length === 0 && target !== TARGET_ALL) agents.push(target);
+  return [...new Set([...agents, ...watch.answers.keys()])].sort();
+}
+
