@@ -3,6 +3,7 @@
  * fer-agent: the command line. Each subcommand lives in its own module and is imported only when used,
  * so `fer-agent --help` starts fast and a broken optional part cannot break the others.
  */
+import '../engines/ort-privacy.js'; // before onnxruntime-node loads: no telemetry (see ort-privacy.ts)
 import { redactUrl } from '../core/redact.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import { nearest } from '../core/nearest.js';

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import '../engines/ort-privacy.js'; // before onnxruntime-node loads: no telemetry (see ort-privacy.ts)
 import * as ort from 'onnxruntime-node';
 import { FerError, errorMessage } from '../core/errors.js';
 import { sessionOptions } from '../engines/onnx-session.js';

@@ -3,6 +3,7 @@
  * Jetson, x86), else @tensorflow/tfjs-node where installed (optional), else @tensorflow/tfjs-backend-wasm (anywhere
  * Node runs, e.g. 32-bit Raspberry Pi OS). Each probe records why an engine was not taken, for logs and `doctor`.
  */
+import './ort-privacy.js'; // before onnxruntime-node loads: no telemetry (see ort-privacy.ts)
 import type { EngineName } from '../config/schema.js';
 import { FerError, errorMessage } from '../core/errors.js';
 

@@ -58,12 +58,15 @@ export class EventDelivery<T> {
 
   /** The link came up (drain the queue) or went down (unacknowledged events go back to the queue). */
   setOnline(online: boolean): void {
-    if (online === this.online) return;
-    this.online = online;
     if (online) {
+      // Every `online` drains, even when already online: a send that failed since (the link had gone before the
+      // bridge said so) left its event waiting, and only a drain sends it.
+      this.online = true;
       this.drain();
       return;
     }
+    if (!this.online) return;
+    this.online = false;
     const back = [...this.inflight.values()].sort((a, b) => a.item.serial - b.item.serial);
     this.inflight.clear();
     this.report(this.queue.requeue(back, this.clock.mono()));
@@ -81,6 +84,11 @@ export class EventDelivery<T> {
   stats(): DeliveryStats {
     const q = this.queue.stats();
     return { queued: q.size, inflight: this.inflight.size, delivered: this.delivered, droppedExpired: q.droppedExpired, droppedOverflow: q.droppedOverflow };
+  }
+
+  /** Forgets the waiting events that match (not those in flight: the broker may have them already); returns how many. */
+  discard(match: (item: T) => boolean): number {
+    return this.queue.remove((p) => match(p.item));
   }
 
   /** Forgets everything still waiting (shutdown); returns how many events were left undelivered. */

@@ -3,6 +3,7 @@
  * manifest says 48x48x1 but whose network wants 64x64x3 is rejected as `model_shape_mismatch` with both shapes
  * named, before any inference runs. Dynamic dimensions (names, -1, null) match anything.
  */
+import '../engines/ort-privacy.js'; // before onnxruntime-node loads: no telemetry (see ort-privacy.ts)
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FerError, errorMessage } from '../core/errors.js';

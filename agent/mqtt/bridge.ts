@@ -15,6 +15,13 @@ import type { EmbeddedBroker } from './broker.js';
 import { connectionOptions, describeConnectError, isSettingsError, type ConnectionOptions } from './connection.js';
 
 type Handler = (topic: string, payload: Buffer) => void;
+
+/** A connect sequence abandoned because its connection dropped (the next connect runs a new one). */
+class LinkDropped extends Error {
+  constructor(phase: ConnectPhase) {
+    super(`MQTT link dropped before the ${phase} phase finished`);
+  }
+}
 type PublishOpts = { qos: 0 | 1; retain: boolean };
 
 export class MqttBridge implements FeatureHost {
@@ -28,6 +35,8 @@ export class MqttBridge implements FeatureHost {
   private stopping = false;
   private attempt = 0;
   private firstConnect = true;
+  /** Counts connections: a connect sequence or republish started on one connection ends when that one does. */
+  private epoch = 0;
   private reconnectTimer?: ReturnType<typeof setTimeout>;
   private lastErrorText = '';
   /** The last attempt's error when it was the settings' fault (refused login, untrusted certificate). */
@@ -99,7 +108,13 @@ export class MqttBridge implements FeatureHost {
   }
 
   async republish(): Promise<void> {
-    for (const phase of ['discovery', 'state', 'online'] as const) await this.runPhase(phase, false);
+    if (!this.online) return; // the next connect runs every phase anyway
+    const epoch = this.epoch;
+    try {
+      for (const phase of ['discovery', 'state', 'online'] as const) await this.runPhase(phase, false, epoch);
+    } catch (err) {
+      if (!(err instanceof LinkDropped)) throw err;
+    }
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------------------------
@@ -160,6 +175,7 @@ export class MqttBridge implements FeatureHost {
 
   private async onConnected(): Promise<void> {
     this.online = true;
+    const epoch = ++this.epoch;
     this.attempt = 0;
     this.log.info({ url: this.url }, this.lastErrorText ? 'MQTT connected again' : 'MQTT connected');
     this.lastErrorText = '';
@@ -170,16 +186,25 @@ export class MqttBridge implements FeatureHost {
       await this.client?.subscribeAsync(filters, { qos: 1 });
       const first = this.firstConnect;
       this.firstConnect = false;
-      for (const phase of CONNECT_PHASES) await this.runPhase(phase, first);
+      for (const phase of CONNECT_PHASES) await this.runPhase(phase, first, epoch);
       this.ready = true;
       for (const w of this.readyWaiters.splice(0)) w.resolve();
     } catch (err) {
-      if (!this.stopping) this.log.warn({ err: errorMessage(err) }, 'MQTT connect sequence interrupted');
+      if (err instanceof LinkDropped) this.log.info(err.message);
+      else if (!this.stopping) this.log.warn({ err: errorMessage(err) }, 'MQTT connect sequence interrupted');
     }
   }
 
-  private async runPhase(phase: ConnectPhase, first: boolean): Promise<void> {
-    for (const hook of this.hooks.get(phase)!) await hook(first);
+  /**
+   * Runs one phase's hooks, unless the connection they were meant for has dropped: publishes resolve at once while
+   * offline, so a sequence would otherwise run on to `online` (event delivery switched on) while disconnected.
+   */
+  private async runPhase(phase: ConnectPhase, first: boolean, epoch: number): Promise<void> {
+    for (const hook of this.hooks.get(phase)!) {
+      if (epoch !== this.epoch || !this.online) throw new LinkDropped(phase);
+      await hook(first);
+    }
+    if (epoch !== this.epoch || !this.online) throw new LinkDropped(phase);
   }
 
   private onClose(): void {

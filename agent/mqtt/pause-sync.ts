@@ -79,7 +79,7 @@ export class PauseSync implements Feature {
       if (paused && !this.control.isPaused(cameraId)) {
         this.log.info({ camera: cameraId }, 'camera stays paused (retained state from before the restart)');
         this.control.setPaused(cameraId, true);
-        this.paused.note(cameraId, true, true);
+        this.paused.restoredPause(cameraId);
       }
     }
   }

@@ -4,6 +4,7 @@ export type PausedListener = (cameraId: string, paused: boolean, announce: boole
 export class PausedCameras {
   private readonly map = new Map<string, boolean>();
   private readonly listeners: PausedListener[] = [];
+  private readonly restoredListeners: Array<(cameraId: string) => void> = [];
 
   constructor(readonly cameraIds: readonly string[]) {}
 
@@ -24,6 +25,17 @@ export class PausedCameras {
     if (!this.cameraIds.includes(cameraId) || this.map.get(cameraId) === paused) return;
     this.map.set(cameraId, paused);
     for (const fn of this.listeners) fn(cameraId, paused, announce);
+  }
+
+  /** Called when a camera turns out to have been paused since before the restart (its pause read back late). */
+  onRestoredPause(fn: (cameraId: string) => void): void {
+    this.restoredListeners.push(fn);
+  }
+
+  /** A pause read back from memory after the camera already ran: whatever it raised meanwhile should not exist. */
+  restoredPause(cameraId: string): void {
+    this.note(cameraId, true, true);
+    for (const fn of this.restoredListeners) fn(cameraId);
   }
 
   snapshot(): Record<string, boolean> {

@@ -67,6 +67,13 @@ export class StatePublisher implements Feature {
       this.states.get(cameraId)?.setPaused(isPaused, clock.wall());
       if (announce) this.publishState(cameraId);
     });
+    // Paused since before the restart, known only now (the retained switch state came back with the broker): the
+    // events it raised meanwhile wait in the offline queue and must not go out.
+    paused.onRestoredPause((cameraId) => {
+      const eventTopic = this.topics.camera(cameraId).event;
+      const n = this.delivery.discard((m) => m.topic === eventTopic);
+      if (n > 0) this.log.info({ camera: cameraId, events: n }, 'queued events dropped: the camera was paused before the restart');
+    });
   }
 
   async start(host: FeatureHost): Promise<void> {

@@ -2,6 +2,7 @@
  * CenterFace on onnxruntime-node: letterbox-resize the frame into a reused planar input, run, decode, NMS,
  * map back to frame pixels, then min size / max faces.
  */
+import '../engines/ort-privacy.js'; // before onnxruntime-node loads: no telemetry (see ort-privacy.ts)
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type * as Ort from 'onnxruntime-node';

@@ -124,3 +124,17 @@ test('property: whatever drops and lost acknowledgements happen, no acknowledged
   );
   t.pass();
 });
+
+test('every "online" drains what waits, even when the link was already taken for online (issue 31 M2)', (t) => {
+  const link = new ManualLink();
+  const d = new EventDelivery({ maxItems: 10, maxAgeMs: 60_000 }, link, clockAt());
+  d.setOnline(true);
+  d.submit('e1', 0);
+  // The send failed (the link had in fact gone): the event waits again, while the delivery still says online.
+  link.pending.splice(0)[0]!.done(new Error('not connected'));
+  t.is(d.depth(), 1);
+  d.setOnline(true); // the next connect sequence's `online` phase
+  t.deepEqual(link.sent, ['e1', 'e1']);
+  link.ackAll();
+  t.is(d.depth(), 0);
+});
