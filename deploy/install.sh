@@ -296,7 +296,7 @@ APP_GID=$(gid_of "$APP")
 
 # ---------------------------------------------------------------------------------------------------------------
 # The program: build in a staging folder, swap it in only when the sources (or Node.js) changed.
-SOURCES=(package.json package-lock.json tsconfig.json agent configs systemd deploy)
+SOURCES=(package.json npm-shrinkwrap.json tsconfig.json agent configs systemd deploy)
 for f in "${SOURCES[@]}"; do [ -e "$SRC/$f" ] || die 66 "source tree $SRC is incomplete: $f is missing"; done
 OPTIONAL_SOURCES=()
 for f in README.md LICENSE; do [ -e "$SRC/$f" ] && OPTIONAL_SOURCES+=("$f"); done

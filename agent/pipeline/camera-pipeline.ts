@@ -89,6 +89,11 @@ export class CameraPipeline {
     return this.paused;
   }
 
+  /** Whether faces are still followed (tracks not yet ended by face_lost). */
+  hasOpenTracks(): boolean {
+    return this.events.active();
+  }
+
   setPaused(p: boolean): void {
     this.paused = p;
   }
@@ -100,7 +105,7 @@ export class CameraPipeline {
       const frame = await feed.next(signal);
       if (!frame) break;
       this.lastProgressMono = clock.mono();
-      if (this.paused) continue; // idleTick() ends the open tracks with face_lost
+      if (this.paused) continue; // idleTick() ends the open tracks (silently: see emitEvents)
       try {
         await this.process(frame, feed.stats?.().lastDecodeMs ?? 0);
       } catch (err) {
@@ -187,6 +192,9 @@ export class CameraPipeline {
   }
 
   private emitEvents(events: readonly EmotionEvent[]): EmotionEvent[] {
+    // Pause is privacy, one rule for every sink: nothing about a paused camera leaves the pipeline, not even the
+    // face_lost that ends its open tracks, nor the events of a frame that was in flight when the pause came.
+    if (this.paused) return [];
     const next = this.d.nextEventId;
     const out = events.map((e) => (next ? { ...e, eventId: next() } : e));
     for (const e of out) this.d.bus.emit('event', e);

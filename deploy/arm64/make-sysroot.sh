@@ -41,7 +41,7 @@ unavailable() {
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 SYSROOT=$CACHE/$SUITE/sysroot
-NPM_KEY=$(cat "$REPO/package.json" "$REPO/package-lock.json" | sha256sum | cut -c1-16)
+NPM_KEY=$(cat "$REPO/package.json" "$REPO/npm-shrinkwrap.json" | sha256sum | cut -c1-16)
 NPM_DIR=$CACHE/npm/$NPM_KEY
 
 QEMU=$(command -v qemu-aarch64-static || true)
@@ -129,7 +129,7 @@ build_node_modules() {
   local tmp=$NPM_DIR.tmp
   rm -rf "$tmp"
   mkdir -p "$tmp"
-  cp "$REPO/package.json" "$REPO/package-lock.json" "$tmp/"
+  cp "$REPO/package.json" "$REPO/npm-shrinkwrap.json" "$tmp/"
   say "installing the production npm dependencies for linux/arm64 into $NPM_DIR"
   # --ignore-scripts: install scripts would run on this x86-64 host (onnxruntime-node's would fetch x64 CUDA
   # libraries); the arm64 binaries come as prebuilt optional packages chosen by --cpu/--os/--libc.

@@ -105,7 +105,7 @@ async function buildRootTarball(log: (s: string) => void, t0: number): Promise<n
  */
 export function snapshotSources(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fer-src-'));
-  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'agent', 'configs', 'systemd', 'deploy', 'README.md', 'LICENSE']) {
+  for (const f of ['package.json', 'npm-shrinkwrap.json', 'tsconfig.json', 'agent', 'configs', 'systemd', 'deploy', 'README.md', 'LICENSE']) {
     const from = path.join(REPO, f);
     if (existsSync(from)) cpSync(from, path.join(dir, f), { recursive: true, filter: (p) => !p.includes('/node_modules') && !p.includes('__pycache__') });
   }

@@ -3,7 +3,7 @@
  * working `fer-agent` with the bundled model, detector and sample frames, run from outside the checkout.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -39,4 +39,19 @@ test('npm pack + npm install -g of the tarball gives a working fer-agent', async
   t.regex(line.model, /^fer-vgg-s@/);
   t.is(line.engine, 'onnxruntime');
   t.is(line.faces[0]?.emotion, 'happy');
+
+  // What is installed is what was tested (issue 33 item 9): every runtime dependency at the version the lockfile
+  // pins, not the newest its range allows (the tarball once resolved onnxruntime-node 1.31.1 for the lock's 1.30.0).
+  const lock = JSON.parse(readFileSync(path.join(packageRoot, 'npm-shrinkwrap.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+  const deps = Object.keys((JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
+  const installedRoot = path.join(prefix, 'lib', 'node_modules', 'fer-edge', 'node_modules');
+  for (const dep of deps) {
+    const installed = (JSON.parse(readFileSync(path.join(installedRoot, dep, 'package.json'), 'utf8')) as { version: string }).version;
+    t.is(installed, lock.packages[`node_modules/${dep}`]?.version ?? 'not in the lockfile', `${dep} installed at the locked version`);
+  }
+});
+
+test('a packed tarball in the checkout stays out of git status', async (t) => {
+  const { stdout } = await run('git', ['check-ignore', 'fer-edge-0.1.0.tgz'], { cwd: packageRoot });
+  t.is(stdout.trim(), 'fer-edge-0.1.0.tgz');
 });

@@ -16,6 +16,7 @@ export interface Harness {
   pipeline: CameraPipeline;
   results: FrameResult[];
   statuses: SourceStatus[];
+  bus: Bus;
   /** Runs the frame loop until the feed ends or stop() is called. */
   running: Promise<void>;
   stop(): Promise<void>;
@@ -49,6 +50,7 @@ export async function startHarness(source: SourceConfig, log: Logger): Promise<H
     pipeline,
     results,
     statuses,
+    bus,
     running,
     async stop() {
       if (stopped) return;

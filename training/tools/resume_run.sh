@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Starts a long run in the background, or resumes it when its run directory already holds last.pt, niced so that
-# interactive work and tests keep the CPU: training/tools/resume_run.sh NAME [CONFIG]
+# interactive work and tests keep the CPU: training/tools/resume_run.sh NAME [CONFIG] [--set KEY=VALUE]...
+# (--set on a resume changes those keys of the run's config and prints each change, e.g. --set epochs=120)
 # Runs live outside the repository, in ~/.cache/fer-edge/runs/NAME (training/runs may link there); the log is
 # appended to NAME/train.log.
 set -euo pipefail
-name="${1:?usage: resume_run.sh NAME [CONFIG]}"
-config="${2:-configs/$name.json}"
+name="${1:?usage: resume_run.sh NAME [CONFIG] [--set KEY=VALUE]...}"
+shift
+config="configs/$name.json"
+if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then config="$1"; shift; fi
+sets=("$@")
 cd "$(dirname "$0")/.."
 runs="${FER_RUNS:-$HOME/.cache/fer-edge/runs}"
 mkdir -p "$runs/$name"
 [ -e runs ] || ln -s "$runs" runs
 if pgrep -f "fer_train.train .*--out runs/$name( |$)" >/dev/null; then echo "run $name is already running"; exit 0; fi
 if [ -f "$runs/$name/last.pt" ]; then
-  args=(--out "runs/$name" --resume)
+  args=(--out "runs/$name" --resume "${sets[@]}")
 else
-  args=(--config "$config" --out "runs/$name")
+  args=(--config "$config" --out "runs/$name" "${sets[@]}")
 fi
 setsid nohup nice -n 19 python3 -m fer_train.train "${args[@]}" >> "$runs/$name/train.log" 2>&1 < /dev/null &
 echo "run $name: ${args[*]} (log: $runs/$name/train.log)"
