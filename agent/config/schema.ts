@@ -248,7 +248,7 @@ export const schema = {
       env: 'FER_MODEL_PRECISION',
     },
     flip_tta: {
-      doc: 'Classify every face as seen and mirrored and average the two (+1.1 accuracy points on FER2013 PublicTest for fer-vgg-s 1.1.0, for twice the classifier work; the detector cost is unchanged).',
+      doc: "Classify every face as seen and mirrored and average the two: twice the classifier work (the detector's is unchanged) for the gain the bundle's report gives as public_test_accuracy_flip_tta (README, \"The model\").",
       format: 'bool',
       default: false,
       env: 'FER_FLIP_TTA',
@@ -386,7 +386,7 @@ export const schema = {
     token_file: { doc: 'File holding the Home Assistant token.', format: String, default: '', env: 'FER_HA_TOKEN_FILE' },
   },
   health: {
-    port: { doc: 'Port for /healthz and /metrics on health_host. 0: off.', format: 'port', default: 0, env: 'FER_HEALTH_PORT' },
+    port: { doc: 'Port for /healthz and /metrics on health.host. 0: off.', format: 'port', default: 0, env: 'FER_HEALTH_PORT' },
     host: { doc: 'Address for the health endpoint.', format: String, default: '127.0.0.1' },
   },
   web: {
