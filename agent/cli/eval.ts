@@ -12,11 +12,13 @@ import { FerError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import type { Frame } from '../core/types.js';
 import { Preprocessor } from '../emotion/preprocess.js';
+import { evalInputProblem, EVAL_HELP, type PathFacts } from '../evaluation/eval-input.js';
 import { readFerCsv } from '../evaluation/fer-csv.js';
+import { loadBundle } from '../models/bundle.js';
 import { ConfusionCounter, argmax } from '../evaluation/metrics.js';
 import { setupClassifier } from '../pipeline/classifier-setup.js';
 import { commandModelDir } from './serving-model.js';
-import { overridesFrom, parse } from './args.js';
+import { overridesFrom, parse, UsageError } from './args.js';
 import { ProgressLine } from './progress.js';
 
 interface Sample {
@@ -29,7 +31,7 @@ async function* folderSamples(root: string, labels: readonly string[]): AsyncGen
   for (const d of dirs) {
     const truth = labels.indexOf(d);
     if (truth < 0) throw new FerError('io_failed', `${path.join(root, d)}: folder name is not a model label (${labels.join(', ')})`);
-    for (const f of (await readdir(path.join(root, d))).sort()) {
+    for (const f of (await readdir(path.join(root, d))).filter((n) => IMAGE_RE.test(n)).sort()) {
       const { data, info } = await sharp(path.join(root, d, f)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
       const channels = info.channels === 1 ? 1 : 3;
       yield { truth, frame: { cameraId: 'eval', seq: 0, monoMs: 0, wallMs: 0, width: info.width, height: info.height, channels, data: new Uint8Array(data.buffer, data.byteOffset, data.length) } };
@@ -37,13 +39,33 @@ async function* folderSamples(root: string, labels: readonly string[]): AsyncGen
   }
 }
 
+const IMAGE_RE = /\.(jpe?g|png|webp|bmp|tiff?)$/i;
+
+/** The facts evalInputProblem decides on: existence, layout, and the size of a sample of the images. */
+async function pathFacts(p: string): Promise<PathFacts> {
+  const st = await stat(p).catch(() => null);
+  const facts: PathFacts = { exists: st !== null, isDir: st?.isDirectory() ?? false, subdirs: [], topImages: 0, labelImages: 0, medianShortSide: null };
+  if (!st?.isDirectory()) return facts;
+  const entries = await readdir(p, { withFileTypes: true });
+  facts.subdirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  facts.topImages = entries.filter((e) => e.isFile() && IMAGE_RE.test(e.name)).length;
+  const files: string[] = [];
+  for (const d of facts.subdirs) for (const f of (await readdir(path.join(p, d)).catch(() => [])).filter((n) => IMAGE_RE.test(n))) files.push(path.join(p, d, f));
+  facts.labelImages = files.length;
+  const sides: number[] = [];
+  for (const f of files.slice(0, 25)) {
+    const m = await sharp(f).metadata().catch(() => null);
+    if (m?.width && m.height) sides.push(Math.min(m.width, m.height));
+  }
+  sides.sort((a, b) => a - b);
+  facts.medianShortSide = sides.length ? sides[Math.floor(sides.length / 2)]! : null;
+  return facts;
+}
+
 export async function evalCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { data: { type: 'string' }, frames: { type: 'string' }, usage: { type: 'string' }, batch: { type: 'string' }, limit: { type: 'string' } });
+  const { values } = parse(argv, { data: { type: 'string' }, frames: { type: 'string' }, usage: { type: 'string' }, batch: { type: 'string' }, limit: { type: 'string' }, crops: { type: 'boolean' } });
   if (values.help || (typeof values.data !== 'string') === (typeof values.frames !== 'string')) {
-    process.stdout.write(
-      'usage: fer-agent eval --data <fer2013.csv[.gz] | dir> [--usage PublicTest] [--engine E] [--model DIR] [--batch 64] [--limit N]\n' +
-        '       fer-agent eval --frames <dir with one subfolder of whole frames per label> [--engine E] [--model DIR] [--set detection.KEY=V] [--limit N]\n',
-    );
+    process.stdout.write(EVAL_HELP);
     return values.help ? 0 : 2;
   }
   const cfg = loadConfig({ file: values.config as string | undefined, overrides: overridesFrom(values) });
@@ -51,9 +73,16 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const limit = values.limit ? Number(values.limit) : Infinity;
   if (!(limit > 0)) throw new FerError('config_invalid', `--limit = ${JSON.stringify(values.limit)} is invalid: expected a positive number`);
   const modelDir = await commandModelDir(cfg, values.model, log);
+  // What the user gave must fit the mode, checked before the model loads: each wrong fit says what to run instead.
+  const mode = typeof values.frames === 'string' ? 'frames' : 'data';
+  const given = (mode === 'frames' ? values.frames : values.data) as string;
+  const { manifest } = await loadBundle(modelDir);
+  const problem = evalInputProblem(mode, given, await pathFacts(given), manifest.labels, manifest.input.width, values.crops === true);
+  if (problem) throw new UsageError(problem);
   if (typeof values.frames === 'string') return (await import('./eval-frames.js')).evalFrames(cfg, modelDir, values.frames, log, limit);
   const data = values.data as string;
   const usage = typeof values.usage === 'string' ? values.usage : 'PublicTest';
+  const usagesSeen = new Map<string, number>();
   const batch = Math.max(1, Number(values.batch ?? 64));
   const model = await setupClassifier(cfg, modelDir, log);
   const { classifier } = model;
@@ -69,6 +98,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       skipped++;
       log.warn({ file: data, line: p.line, reason: p.reason }, 'skipped malformed row');
     })) {
+      usagesSeen.set(row.usage, (usagesSeen.get(row.usage) ?? 0) + 1);
       if (row.usage !== usage) continue;
       if (row.label >= labels.length) {
         skipped++;
@@ -103,13 +133,18 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const seconds = (performance.now() - t0) / 1000;
   await classifier.dispose();
   const summary = counter.summary();
-  if (summary.n === 0) throw new FerError('io_failed', `${data}: no rows with Usage=${usage}`);
-  const lines = [`model ${model.name}@${model.version} on ${model.choice.engine} (${classifier.spec.precision}): accuracy ${(summary.accuracy * 100).toFixed(2)}% on ${summary.n} faces (${usage})`];
+  if (summary.n === 0) {
+    const seen = [...usagesSeen].map(([u, k]) => `${u} (${k})`).join(', ');
+    throw new FerError('io_failed', isDir ? `${data}: no image could be scored` : `${data}: no rows with Usage=${usage}${seen ? `; the file has ${seen}: pass --usage` : ''}`);
+  }
+  // A folder has no Usage column: say what was scored.
+  const scored = isDir ? 'folder' : usage;
+  const lines = [`model ${model.name}@${model.version} on ${model.choice.engine} (${classifier.spec.precision}): accuracy ${(summary.accuracy * 100).toFixed(2)}% on ${summary.n} faces (${scored})`];
   lines.push('class        support  precision  recall');
   for (const c of summary.per_class) lines.push(`${c.label.padEnd(12)} ${String(c.support).padStart(7)}  ${(c.precision * 100).toFixed(1).padStart(8)}%  ${(c.recall * 100).toFixed(1).padStart(5)}%`);
   lines.push('confusion (rows: truth, columns: predicted) ' + labels.join(' '));
   summary.confusion.forEach((r, i) => lines.push(`${labels[i]!.padEnd(12)} ${r.map((v) => String(v).padStart(5)).join(' ')}`));
   process.stdout.write(lines.join('\n') + '\n');
-  process.stdout.write(JSON.stringify({ accuracy: summary.accuracy, n: summary.n, engine: model.choice.engine, precision: classifier.spec.precision, model: `${model.name}@${model.version}`, usage, skipped, seconds, per_class: summary.per_class, confusion: summary.confusion }) + '\n');
+  process.stdout.write(JSON.stringify({ accuracy: summary.accuracy, n: summary.n, engine: model.choice.engine, precision: classifier.spec.precision, model: `${model.name}@${model.version}`, usage: scored, skipped, seconds, per_class: summary.per_class, confusion: summary.confusion }) + '\n');
   return 0;
 }

@@ -51,11 +51,11 @@ test('eval --frames refuses a folder that is not a label, and a folder without f
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fer-frames-bad-'));
   mkdirSync(path.join(dir, 'hapy'));
   const e1 = await t.throwsAsync(run('node', [cli, 'eval', '--frames', dir, '--log-level', 'error']));
-  t.regex(String((e1 as { stderr?: string }).stderr), /hapy: folder name is not a model label/);
+  t.regex(String((e1 as { stderr?: string }).stderr), /subfolder "hapy" is not a model label \(did you mean happy\?\)/);
   const empty = mkdtempSync(path.join(os.tmpdir(), 'fer-frames-empty-'));
   mkdirSync(path.join(empty, 'happy'));
   const e2 = await t.throwsAsync(run('node', [cli, 'eval', '--frames', empty, '--log-level', 'error']));
-  t.regex(String((e2 as { stderr?: string }).stderr), /no images in label subfolders/);
+  t.regex(String((e2 as { stderr?: string }).stderr), /no images in one subfolder per label/);
   const e3 = await t.throwsAsync(run('node', [cli, 'eval', '--frames', empty, '--data', 'x.csv']));
   t.is((e3 as { code?: number }).code, 2, 'either --data or --frames, not both');
 });
