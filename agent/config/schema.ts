@@ -248,7 +248,7 @@ export const schema = {
       env: 'FER_MODEL_PRECISION',
     },
     flip_tta: {
-      doc: "Classify every face as seen and mirrored and average the two: twice the classifier work (the detector's is unchanged) for the gain the bundle's report gives as public_test_accuracy_flip_tta (README, \"The model\").",
+      doc: "Classify every face as seen and mirrored and average the two: twice the classifier work (the detector's is unchanged) for the gain the bundle's report gives as public_test_accuracy_flip_tta (docs/model.md).",
       format: 'bool',
       default: false,
       env: 'FER_FLIP_TTA',
@@ -279,12 +279,12 @@ export const schema = {
       default: 2000,
     },
     max_frame_width: {
-      doc: 'Frames wider than this are scaled down as they arrive (aspect kept; 0: never): ffmpeg scales before handing them over, JPEG sources are decoded and resized in one step, raw frames are resized once. Off by default: for a 1080p JPEG camera, decoding at 960 costs sharp as much as it saves the detector (README, "Speed").',
+      doc: 'Frames wider than this are scaled down as they arrive (aspect kept; 0: never): ffmpeg scales before handing them over, JPEG sources are decoded and resized in one step, raw frames are resized once. Off by default: for a 1080p JPEG camera, decoding at 960 costs sharp as much as it saves the detector (docs/benchmarks-and-reliability.md).',
       format: 'nat',
       default: 0,
     },
     follow_regions: {
-      doc: 'While faces are followed, CenterFace searches only a square around each one (twice its size, resized to region_input) instead of the whole frame: a tenth of the input pixels per face, about a fifth of the detection time (README, "Speed"). The whole frame is still searched every full_interval_ms, whenever a followed face was missed, and at once when a region comes back without its face.',
+      doc: 'While faces are followed, CenterFace searches only a square around each one (twice its size, resized to region_input) instead of the whole frame: a tenth of the input pixels per face, about a fifth of the detection time (docs/benchmarks-and-reliability.md). The whole frame is still searched every full_interval_ms, whenever a followed face was missed, and at once when a region comes back without its face.',
       format: 'bool',
       default: true,
       env: 'FER_FOLLOW_REGIONS',
@@ -299,7 +299,7 @@ export const schema = {
       format: 'nat',
       default: 128,
     },
-    // 480x352 and 0.3 come from the recall/cost curve on generated frames (README, "Accuracy on whole frames"):
+    // 480x352 and 0.3 come from the recall/cost curve on generated frames (docs/model.md, "Accuracy on whole frames"):
     // 79% of faces found vs 47% at the old 320x256/0.5, for about the old CPU cost once CenterFace runs in int8.
     input_width: { doc: 'Detector input width (CenterFace: rounded up to a multiple of 32). Larger finds smaller faces for more CPU (README: the recall/cost curve).', format: 'nat', default: 480 },
     input_height: { doc: 'Detector input height (CenterFace: rounded up to a multiple of 32).', format: 'nat', default: 352 },

@@ -25,7 +25,7 @@ test('the docs name only keys that exist, and quote no release-specific figure',
   for (const d of docs) {
     // A dotted name under a known group must be a key (`health.host`), and the old slip `health_host` must not appear.
     for (const m of d.doc.matchAll(/\b([a-z]+)\.([a-z_]+)\b/g)) {
-      if (groups.has(m[1]!) && !/^(js|ts|json|onnx|pt)$/.test(m[2]!)) t.true(keys.has(`${m[1]}.${m[2]}`) || [...keys].some((k) => k.startsWith(`${m[1]}.${m[2]}.`)), `${d.key} names ${m[0]}, which is not a key`);
+      if (groups.has(m[1]!) && !/^(js|ts|json|onnx|pt|md)$/.test(m[2]!)) t.true(keys.has(`${m[1]}.${m[2]}`) || [...keys].some((k) => k.startsWith(`${m[1]}.${m[2]}.`)), `${d.key} names ${m[0]}, which is not a key`);
     }
     for (const m of d.doc.matchAll(/\b([a-z]+)_([a-z_]+)\b/g)) t.false(keys.has(`${m[1]}.${m[2]}`), `${d.key} writes ${m[0]} for the key ${m[1]}.${m[2]}`);
     t.notRegex(d.doc, /\b1\.[0-9]\.[0-9]\b/, `${d.key} quotes a release`);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The detector recall/cost curve and the crop-margin comparison on generated whole frames (README, "Accuracy on whole
+# The detector recall/cost curve and the crop-margin comparison on generated whole frames (docs/model.md, "Accuracy on whole
 # frames"). Builds the frame set from PublicTest faces if it is not there (never committed: FER2013 images), then runs
 # `fer-agent eval --frames` once per setting and prints a markdown table.
 #   training/tools/frame_curve.sh [DATA.csv.gz] [FRAMES_DIR] [COUNT]
