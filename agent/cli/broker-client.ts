@@ -165,3 +165,36 @@ export function expectedAgents(watch: StatusWatch, target: string): string[] {
   return [...new Set([...agents, ...watch.answers.keys()])].sort();
 }
 
+/** Every retained message on `filter`, read up to a round trip through the broker (the barrier). */
+export async function readRetained(client: MqttClient, filter: string): Promise<Map<string, Buffer>> {
+  const got = new Map<string, Buffer>();
+  const probe = `${filter.split('/')[0]}/_probe/${randomBytes(8).toString('hex')}`;
+  let done!: () => void;
+  const back = new Promise<void>((r) => (done = r));
+  const onMessage = (topic: string, payload: Buffer): void => {
+    if (topic === probe) done();
+    else if (payload.length > 0 && topicMatches(filter, topic)) got.set(topic, payload);
+  };
+  client.on('message', onMessage);
+  try {
+    await client.subscribeAsync([filter, probe], { qos: 1 });
+    await client.publishAsync(probe, 'x', { qos: 1, retain: false });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([back, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
+    await client.unsubscribeAsync([filter, probe]);
+  } finally {
+    client.removeListener('message', onMessage);
+  }
+  return got;
+}
+
+function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+  }
+  return f.length === t.length;
+}

@@ -7,8 +7,7 @@ import type { Logger } from '../core/log.js';
 import { buildFleetView, formatFleetTable, type Diagnostics } from '../fleet/fleet-view.js';
 import { parseStatus, type StatusPayload } from '../models/transport.js';
 import { parseFlags } from './args.js';
-import { brokerArgs, brokerOptions, connectBroker, out } from './broker-client.js';
-import { readRetained } from './release-cli.js';
+import { brokerArgs, brokerOptions, connectBroker, out, readRetained } from './broker-client.js';
 
 const USAGE = 2;
 

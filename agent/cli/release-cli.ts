@@ -15,46 +15,12 @@ import { decodeRelease, encodeRelease, releaseTopics, type ReleaseBody, type Rel
 import { keyIdOf, loadPrivateKey } from '../models/signing.js';
 import { checkTarget, DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, statusMatchesTarget, type ReleaseState, type StatusPayload } from '../models/transport.js';
 import { parseFlags } from './args.js';
-import { brokerArgs, brokerOptions, connectBroker, out, str, StatusWatch } from './broker-client.js';
+import { brokerArgs, brokerOptions, connectBroker, out, readRetained, str, StatusWatch } from './broker-client.js';
 import { readBundleArg, type BundleArg } from './bundle-arg.js';
 
 type CliHandler = (argv: string[], log: Logger) => Promise<number>;
 const USAGE = 2;
 const FINAL: ReadonlySet<ReleaseState['state']> = new Set(['converged', 'ahead', 'refused', 'failed']);
-
-/** Every retained message on `filter`, read up to a round trip through the broker (the barrier). */
-export async function readRetained(client: MqttClient, filter: string): Promise<Map<string, Buffer>> {
-  const got = new Map<string, Buffer>();
-  const probe = `${filter.split('/')[0]}/_probe/${randomBytes(8).toString('hex')}`;
-  let done!: () => void;
-  const back = new Promise<void>((r) => (done = r));
-  const onMessage = (topic: string, payload: Buffer): void => {
-    if (topic === probe) done();
-    else if (payload.length > 0 && topicMatches(filter, topic)) got.set(topic, payload);
-  };
-  client.on('message', onMessage);
-  try {
-    await client.subscribeAsync([filter, probe], { qos: 1 });
-    await client.publishAsync(probe, 'x', { qos: 1, retain: false });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([back, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
-    clearTimeout(timer);
-    await client.unsubscribeAsync([filter, probe]);
-  } finally {
-    client.removeListener('message', onMessage);
-  }
-  return got;
-}
-
-function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
-  }
-  return f.length === t.length;
-}
 
 /** The record bodies on the broker now, by target (signatures are the agents' business; the CLI reads fields only). */
 async function currentRecords(client: MqttClient, base: string): Promise<Map<string, ReleaseBody>> {

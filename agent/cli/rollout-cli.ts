@@ -15,8 +15,8 @@ import type { Diagnostics } from '../fleet/fleet-view.js';
 import { canaryProblem, parseCanarySpec, parseRolloutProgress, pickCanaries, ROLLOUT_PROTO, rolloutTopic, type RolloutProgress } from '../fleet/rollout.js';
 import { checkTarget, encodeRollback, statusMatchesTarget, topics } from '../models/transport.js';
 import { parseFlags } from './args.js';
-import { brokerArgs, brokerOptions, connectBroker, out, str, StatusWatch } from './broker-client.js';
-import { FINAL_STATES, publishRelease, readRetained, releaseInput, withdrawRelease } from './release-cli.js';
+import { brokerArgs, brokerOptions, connectBroker, out, readRetained, str, StatusWatch } from './broker-client.js';
+import { FINAL_STATES, publishRelease, releaseInput, withdrawRelease } from './release-cli.js';
 
 const USAGE = 2;
 

@@ -70,7 +70,7 @@ async function retained(url: string, filter: string): Promise<Map<string, Buffer
     c.once('error', reject);
   });
   try {
-    const { readRetained } = await import('../../agent/cli/release-cli.js');
+    const { readRetained } = await import('../../agent/cli/broker-client.js');
     return await readRetained(c, filter);
   } finally {
     await c.endAsync();

@@ -1,17 +1,28 @@
 /** `fer-agent ha remove`: empty retained payloads clear what the agent published, so Home Assistant drops it. */
 import test from 'ava';
+import { connect } from 'mqtt';
+import { readRetained } from '../../agent/cli/broker-client.js';
 import { Bus } from '../../agent/core/bus.js';
 import { silentLogger } from '../../agent/core/log.js';
 import { removeDiscovery } from '../../agent/cli/ha-command.js';
 import { startMqtt } from '../../agent/pipeline/mqtt.js';
 import { mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.js';
-import { CAMERAS, LABELS, MemoryControl, Watcher, sleep, testConfig } from '../mqtt/support.js';
+import { CAMERAS, LABELS, MemoryControl, testConfig } from '../mqtt/support.js';
 
+/** The non-empty retained topics under `filters`, read up to a round trip through the broker (no fixed wait). */
 async function retainedTopics(url: string, filters: string[]): Promise<string[]> {
-  const w = await Watcher.open(url, filters);
-  await sleep(500);
-  await w.close();
-  return w.seen.filter((s) => s.retain && s.payload !== '').map((s) => s.topic);
+  const c = connect(url);
+  await new Promise<void>((resolve, reject) => {
+    c.once('connect', () => resolve());
+    c.once('error', reject);
+  });
+  try {
+    const out: string[] = [];
+    for (const f of filters) out.push(...(await readRetained(c, f)).keys());
+    return out;
+  } finally {
+    await c.endAsync();
+  }
 }
 
 for (const legacy of [false, true]) {

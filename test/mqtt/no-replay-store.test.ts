@@ -20,8 +20,11 @@ async function offlinePublishThenReconnect(store: IStore, topic: string): Promis
     client.publish(topic, 'raised while offline', { qos: 1 });
     await broker.start();
     await new Promise<void>((r) => client.once('connect', () => r()));
-    await sleep(800);
-    return w.on(topic).map((s) => s.payload);
+    // A barrier instead of a wait: mqtt.js sends what its store replays before anything published after the connect,
+    // and the broker keeps one client's order, so once this arrives a replay would have too.
+    await client.publishAsync(topic, 'barrier', { qos: 1 });
+    await w.waitFor((s) => s.topic === topic && s.payload === 'barrier', 10_000);
+    return w.on(topic).map((s) => s.payload).filter((p) => p !== 'barrier');
   } finally {
     client.end(true);
     await w.close();

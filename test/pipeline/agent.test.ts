@@ -2,6 +2,7 @@
  * The whole agent on the bundled sample frames and the bundled model (real CenterFace, real classifier):
  * debounced events come out, two cameras run side by side, and a hot swap between frames drops nothing.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +15,7 @@ import { bundledModelDir, sampleFramesDir } from '../../agent/core/paths.js';
 import { silentLogger } from '../../agent/core/log.js';
 import type { EmotionEvent, EventSink, FrameResult } from '../../agent/core/types.js';
 import { Agent } from '../../agent/pipeline/agent.js';
+import { fixtureBundle } from '../models/support.js';
 
 class Collect implements EventSink {
   readonly name = 'collect';
@@ -79,16 +81,20 @@ test('hot swap between frames: frames keep flowing and the model event announces
   const sink = new Collect();
   const agent = new Agent(config([{ id: 'demo', source: { type: 'dir', loop: true }, fps: 20 }]), silentLogger, { sinks: [sink] });
   await agent.start();
-  const models: string[] = [];
-  agent.bus.on('model', (m) => models.push(m.sha256));
+  const models: Array<{ name: string; sha256: string }> = [];
+  agent.bus.on('model', (m) => models.push({ name: m.name, sha256: m.sha256 }));
   const running = agent.run();
   await waitFor('10 frames', () => sink.frames.length >= 10, 20_000);
   const before = sink.frames.length;
-  await agent.activateModel(bundledModelDir);
+  // Another bundle (the tiny parity-fixture network), so the swap is visible: the same bundle again proved nothing.
+  const other = fixtureBundle();
+  await agent.activateModel(other);
   await waitFor('10 more frames after the swap', () => sink.frames.length >= before + 10, 20_000);
   await agent.stop();
   await running;
-  t.is(models.length, 1);
+  const otherSha = createHash('sha256').update(await readFile(path.join(other, 'manifest.json'))).digest('hex');
+  t.deepEqual(models, [{ name: 'parity-fixture', sha256: otherSha }], 'the model event announces the new bundle');
+  t.not(otherSha, createHash('sha256').update(await readFile(path.join(bundledModelDir, 'manifest.json'))).digest('hex'));
   t.true(sink.frames.length >= before + 10, 'frames continue after the swap');
   const seqs = sink.frames.map((f) => f.seq);
   t.true(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), 'frame order kept');
