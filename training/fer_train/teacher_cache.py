@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from .checkpoint import Checkpoint, load_checkpoint
 from .data import FaceSet, load_fer
 from .model import as_input
+from .precision import cpu_has_bf16
 
 FORMAT = 1
 #: View sets: "plain" is the face as stored; "flip" adds its mirror; "zoom" adds the centre zoomed in by 8 %, and
@@ -207,7 +208,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"teacher_cache: no rows with Usage={a.usage!r} in {a.data}", file=sys.stderr)
         return 1
     te = fs.select(a.test_usage) if a.test_usage else FaceSet(tr.images[:0], tr.labels[:0], tr.usage[:0])
-    from .train import cpu_has_bf16  # here, not at the top: train imports this module
 
     bf16 = a.precision == "bf16" or (a.precision == "auto" and cpu_has_bf16())
     st = build(a.checkpoint, tr, te, VIEW_SETS[a.views], a.data, a.usage, log=lambda m: print(m, file=sys.stderr), bf16=bf16)

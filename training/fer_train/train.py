@@ -13,7 +13,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,141 +22,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .augment import AugmentConfig, augment
-from .checkpoint import load_checkpoint, net_config_from, raw_and_ema
+from .augment import augment
+from .checkpoint import net_config_from, raw_and_ema
+from .config import TrainConfig, config_changes, load_config, validate
 from .data import FaceSet, iter_batches, load_fer
+from .distill import Teachers, cached_teacher_probs, normalise, predict_proba
 from .loader import BatchStream
-from .model import ExpressionNet, NetConfig, as_input, count_parameters
+from .model import ExpressionNet, count_parameters
+from .precision import PRECISIONS, _precision, autocast_ctx, choose_precision, cpu_has_bf16
 from .progress import Progress
-from .teacher_cache import load_teacher_cache
 
-# The dataset sits beside the repository (../shared/datasets/fer2013 from the repo root), never inside it.
-_SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "fer2013"
-
-
-@dataclass
-class TrainConfig:
-    data_csv: str = str(_SHARED / "fer2013.csv.gz")
-    ferplus_csv: str | None = str(_SHARED / "fer2013new.csv")
-    cache: str | None = "runs/cache/fer2013.npz"
-    train_usage: str = "Training"  # minus the validation rows (data.validation_mask)
-    val_usage: str = "Validation"  # scored every epoch; picks best.pt; "" for none
-    test_usage: str = "PublicTest"  # scored once, on final.pt at the end of the run: reported, never used to choose
-    epochs: int = 50
-    batch_size: int = 64
-    lr: float = 0.03
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    warmup_epochs: float = 1.5
-    label_smoothing: float = 0.0
-    ferplus_weight: float = 0.2  # target = (1-w) * one-hot(FER2013 label) + w * FER+ vote distribution
-    ema_decay: float = 0.999
-    seed: int = 1
-    threads: int = 0  # 0: torch's default
-    max_train: int = 0  # 0: all rows (tests use a handful)
-    init: str | None = None  # a checkpoint (final.pt, best.pt, last.pt) whose weights start the run: fine-tuning, warm restarts
-    teachers: list[str] = field(default_factory=list)  # checkpoints to distil from (knowledge distillation)
-    distill_weight: float = 0.5  # loss = (1-w) * targets + w * T^2 * KL(teacher || student), when teachers are set
-    distill_temperature: float = 4.0
-    precision: str = "auto"  # auto | bf16 | fp16 | fp32: mixed precision of the forward pass (see choose_precision)
-    stop_after: int = 0  # end this process after this epoch (a job's time limit); --resume continues; 0: run to the end
-    teacher_flip_tta: bool = False  # each teacher also sees the mirrored batch and the two predictions are averaged
-    teacher_cache: str | None = None  # a fer_train.teacher_cache file: distil from cached teacher logits instead of `teachers`
-    mixup_alpha: float = 0.0  # > 0: each batch is mixed with a shuffled copy of itself, lambda ~ Beta(a, a); online
-    # teachers score the mixed faces (the student's exact view), targets are mixed with the same lambda
-    net: NetConfig = field(default_factory=NetConfig)
-    aug: AugmentConfig = field(default_factory=AugmentConfig)
-
-
-def load_config(path: str | None, overrides: list[str], base: dict | None = None) -> TrainConfig:
-    """Defaults, then `base` (a saved run's config.json, when resuming), then the --config file, then --set."""
-    raw: dict = dict(base or {})
-    if path:
-        if not Path(path).is_file():
-            raise SystemExit(f"config: {path} does not exist")
-        try:
-            raw.update(json.loads(Path(path).read_text()))
-        except json.JSONDecodeError as e:
-            raise SystemExit(f"config: {path} is not valid JSON: {e}") from None
-    for o in overrides:
-        if "=" not in o:
-            raise SystemExit(f"config: --set {o!r} needs KEY=VALUE")
-        k, _, v = o.partition("=")
-        try:
-            raw[k] = json.loads(v)
-        except json.JSONDecodeError:
-            raw[k] = v  # a plain string, e.g. a path
-    try:
-        net_fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("net", {}).items()}
-        aug_fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("aug", {}).items()}
-        net = NetConfig(**net_fields)
-        aug = AugmentConfig(**aug_fields)
-    except TypeError as e:
-        raise SystemExit(f"config: {e}") from None
-    known = set(TrainConfig.__dataclass_fields__)
-    unknown = set(raw) - known
-    if unknown:
-        raise SystemExit(f"config: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
-    cfg = TrainConfig(net=net, aug=aug, **raw)
-    validate(cfg)
-    return cfg
-
-
-def validate(cfg: TrainConfig) -> None:
-    """Every check that needs no data, so a wrong setting fails in a second, not after the ~20 s CSV load."""
-    def bad(key: str, value: object, want: str) -> None:
-        raise SystemExit(f"config: {key} = {value!r} is invalid: expected {want}")
-
-    for key in ("epochs", "batch_size"):
-        v = getattr(cfg, key)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            bad(key, v, "a positive integer")
-    for key in ("threads", "max_train", "stop_after", "seed"):
-        v = getattr(cfg, key)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            bad(key, v, "an integer >= 0")
-    for key, lo, hi in (("lr", 0.0, 10.0), ("weight_decay", 0.0, 1.0), ("momentum", 0.0, 1.0), ("label_smoothing", 0.0, 1.0),
-                        ("ferplus_weight", 0.0, 1.0), ("ema_decay", 0.0, 1.0), ("distill_weight", 0.0, 1.0)):
-        v = getattr(cfg, key)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi or (key == "lr" and v == 0):
-            bad(key, v, f"a number in [{lo}, {hi}]" + (" above 0" if key == "lr" else ""))
-    if not isinstance(cfg.warmup_epochs, (int, float)) or isinstance(cfg.warmup_epochs, bool) or cfg.warmup_epochs < 0:
-        bad("warmup_epochs", cfg.warmup_epochs, "a number >= 0")
-    if not isinstance(cfg.mixup_alpha, (int, float)) or isinstance(cfg.mixup_alpha, bool) or not 0 <= cfg.mixup_alpha <= 10:
-        bad("mixup_alpha", cfg.mixup_alpha, "a number in [0, 10] (0: no mixup)")
-    if not isinstance(cfg.distill_temperature, (int, float)) or cfg.distill_temperature <= 0:
-        bad("distill_temperature", cfg.distill_temperature, "a number above 0")
-    if cfg.precision not in PRECISIONS:
-        bad("precision", cfg.precision, f"one of {', '.join(PRECISIONS)}")
-    if not cfg.net.widths or any(not isinstance(w, int) or w < 1 for w in cfg.net.widths):
-        bad("net.widths", list(cfg.net.widths), "a list of positive integers")
-    if not 0 <= cfg.net.dropout < 1:
-        bad("net.dropout", cfg.net.dropout, "a number in [0, 1)")
-    for key in ("init",):
-        v = getattr(cfg, key)
-        if v and not Path(v).is_file():
-            raise SystemExit(f"config: {key} checkpoint {v} does not exist")
-    for t in [cfg.teachers] if isinstance(cfg.teachers, str) else cfg.teachers:
-        if not Path(t).is_file():
-            raise SystemExit(f"config: teacher checkpoint {t} does not exist")
-    if cfg.teacher_cache:
-        if cfg.teachers:
-            raise SystemExit("config: set teachers or teacher_cache, not both (a teacher cache holds teachers' answers)")
-        if not Path(cfg.teacher_cache).is_file():
-            raise SystemExit(f"config: teacher_cache {cfg.teacher_cache} does not exist")
-
-
-def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """`key: old -> new` for every setting that differs (nested net/aug keys dotted)."""
-    out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += config_changes(a, b, f"{prefix}{k}.")
-        elif a != b and not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and list(a) == list(b)):
-            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
-    return out
+# Re-exported: tools and tests import these from fer_train.train, where they lived before the split.
+__all__ = ["PRECISIONS", "Teachers", "TrainConfig", "autocast_ctx", "cached_teacher_probs", "choose_precision", "config_changes",
+           "cpu_has_bf16", "load_config", "main", "normalise", "predict_proba", "train", "validate"]
 
 
 def seed_everything(seed: int) -> None:
@@ -164,65 +42,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def normalise(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
-    return (x - mean) / std
-
-
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-
-
-def cpu_has_bf16() -> bool:
-    """AVX512-BF16 / AMX (x86) or the BF16 extension (arm64): where bf16 autocast pays off on a CPU."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16", "bf16"))
-
-
-def choose_precision(setting: str, device: torch.device) -> str:
-    """auto: bf16 where the device has it (Ampere+ GPUs, CPUs with BF16 instructions), fp16 on other GPUs (T4, V100,
-    GTX 10/20: with a GradScaler), fp32 on CPUs without BF16. An explicit setting the device cannot run is an error."""
-    if device.type == "cuda":
-        bf16 = torch.cuda.is_bf16_supported()
-        if setting == "auto":
-            return "bf16" if bf16 else "fp16"
-        if setting == "bf16" and not bf16:
-            raise SystemExit(f"config: precision bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16 or auto")
-        return setting
-    if setting == "auto":
-        return "bf16" if cpu_has_bf16() else "fp32"
-    if setting == "fp16":
-        raise SystemExit("config: precision fp16 is for GPUs; on a CPU use bf16, fp32 or auto")
-    return setting
-
-
-_AMP = {"bf16": torch.bfloat16, "fp16": torch.float16}
-_precision = {"value": "bf16"}
-
-
-def autocast_ctx(device: torch.device, precision: str | None = None):
-    p = precision or _precision["value"]
-    return torch.autocast(device.type, dtype=_AMP.get(p, torch.bfloat16), enabled=p in _AMP)
-
-
-@torch.no_grad()
-def predict_proba(model: torch.nn.Module, images: np.ndarray, mean: float, std: float, device: torch.device,
-                  flip_tta: bool = False, batch: int = 512, precision: str | None = None) -> np.ndarray:
-    """Softmax outputs; `precision` (default: the training run's) may force "fp32" for a reference."""
-    model.eval()
-    out = []
-    for s in range(0, len(images), batch):
-        x = as_input(torch.from_numpy(images[s : s + batch]).to(device))
-        x = normalise(x, mean, std).contiguous(memory_format=torch.channels_last)
-        with autocast_ctx(device, precision):
-            p = F.softmax(model(x).float(), dim=1)
-            if flip_tta:
-                p = (p + F.softmax(model(torch.flip(x, dims=[3])).float(), dim=1)) / 2
-        out.append(p.float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 7), np.float32)
 
 
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
@@ -244,76 +63,6 @@ def init_weights(model: torch.nn.Module, cfg: TrainConfig) -> None:
     # The EMA weights, whichever checkpoint layout (they are the better start).
     model.load_state_dict(raw_and_ema(ck)[0]["ema"])
     print(f"initialised from {path} (epoch {ck.get('epoch')})", file=sys.stderr)
-
-
-class Teachers:
-    """One or more trained checkpoints whose averaged, temperature-softened predictions the student learns from.
-
-    Each teacher normalises the augmented batch with its own mean/std and may have any width: the usual set-up is a
-    wider net (or an ensemble) trained on a workstation, distilled into the edge net that has to run at camera speed.
-    """
-
-    def __init__(self, paths: list[str] | str, device: torch.device, num_classes: int, flip_tta: bool = False) -> None:
-        self.flip_tta = flip_tta
-        # `--set teachers=one.pt` arrives as a plain string: one teacher, not one per character.
-        paths = [paths] if isinstance(paths, str) else list(paths)
-        self.members = []
-        for p in paths:
-            if not Path(p).is_file():
-                raise SystemExit(f"config: teacher checkpoint {p} does not exist")
-            ck = load_checkpoint(p)
-            if ck.model.cfg.num_classes != num_classes:
-                raise SystemExit(f"config: teacher checkpoint {p} has {ck.model.cfg.num_classes} outputs, the student {num_classes}")
-            net = ck.model.to(device).to(memory_format=torch.channels_last).eval()
-            for q in net.parameters():
-                q.requires_grad_(False)
-            self.members.append((net, ck.mean, ck.std, p))
-
-    def __len__(self) -> int:
-        return len(self.members)
-
-    @torch.no_grad()
-    def probs(self, raw: torch.Tensor, temperature: float) -> torch.Tensor:
-        """raw: the augmented batch in [0, 1], before normalisation."""
-        total = None
-        for net, mean, std, _ in self.members:
-            x = normalise(raw, mean, std).contiguous(memory_format=torch.channels_last)
-            with autocast_ctx(raw.device):
-                p = F.softmax(net(x).float() / temperature, dim=1)
-                if self.flip_tta:  # a mirrored face has the same expression: a cheap, stronger teacher
-                    p = (p + F.softmax(net(torch.flip(x, dims=[3])).float() / temperature, dim=1)) / 2
-            total = p if total is None else total + p
-        assert total is not None, "probs() needs at least one teacher"
-        return total / len(self.members)
-
-    def report(self, te: FaceSet, device: torch.device) -> None:
-        """Each teacher's test accuracy and the ensemble's, so a weak teacher is seen before hours are spent on it."""
-        if not len(te):
-            return
-        ens: np.ndarray | None = None
-        for net, mean, std, p in self.members:
-            pr = predict_proba(net, te.images, mean, std, device, flip_tta=self.flip_tta)
-            ens = pr if ens is None else ens + pr
-            print(f"teacher {p}: accuracy {(pr.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
-        if len(self.members) > 1 and ens is not None:
-            print(f"teacher ensemble: accuracy {(ens.argmax(1) == te.labels).mean():.4f}", file=sys.stderr)
-
-
-def cached_teacher_probs(cfg: TrainConfig, tr: FaceSet, temperature: float, device: torch.device,
-                         report: bool) -> torch.Tensor | None:
-    """(rows, classes) teacher probabilities at `temperature` from `teacher_cache`, checked against the training rows."""
-    if not cfg.teacher_cache:
-        return None
-    st = load_teacher_cache(cfg.teacher_cache)
-    st.check_rows(tr, cfg.teacher_cache)
-    if st.logits.shape[-1] != cfg.net.num_classes:
-        raise SystemExit(f"config: teacher_cache {cfg.teacher_cache} has {st.logits.shape[-1]} classes, the student {cfg.net.num_classes}")
-    if report:
-        for m in st.meta.get("teachers", []):
-            print(f"cached teacher {m.get('checkpoint')}: test acc {m.get('test_acc')}", file=sys.stderr)
-        print(f"cached teacher ensemble ({len(st.meta.get('views', []))} views): test acc {st.meta.get('ensemble_test_acc')}",
-              file=sys.stderr)
-    return st.probs(temperature).to(device)
 
 
 def distributed() -> tuple[int, int]:

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-import fer_train.train as train_mod
+import fer_train.precision as precision_mod
 from conftest import synthetic_faces, write_fer_csv
 from fer_train.train import choose_precision, main
 
@@ -49,9 +49,9 @@ def test_bad_input_is_a_one_line_error(csv, tmp_path, capsys):
 
 def test_precision_follows_the_device(monkeypatch):
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(precision_mod, "cpu_has_bf16", lambda: False)
     assert choose_precision("auto", cpu) == "fp32"
-    monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(precision_mod, "cpu_has_bf16", lambda: True)
     assert choose_precision("auto", cpu) == "bf16"
     with pytest.raises(SystemExit, match="fp16 is for GPUs"):
         choose_precision("fp16", cpu)
