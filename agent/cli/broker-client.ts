@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { loadConfig } from '../config/load.js';
+import type { AgentConfig } from '../config/schema.js';
+import { connectionOptions, describeConnectError } from '../mqtt/connection.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import { redactUrl } from '../core/redact.js';
 import { parseStatus, statusMatchesTarget, TARGET_ALL, topics, type StatusPayload } from '../models/transport.js';
@@ -34,29 +36,26 @@ export const brokerOptions = {
   'timeout-s': { type: 'string' },
 } as const;
 
-/** Broker settings: --config / FER_* environment as the agent reads them, then the flags on top. */
+/**
+ * Broker settings: --config / FER_* environment as the agent reads them, then the flags on top, turned into client
+ * options by the agent's own mqtt/connection.ts (the same URL and TLS checks, password file and certificates).
+ */
 export async function brokerArgs(values: Record<string, unknown>): Promise<BrokerArgs> {
   const cfg = loadConfig({ file: str(values.config) });
   let url = str(values['mqtt-url']) ?? cfg.mqtt.url;
   if (url === 'embedded') url = `mqtt://${cfg.mqtt.embedded_host}:${cfg.mqtt.embedded_port}`;
   if (!url) throw new FerError('config_invalid', 'no broker: pass --mqtt-url URL (or set mqtt.url in --config)');
-  const caFile = str(values['ca-file']) ?? cfg.mqtt.ca_file;
   const pwFile = str(values['password-file']);
-  const password = pwFile ? (await readFile(pwFile, 'utf8')).trim() : cfg.mqtt.password;
-  const username = str(values.username) ?? cfg.mqtt.username;
-  const options: IClientOptions = {
-    clientId: `fer-push-${randomBytes(4).toString('hex')}`,
-    clean: true,
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-    ...(username ? { username } : {}),
-    ...(password ? { password } : {}),
-    ...(caFile ? { ca: await readFile(caFile) } : {}),
-    ...(cfg.mqtt.cert_file ? { cert: await readFile(cfg.mqtt.cert_file) } : {}),
-    ...(cfg.mqtt.key_file ? { key: await readFile(cfg.mqtt.key_file) } : {}),
-    rejectUnauthorized: cfg.mqtt.reject_unauthorized,
+  const mqtt: AgentConfig['mqtt'] = {
+    ...cfg.mqtt,
+    ...(str(values.username) ? { username: str(values.username)! } : {}),
+    ...(pwFile ? { password: (await readFile(pwFile, 'utf8')).trim() } : {}),
+    ...(str(values['ca-file']) ? { ca_file: str(values['ca-file'])! } : {}),
   };
+  const { options } = connectionOptions(mqtt, cfg.agent_id, url, undefined);
+  // The operator's client: its own id (never the agent's: the broker would disconnect the agent), no offline store.
+  delete options.outgoingStore;
+  options.clientId = `fer-push-${randomBytes(4).toString('hex')}`;
   return { url, options, base: str(values['base-topic']) ?? cfg.mqtt.base_topic };
 }
 
@@ -70,7 +69,9 @@ export async function connectBroker(b: BrokerArgs): Promise<MqttClient> {
     });
   } catch (err) {
     client.end(true);
-    throw new FerError('broker_unavailable', redactUrl(`MQTT broker ${b.url}: ${errorMessage(err)}`));
+    // The agent's own explanation (refused login, untrusted certificate, ...), with any password in the URL masked.
+    const e = err instanceof Error ? describeConnectError(err, redactUrl(b.url)) : new FerError('broker_unavailable', errorMessage(err));
+    throw new FerError('broker_unavailable', redactUrl(e.message));
   }
   return client;
 }
