@@ -1,5 +1,5 @@
 /**
- * Command handlers for model updates (wired into agent/cli/main.ts by the lead), each `(argv, log) => exit code`:
+ * Command handlers for model updates (dispatched by modelCli below, from agent/cli/main.ts), each `(argv, log) => exit code`:
  *   fer-agent keys generate --out DIR [--name NAME]
  *   fer-agent model sign <bundle-dir> --key PRIVATE.key
  *   fer-agent model verify <bundle-dir|archive> [--trusted-key PUB]... [--no-selftest]
@@ -8,7 +8,7 @@
  *   fer-agent model rollback [--forward] [--agent ID | --to TARGET] [--mqtt-url URL] | [--state-dir DIR]
  *   fer-agent model status [--agent ID] [--mqtt-url URL]
  *   fer-agent model release | withdraw | rollout ...   (desired state: release-cli.ts, rollout-cli.ts)
- * Results go to stdout, diagnostics to the log. Exit codes: 0 ok, 1 rejected/failed, 2 no answer, 64 usage.
+ * Results go to stdout, diagnostics to the log. Exit codes: 0 ok, 1 rejected/failed, 2 no answer or a usage mistake.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -11,6 +11,8 @@
  *   <base>/<agent>/<camera>/paused/set      `ON` / `OFF` in (the Home Assistant switch)
  *   <base>/<agent>/<camera>/snapshot        JPEG of the last emotion event, not retained (opt-in: snapshot.enabled)
  *   <base>/<agent>/_sync                     the agent's own echo, a barrier after subscribing
+ * Model updates and releases have their own (models/transport.ts, models/release-record.ts): `<base>/<target>/model/…`
+ * and `<base>/_blob/…`.
  */
 import { FerError } from './errors.js';
 

@@ -2,7 +2,7 @@
  * For users without MQTT: fires a `fer_emotion` event on Home Assistant's event bus per debounced change, over
  * Home Assistant's websocket API (home-assistant-js-websocket) with a long-lived access token.
  *
- * Delivery follows the MQTT rules (event-delivery.ts): events wait in a bounded queue while Home Assistant is
+ * Delivery follows the MQTT rules (events/delivery.ts): events wait in a bounded queue while Home Assistant is
  * away and are fired after reconnect only while younger than the max age; a fired (acknowledged) event is never
  * fired again. home-assistant-js-websocket reconnects by itself once connected; we only retry the first connect.
  */

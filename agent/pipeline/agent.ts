@@ -1,6 +1,7 @@
 /**
- * The running agent: wires config → engine → model → per-camera pipelines → sinks, MQTT, Home Assistant, health.
- * Each concern is its own module; this file only connects them and owns start/stop order.
+ * The running agent: config → engine → model → per-camera pipelines → sinks, plus the services registered with it
+ * (MQTT, model updates, the Home Assistant websocket, health, the live view: started by pipeline/app.ts and
+ * services.ts, stopped here in reverse order). It owns the frame loops, the pause state and the hot swap.
  */
 import { stateDirCache } from './precision-cache.js';
 import type { AgentConfig } from '../config/schema.js';
