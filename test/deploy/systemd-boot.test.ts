@@ -287,4 +287,55 @@ if (reason) {
     t.is((await inside(['systemctl', 'start', 'fer-agent.service'], 180_000)).code, 0);
     t.is((await show(['ActiveState'])).ActiveState, 'active');
   });
+
+  // Issue 31 M1 under the real unit: a start that fails after MQTT and health came up (Home Assistant's websocket
+  // without a token) exits 78 at once, and RestartPreventExitStatus keeps the unit failed instead of waiting out
+  // TimeoutStartSec and restarting.
+  test.serial('a start that fails after the services came up exits 78 and the unit stays failed, without a restart', async (t) => {
+    t.timeout(4 * 60_000);
+    const conf = path.join(root!.dir, 'etc/fer-agent/config.json');
+    const good = readFileSync(conf, 'utf8');
+    await inside(['systemctl', 'stop', 'fer-agent.service'], 60_000);
+    writeFileSync(conf, JSON.stringify({ ...JSON.parse(good), homeassistant: { websocket_url: 'http://127.0.0.1:9' } }));
+    const t0 = performance.now();
+    const start = await inside(['systemctl', 'start', 'fer-agent.service'], 150_000);
+    const took = performance.now() - t0;
+    t.not(start.code, 0);
+    const s = await show(['ActiveState', 'Result', 'ExecMainStatus', 'NRestarts', 'TimeoutStartUSec']);
+    t.like(s, { ExecMainStatus: '78', ActiveState: 'failed', Result: 'exit-code', NRestarts: '0' });
+    t.true(took < 60_000, `the failed start took ${took.toFixed(0)} ms (TimeoutStartSec ${s.TimeoutStartUSec})`);
+    const log = (await inside(['journalctl', '-u', 'fer-agent', '-b', '--no-pager', '-o', 'cat', '-n', '40'])).stdout;
+    t.regex(log, /websocket_url is set but there is no token/);
+    writeFileSync(conf, good);
+    await inside(['systemctl', 'reset-failed', 'fer-agent.service']);
+    t.is((await inside(['systemctl', 'start', 'fer-agent.service'], 180_000)).code, 0);
+  });
+
+  // Issue 31 H1 under the real unit: a camera paused before a restart used to stop the watchdog pings (the monitor
+  // did not know the pause), so systemd killed the agent every WatchdogSec. Condition, not a timer: the agent's
+  // last ping (WatchdogTimestampMonotonic) must move past 2.5 watchdog periods after the start, same process.
+  test.serial('a camera paused before a restart keeps the watchdog fed: no kill, no restart', async (t) => {
+    t.timeout(4 * 60_000);
+    const c = await mqtt.connectAsync(broker!.url, { username: 'fer', password: PASSWORD, reconnectPeriod: 0 });
+    await c.publishAsync(`fer/${agentId}/demo/paused/set`, 'ON', { qos: 1 });
+    await c.endAsync();
+    const saved = path.join(root!.dir, 'var/lib/fer-agent/models/paused.json');
+    await waitFor('the pause saved', () => existsSync(saved) && /"demo":\s*true/.test(readFileSync(saved, 'utf8')), 60_000, 250);
+    t.is((await inside(['systemctl', 'restart', 'fer-agent.service'], 180_000)).code, 0);
+    const first = await show(['MainPID', 'NRestarts', 'ActiveEnterTimestampMonotonic', 'WatchdogUSec']);
+    // systemctl prints spans for people ("10s", "1min 30s"): microseconds from the units.
+    const unitUs: Record<string, number> = { us: 1, ms: 1e3, s: 1e6, min: 60e6 };
+    const periodUs = [...(first.WatchdogUSec ?? '').matchAll(/(\d+(?:\.\d+)?)(us|ms|min|s)/g)].reduce((n, m) => n + Number(m[1]) * unitUs[m[2]!]!, 0);
+    t.true(periodUs > 0, `WatchdogUSec = ${first.WatchdogUSec}`);
+    await waitFor('pings for 2.5 watchdog periods after the start, from the same process', async () => {
+      const v = await show(['MainPID', 'NRestarts', 'WatchdogTimestampMonotonic']);
+      if (v.MainPID !== first.MainPID || v.NRestarts !== first.NRestarts) throw new Error(`the agent was restarted: ${JSON.stringify(v)} after ${JSON.stringify(first)}`);
+      return Number(v.WatchdogTimestampMonotonic) - Number(first.ActiveEnterTimestampMonotonic) > 2.5 * periodUs;
+    }, 120_000, 1000);
+    await awaitMessage(`fer/${agentId}/demo/paused`, (p) => p === 'ON', 60_000);
+    const c2 = await mqtt.connectAsync(broker!.url, { username: 'fer', password: PASSWORD, reconnectPeriod: 0 });
+    await c2.publishAsync(`fer/${agentId}/demo/paused/set`, 'OFF', { qos: 1 });
+    await c2.endAsync();
+    await awaitMessage(`fer/${agentId}/demo/paused`, (p) => p === 'OFF', 60_000);
+  });
 }
