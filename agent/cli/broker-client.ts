@@ -101,24 +101,8 @@ export class StatusWatch {
       this.wake?.();
     });
     await this.client.subscribeAsync(topics.statusAll(this.base), { qos: 1 });
-    // Retained statuses follow the SUBACK. A message of our own through the broker is the barrier: the broker sends
-    // a connection's messages in order, so when it is back, every retained status has arrived.
-    const probe = `${this.base}/_probe/${randomBytes(8).toString('hex')}`;
-    const back = new Promise<void>((resolve) => {
-      const h = (topic: string): void => {
-        if (topic !== probe) return;
-        this.client.removeListener('message', h);
-        resolve();
-      };
-      this.client.on('message', h);
-    });
-    await this.client.subscribeAsync(probe, { qos: 1 });
-    await this.client.publishAsync(probe, 'x', { qos: 1, retain: false });
-    // The timer is cleared once the barrier returns: left pending it kept the CLI alive 10 s after its answer.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([back, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
-    clearTimeout(timer);
-    await this.client.unsubscribeAsync(probe);
+    // Retained statuses follow the SUBACK; the round trip is the barrier after them.
+    await roundTrip(this.client, this.base);
   }
 
   /** Until every expected agent answered; with none expected (no agent known yet) until the timeout. */
@@ -167,23 +151,42 @@ export function expectedAgents(watch: StatusWatch, target: string): string[] {
 }
 
 /** Every retained message on `filter`, read up to a round trip through the broker (the barrier). */
-export async function readRetained(client: MqttClient, filter: string): Promise<Map<string, Buffer>> {
-  const got = new Map<string, Buffer>();
-  const probe = `${filter.split('/')[0]}/_probe/${randomBytes(8).toString('hex')}`;
+/**
+ * A message of our own through the broker, back: the broker sends one connection's messages in order, so when it is
+ * back, every retained message of the subscriptions made before it has arrived (at most 10 s; the timer is cleared,
+ * a pending one kept the CLI alive after its answer).
+ */
+export async function roundTrip(client: MqttClient, base: string): Promise<void> {
+  const probe = `${base}/_probe/${randomBytes(8).toString('hex')}`;
   let done!: () => void;
   const back = new Promise<void>((r) => (done = r));
-  const onMessage = (topic: string, payload: Buffer): void => {
+  const onMessage = (topic: string): void => {
     if (topic === probe) done();
-    else if (payload.length > 0 && topicMatches(filter, topic)) got.set(topic, payload);
   };
   client.on('message', onMessage);
   try {
-    await client.subscribeAsync([filter, probe], { qos: 1 });
+    await client.subscribeAsync(probe, { qos: 1 });
     await client.publishAsync(probe, 'x', { qos: 1, retain: false });
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([back, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
     clearTimeout(timer);
-    await client.unsubscribeAsync([filter, probe]);
+    await client.unsubscribeAsync(probe);
+  } finally {
+    client.removeListener('message', onMessage);
+  }
+}
+
+/** Every retained message on `filter` (non-empty), read up to a round trip through the broker. */
+export async function readRetained(client: MqttClient, filter: string): Promise<Map<string, Buffer>> {
+  const got = new Map<string, Buffer>();
+  const onMessage = (topic: string, payload: Buffer): void => {
+    if (payload.length > 0 && topicMatches(filter, topic) && !topic.includes('/_probe/')) got.set(topic, payload);
+  };
+  client.on('message', onMessage);
+  try {
+    await client.subscribeAsync(filter, { qos: 1 });
+    await roundTrip(client, filter.split('/')[0]!);
+    await client.unsubscribeAsync(filter);
   } finally {
     client.removeListener('message', onMessage);
   }
