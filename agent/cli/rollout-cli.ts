@@ -118,15 +118,26 @@ export const modelRolloutCommand = async (argv: string[], log: Logger): Promise<
       for (const id of canaries) await withdrawRelease(client, base, id);
       // Canaries that installed go back to what they ran; one that refused still runs it.
       const installed = canaries.filter((id) => watch.known.get(id)?.active.version === input.bundle.version);
-      if (installed.length > 0) {
+      // A rollback is a command, not desired state (installs only move forward): only an online canary can take it.
+      // One that is offline keeps the version until an operator rolls it back; the progress record names it.
+      const reachable = installed.filter((id) => signals.online(id));
+      const unreachable = installed.filter((id) => !signals.online(id));
+      const rolledBack: string[] = [];
+      if (reachable.length > 0) {
         const request = `rb-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
         watch.isAnswer = null;
         watch.answers.clear();
         watch.id = request;
-        for (const id of installed) await client.publishAsync(topics.rollback(base, id), encodeRollback(request), { qos: 1, retain: false });
-        await watch.waitFor(() => installed, timeoutS * 1000);
+        for (const id of reachable) await client.publishAsync(topics.rollback(base, id), encodeRollback(request), { qos: 1, retain: false });
+        await watch.waitFor(() => reachable, timeoutS * 1000);
+        rolledBack.push(...reachable.filter((id) => watch.answers.get(id)?.last_update?.ok === true));
       }
-      await save({ phase: 'halted', reason: `${reason}; canaries' records withdrawn${installed.length ? `, rolled back: ${installed.join(', ')}` : ''}` });
+      const notBack = installed.filter((id) => !rolledBack.includes(id));
+      await save({
+        phase: 'halted',
+        reason: `${reason}; canaries' records withdrawn${rolledBack.length ? `, rolled back: ${rolledBack.join(', ')}` : ''}` +
+          (notBack.length ? `; still on ${input.bundle.version}${unreachable.length ? ' (offline)' : ''}: ${notBack.join(', ')}: fer-agent model rollback --agent <id>` : ''),
+      });
       return 1;
     };
 
