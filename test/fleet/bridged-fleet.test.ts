@@ -36,7 +36,7 @@ interface Fleet {
   agents: FleetAgent[];
   board: StatusBoard;
   key: ReturnType<typeof makeKey>;
-  bundles: { v1: string; v2: string; v3: string; bad: string };
+  bundles: { v1: string; v2: string; mid: string; v3: string; bad: string };
   dir: string;
 }
 
@@ -106,7 +106,7 @@ test.before(async () => {
   const key = makeKey();
   // bad: a self-test whose expected outputs the model does not give (a broken export, as a canary would catch it).
   const bundles = {
-    v1: bundleCopy('1.0.0'), v2: bundleCopy('1.1.0'), v3: bundleCopy('1.2.0'),
+    v1: bundleCopy('1.0.0'), v2: bundleCopy('1.1.0'), mid: bundleCopy('1.1.5'), v3: bundleCopy('1.2.0'),
     bad: bundleCopy('1.2.0', (m) => {
       for (const st of selfTests(m)) for (const c of st.cases) c.expected = c.expected.map((x) => 1 - x);
     }),
@@ -214,7 +214,7 @@ test.serial('a second release: timed, bytes through the central broker counted; 
   for (const id of ids) t.is(f.board.status.get(id)?.active.version, '1.1.0', `${id} keeps 1.1.0`);
 });
 
-test.serial('a rollout whose canaries fail their self-test halts and leaves the fleet as it was; a good one goes canary → soak → all', async (t) => {
+test.serial('rollouts: canaries failing their self-test halt it; a canary lost in the soak halts it and the others are rolled back; a good one goes canary → soak → all', async (t) => {
   const f = need();
   const recordOf = async (target: string): Promise<string | null> => {
     const m = await retained(f.central.url, `fer/${target}/model/release`);
@@ -232,6 +232,30 @@ test.serial('a rollout whose canaries fail their self-test halts and leaves the 
   t.is(await recordOf('a2'), null);
   t.is(await recordOf('all'), allBefore, 'the rest of the fleet was never offered it');
   for (const id of ids) t.is(f.board.status.get(id)?.active.version, '1.1.0', `${id} still runs 1.1.0`);
+
+  // A canary that installed and then went away during the soak: the rollout halts, the canary still online is rolled
+  // back, and the one offline is named with the command to run (a rollback is a command, not desired state).
+  const soakRun = cli(['model', 'rollout', f.bundles.mid, '--to', 'all', '--canary', '2', '--soak-s', '120', '--timeout-s', '120', '--key', f.key.keyFile, '--mqtt-url', f.central.url])
+    .then(() => ({ code: 0, stdout: '' }), (err: { code?: number; stdout?: string }) => ({ code: err.code, stdout: err.stdout ?? '' }));
+  const progress = async (): Promise<{ phase: string; version: string } | undefined> => {
+    const p = (await retained(f.central.url, 'fer/_rollout/all')).get('fer/_rollout/all');
+    return p ? (JSON.parse(p.toString()) as { phase: string; version: string }) : undefined;
+  };
+  await waitFor('the 1.1.5 rollout to reach its soak', async () => {
+    const p = await progress();
+    return p?.version === '1.1.5' && p.phase === 'soak';
+  }, 120_000, 250);
+  const a2 = f.agents.find((a) => a.spec.id === 'a2')!;
+  await a2.stop('SIGKILL');
+  const halted = await soakRun;
+  t.is(halted.code, 1, halted.stdout);
+  t.regex(halted.stdout, /halted: a2 went offline; canaries' records withdrawn, rolled back: a1; still on 1\.1\.5 \(offline\): a2: fer-agent model rollback --agent <id>/);
+  await waitFor('a1 back on 1.1.0', () => f.board.status.get('a1')?.active.version === '1.1.0', 60_000, 100);
+  a2.start();
+  await waitFor('a2 back online, still on 1.1.5', () => f.board.availability.get('a2') === 'online' && f.board.status.get('a2')?.active.version === '1.1.5', 120_000, 100);
+  await cli(['model', 'rollback', '--agent', 'a2', '--mqtt-url', f.central.url]);
+  await waitFor('a2 rolled back by the operator', () => f.board.status.get('a2')?.active.version === '1.1.0', 60_000, 100);
+  t.is(await recordOf('all'), allBefore, 'the rest of the fleet was never offered 1.1.5');
 
   const good = await cli(['model', 'rollout', f.bundles.v3, '--to', 'all', '--canary', '20%', '--soak-s', '2', '--timeout-s', '120', '--key', f.key.keyFile, '--mqtt-url', f.central.url]);
   t.regex(good, /canary\n.*soak\n.*released/s);
