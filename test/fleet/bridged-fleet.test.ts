@@ -210,6 +210,16 @@ test.serial('a second release: timed, bytes through the central broker counted; 
   const forged = JSON.stringify({ ...o, body: o.body.replace('"version":"1.0.0"', '"version":"9.0.0"').replace(/"seq":\d+/, `"seq":${Date.now() + 1000}`) });
   await pub.publishAsync('fer/all/model/release', forged, { qos: 1, retain: true });
   await waitFor('every agent to refuse the forged record', () => ids.every((id) => f.board.status.get(id)?.last_update?.reason === 'model_signature_invalid'), 60_000, 50);
+  // The seq an agent accepted survives its restart (<state_dir>/releases.json): the replay is still refused after one.
+  const b1 = f.agents.find((a) => a.spec.id === 'b1')!;
+  await b1.stop();
+  await waitFor('b1 offline', () => f.board.availability.get('b1') === 'offline', 60_000, 50);
+  await pub.publishAsync('fer/all/model/release', old, { qos: 1, retain: true });
+  b1.start();
+  await waitFor('b1, restarted, to refuse the replayed record', () => f.board.availability.get('b1') === 'online' && f.board.status.get('b1')?.last_update?.reason === 'release_stale', 120_000, 100)
+    .catch((err: Error) => {
+      throw new Error(`${err.message}:\n${f.board.describe()}`);
+    });
   await pub.endAsync();
   for (const id of ids) t.is(f.board.status.get(id)?.active.version, '1.1.0', `${id} keeps 1.1.0`);
 });
