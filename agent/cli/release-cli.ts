@@ -20,7 +20,7 @@ import { readBundleArg, type BundleArg } from './bundle-arg.js';
 
 type CliHandler = (argv: string[], log: Logger) => Promise<number>;
 const USAGE = 2;
-const FINAL: ReadonlySet<ReleaseState['state']> = new Set(['converged', 'ahead', 'refused', 'failed']);
+export const FINAL_STATES: ReadonlySet<ReleaseState['state']> = new Set(['converged', 'ahead', 'refused', 'failed']);
 
 /** The record bodies on the broker now, by target (signatures are the agents' business; the CLI reads fields only). */
 async function currentRecords(client: MqttClient, base: string): Promise<Map<string, ReleaseBody>> {
@@ -123,7 +123,6 @@ export async function withdrawRelease(client: MqttClient, base: string, to: stri
   return old;
 }
 
-export const FINAL_STATES = FINAL;
 
 export const modelReleaseCommand: CliHandler = async (argv, log) => {
   const { values, positionals } = parseFlags(argv, {
@@ -145,6 +144,9 @@ export const modelReleaseCommand: CliHandler = async (argv, log) => {
     return values.help ? 0 : USAGE;
   }
   checkTarget(to);
+  const timeoutS = Number(str(values['timeout-s']) ?? 300);
+  // A bad value must not make the wait spin forever (NaN never reaches a deadline).
+  if (!(timeoutS > 0)) throw new FerError('config_invalid', `--timeout-s = ${JSON.stringify(values['timeout-s'])} is invalid: expected a positive number`);
   const input = await releaseInput(values, positionals[0]!);
   const broker = await brokerArgs(values);
   const client = await connectBroker(broker);
@@ -152,7 +154,7 @@ export const modelReleaseCommand: CliHandler = async (argv, log) => {
     const watch = new StatusWatch(client, broker.base);
     if (values.wait) await watch.start();
     const body = await publishRelease(client, broker.base, input, to);
-    watch.isAnswer = (s: StatusPayload) => s.release?.id === body.id && FINAL.has(s.release.state);
+    watch.isAnswer = (s: StatusPayload) => s.release?.id === body.id && FINAL_STATES.has(s.release.state);
     const src = body.source;
     log.info({ release: body.id, target: to, bytes: src.bytes }, 'release published');
     out(`released ${body.name} ${body.version} to ${to} as ${body.id} (${src.bytes} bytes, sha256 ${src.sha256}, ${src.kind === 'chunks' ? `${src.chunks} retained chunks` : 'fetched from its URL'}${input.key ? '' : ', unsigned'})`);
@@ -160,7 +162,7 @@ export const modelReleaseCommand: CliHandler = async (argv, log) => {
     // Answers that came in before isAnswer was set (a fast agent) are in known.
     for (const s of watch.known.values()) if (watch.isAnswer(s)) watch.answers.set(s.agent_id, s);
     const expected = (): string[] => [...watch.known.values()].filter((s) => statusMatchesTarget(s, to)).map((s) => s.agent_id).sort();
-    await watch.waitFor(expected, Number(str(values['timeout-s']) ?? 300) * 1000);
+    await watch.waitFor(expected, timeoutS * 1000);
     return reportRelease(expected(), watch.answers);
   } finally {
     await client.endAsync();

@@ -166,6 +166,8 @@ export class ReleaseFollower {
     const link = this.link;
     if (!link?.connected()) return;
     this.tried.set(record.id, null);
+    // Bounded: only the newest release ids matter (an old one is never the newest record again).
+    if (this.tried.size > 64) this.tried.delete(this.tried.keys().next().value as string);
     this.setState(record, 'fetching', null, `fetching ${record.source.bytes} bytes`);
     let bytes: Uint8Array;
     try {

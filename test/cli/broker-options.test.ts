@@ -25,3 +25,9 @@ test('a refused login names the settings to check, without the password; TLS fil
   const tls = (await t.throwsAsync(run(process.execPath, [main, 'model', 'status', '--mqtt-url', broker.url, '--ca-file', '/etc/hostname']))) as Failed;
   t.regex(tls.stderr ?? '', /is not TLS; use mqtts:\/\//);
 });
+
+test('release: a --timeout-s that is not a positive number is refused before anything is published', async (t) => {
+  const e = (await t.throwsAsync(run(process.execPath, [main, 'model', 'release', path.join(packageRoot, 'agent', 'assets', 'models', 'fer-default'), '--to', 'all', '--unsigned', '--wait', '--timeout-s', 'abc', '--mqtt-url', 'mqtt://127.0.0.1:1']))) as Failed;
+  t.is(e.code, 78);
+  t.regex(e.stderr ?? '', /--timeout-s = "abc" is invalid: expected a positive number/);
+});
