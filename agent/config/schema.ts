@@ -268,7 +268,7 @@ export const schema = {
       env: 'FER_DETECTOR_PRECISION',
     },
     idle_gating: {
-      doc: 'Skip the face detector on frames where nothing moved and no face is being followed (an empty, still room costs little); the first frame with motion runs it at once.',
+      doc: 'Skip the face detector on frames where nothing moved and no face is being followed (an empty, still room costs little: motion is judged on a small preview decode, and a skipped frame is never decoded in full); the first frame with motion runs it at once.',
       format: 'bool',
       default: true,
       env: 'FER_IDLE_GATING',

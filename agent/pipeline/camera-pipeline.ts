@@ -8,17 +8,22 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ClassifiedFace, DetectedFace, EmotionEvent, Frame, FrameResult, TrackedFace } from '../core/types.js';
 import type { ResolvedCamera } from '../config/load.js';
-import { MotionGate } from '../vision/motion-gate.js';
+import { GRID, GRID_ROWS, MotionGate, type GateDecision } from '../vision/motion-gate.js';
 import { selectFaces, type FaceDetector } from '../vision/face-detector.js';
 import { mergeRegionFaces, planDetection, regionsFoundAll } from '../vision/region-plan.js';
 import { CameraEvents } from '../events/camera-events.js';
 import { FACE_LOST } from '../events/debouncer.js';
 import { encodeSnapshot } from '../vision/snapshot.js';
+import type { StagedFrame } from '../sources/staged-frame.js';
 import type { ModelSlot } from './model-slot.js';
+
+type FrameMeta = Pick<Frame, 'seq' | 'monoMs' | 'wallMs'>;
 
 /** Where frames come from (CameraFeed in production; anything with `next` in tests). */
 export interface FrameProvider {
   next(signal: AbortSignal): Promise<Frame | null>;
+  /** The next frame undecoded (CameraFeed): the pipeline decodes a preview first where idle gating allows. */
+  nextStaged?(signal: AbortSignal): Promise<StagedFrame | null>;
   /** How long the frame `next` returned last took to decode (CameraFeed measures it). */
   stats?(): { lastDecodeMs?: number };
 }
@@ -67,6 +72,8 @@ export class CameraPipeline {
   regionMisses = 0;
   private lastResult: FrameResult | undefined;
   private readonly gate: MotionGate | null;
+  /** The size of the last frame decoded in full (what a frame skipped on its preview reports). */
+  private lastSize: { width: number; height: number } | undefined;
 
   constructor(private readonly d: CameraPipelineDeps) {
     this.generation = d.models.active.generation;
@@ -102,15 +109,18 @@ export class CameraPipeline {
   async run(signal: AbortSignal): Promise<void> {
     const { feed, clock, log } = this.d;
     while (!signal.aborted) {
-      const frame = await feed.next(signal);
-      if (!frame) break;
+      const staged = feed.nextStaged ? await feed.nextStaged(signal) : await this.nextDecoded(signal);
+      if (!staged) break;
       this.lastProgressMono = clock.mono();
       if (this.paused) continue; // idleTick() ends the open tracks (silently: see emitEvents)
       try {
-        await this.process(frame, feed.stats?.().lastDecodeMs ?? 0);
+        await this.processStaged(staged);
       } catch (err) {
-        this.errors++;
-        log.warn({ camera: this.cameraId, seq: frame.seq, err: errorMessage(err) }, 'frame failed; continuing');
+        // A frame that does not decode was counted and reported by the feed (corrupt frames); it is skipped here.
+        if (!staged.decodeFailed) {
+          this.errors++;
+          log.warn({ camera: this.cameraId, seq: staged.seq, err: errorMessage(err) }, 'frame failed; continuing');
+        }
       }
       this.lastProgressMono = clock.mono();
     }
@@ -118,13 +128,45 @@ export class CameraPipeline {
     this.emitEvents(this.events.flush(clock.mono(), clock.wall()));
   }
 
-  /** Processes one frame (`decodeMs`: what decoding it cost, for the per-stage latency); exposed for tests and benchmarks. */
-  async process(frame: Frame, decodeMs = 0): Promise<FrameResult> {
-    const { models, bus, clock, camera } = this.d;
+  /** A feed without nextStaged: its frames come decoded, and their decode time from stats(). */
+  private async nextDecoded(signal: AbortSignal): Promise<StagedFrame | null> {
+    const { feed } = this.d;
+    const frame = await feed.next(signal);
+    if (!frame) return null;
+    const decodeMs = feed.stats?.().lastDecodeMs ?? 0;
+    return { ...frame, preview: async () => frame, full: async () => frame, decodeMs: () => decodeMs, decodeFailed: false, fullDecoded: true };
+  }
+
+  /**
+   * Processes one frame that is not decoded yet. With idle gating, the gate decides on a small preview, and a frame
+   * it skips is never decoded in full: in an empty, still room the cost per frame is the preview's decode. While
+   * something watches whole frames (the live view) every frame is decoded in full, as that needs them.
+   */
+  async processStaged(staged: StagedFrame): Promise<FrameResult> {
+    const { clock, bus } = this.d;
+    if (!this.gate || bus.listenerCount('frame') > 0) return this.process(await staged.full(), staged.decodeMs());
+    const preview = await staged.preview(GRID, GRID_ROWS);
     const t0 = (this.lastFrameMono = clock.mono());
-    const skip = this.gate?.decide(frame, this.events.active(), t0).decision === 'skip';
+    if (this.gate.decide(preview, this.events.active(), t0).decision === 'run') return this.process(await staged.full(), staged.decodeMs(), 'run');
+    // The size a skipped frame reports is the last full decode's: the camera's size does not change while nothing moves.
+    const size = this.lastSize ?? { width: preview.width, height: preview.height };
+    // The gate's time counts as detection, as on a full frame.
+    return this.finish(staged, size, [], true, 0, staged.decodeMs(), t0, clock.mono());
+  }
+
+  /** Processes one frame (`decodeMs`: what decoding it cost, for the per-stage latency); exposed for tests and benchmarks. */
+  async process(frame: Frame, decodeMs = 0, gated?: GateDecision): Promise<FrameResult> {
+    const { clock } = this.d;
+    const t0 = (this.lastFrameMono = clock.mono());
+    const skip = (gated ?? this.gate?.decide(frame, this.events.active(), t0).decision) === 'skip';
     const { faces, regions } = skip ? { faces: [], regions: 0 } : await this.findFaces(frame, t0);
-    const t1 = clock.mono();
+    this.lastSize = { width: frame.width, height: frame.height };
+    return this.finish(frame, this.lastSize, faces, skip, regions, decodeMs, t0, clock.mono(), frame);
+  }
+
+  /** Classifies the faces found, tracks and debounces them, and publishes the result (`frame`: the pixels, if decoded). */
+  private async finish(meta: FrameMeta, size: { width: number; height: number }, faces: DetectedFace[], skip: boolean, regions: number, decodeMs: number, t0: number, t1: number, frame?: Frame): Promise<FrameResult> {
+    const { models, bus, clock, camera } = this.d;
     const lease = models.acquire();
     let classified: ClassifiedFace[];
     try {
@@ -136,32 +178,32 @@ export class CameraPipeline {
         this.events = this.newEvents();
       }
       const n = faces.length;
-      const probs = n ? await classifier.classify(preprocessor.run(frame, faces.map((f) => f.box)), n) : new Float32Array(0);
+      const probs = n && frame ? await classifier.classify(preprocessor.run(frame, faces.map((f) => f.box)), n) : new Float32Array(0);
       const k = classifier.labels.length;
       classified = faces.map((f, i) => ({ ...f, emotion: { labels: classifier.labels, probs: probs.slice(i * k, (i + 1) * k) } }));
     } finally {
       lease.release();
     }
     const t2 = clock.mono();
-    const { tracks, events } = this.events.process(classified, frame.monoMs, frame.wallMs);
+    const { tracks, events } = this.events.process(classified, meta.monoMs, meta.wallMs);
     this.frames++;
     const result: FrameResult = {
       cameraId: camera.id,
-      seq: frame.seq,
-      monoMs: frame.monoMs,
-      wallMs: frame.wallMs,
-      width: frame.width,
-      height: frame.height,
+      seq: meta.seq,
+      monoMs: meta.monoMs,
+      wallMs: meta.wallMs,
+      width: size.width,
+      height: size.height,
       faces: tracks,
       ...(skip ? { detectorSkipped: true } : {}),
       ...(regions ? { detectorRegions: regions } : {}),
-      timings: timingsOf(frame.monoMs, t0, t1, t2, clock.mono(), decodeMs),
+      timings: timingsOf(meta.monoMs, t0, t1, t2, clock.mono(), decodeMs),
     };
     this.lastResult = result;
-    if (bus.listenerCount('frame') > 0) bus.emit('frame', frame);
+    if (frame && bus.listenerCount('frame') > 0) bus.emit('frame', frame);
     bus.emit('result', result);
     const stamped = this.emitEvents(events);
-    if (camera.snapshot.enabled) this.snapshots(frame, tracks, stamped);
+    if (frame && camera.snapshot.enabled) this.snapshots(frame, tracks, stamped);
     return result;
   }
 

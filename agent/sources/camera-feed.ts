@@ -17,6 +17,7 @@ import type { Logger } from '../core/log.js';
 import type { Frame } from '../core/types.js';
 import { linkSignals } from './abort.js';
 import { decodeFrame, downscaleRaw } from './decode.js';
+import { stageDecoded, stageEncoded, type StageOptions, type StagedFrame } from './staged-frame.js';
 import { sleep as realSleep, type SleepFn } from './sleep.js';
 import type { FrameSource, SourceFrame } from './frame-source.js';
 
@@ -173,7 +174,52 @@ export class CameraFeed {
     }
   }
 
+  /**
+   * Like next(), but hands the frame out undecoded: the caller decodes a preview, the full frame, or both (see
+   * StagedFrame). A decode that fails is counted as a corrupt frame, as in next(), and rejects for the caller to skip.
+   */
+  async nextStaged(signal?: AbortSignal): Promise<StagedFrame | null> {
+    this.start();
+    const linked = signal ? linkSignals(signal, this.ctrl.signal) : undefined;
+    try {
+      const sf = await this.take(linked?.signal ?? this.ctrl.signal);
+      if (!sf) return null;
+      this.lastHandOutMono = this.clock.mono();
+      this.s.handedOut++;
+      const o: StageOptions = {
+        clock: this.clock,
+        onError: (err) => this.onCorrupt(sf, err),
+        onDecoded: (ms) => (this.s.lastDecodeMs = ms),
+      };
+      if (sf.kind === 'encoded') return stageEncoded(this.cameraId, sf.frame, { ...o, maxWidth: this.opts.maxWidth });
+      return stageDecoded({ ...sf.frame, cameraId: this.cameraId }, () => this.decode(sf), o);
+    } finally {
+      linked?.dispose();
+    }
+  }
+
   private async nextFrame(stopSignal: AbortSignal): Promise<Frame | null> {
+    for (;;) {
+      const sf = await this.take(stopSignal);
+      if (!sf) return null;
+      let frame: Frame;
+      const t0 = this.clock.mono();
+      try {
+        frame = await this.decode(sf);
+        this.s.lastDecodeMs = this.clock.mono() - t0;
+      } catch (err) {
+        this.onCorrupt(sf, err);
+        continue;
+      }
+      if (stopSignal.aborted) return null;
+      this.lastHandOutMono = this.clock.mono();
+      this.s.handedOut++;
+      return frame;
+    }
+  }
+
+  /** Waits for the fps gap and a frame in the slot, and takes it; null once stopped or ended. */
+  private async take(stopSignal: AbortSignal): Promise<SourceFrame | null> {
     for (;;) {
       if (stopSignal.aborted) return null;
       const gap = this.lastHandOutMono + this.minIntervalMs - this.clock.mono();
@@ -193,19 +239,7 @@ export class CameraFeed {
       this.wanted = false;
       this.slot = undefined;
       this.wake(); // a pull source waits for the slot to empty
-      let frame: Frame;
-      const t0 = this.clock.mono();
-      try {
-        frame = await this.decode(sf);
-        this.s.lastDecodeMs = this.clock.mono() - t0;
-      } catch (err) {
-        this.onCorrupt(sf, err);
-        continue;
-      }
-      if (stopSignal.aborted) return null;
-      this.lastHandOutMono = this.clock.mono();
-      this.s.handedOut++;
-      return frame;
+      return sf;
     }
   }
 

@@ -2,7 +2,7 @@
  * Encoded frame (JPEG/PNG/...) → RGB Frame, with an optional downscale. Anything that is not a whole, sane image
  * throws FerError('frame_corrupt') saying what is wrong, so the feed can skip it and go on.
  */
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { FerError, errorMessage } from '../core/errors.js';
 import type { EncodedFrame, Frame } from '../core/types.js';
 
@@ -14,13 +14,24 @@ function hexPrefix(bytes: Uint8Array): string {
 }
 
 export async function decodeFrame(cameraId: string, enc: EncodedFrame, maxWidth?: number): Promise<Frame> {
+  return decode(cameraId, enc, (img) => (maxWidth !== undefined && maxWidth > 0 ? img.resize({ width: Math.round(maxWidth), withoutEnlargement: true }) : img));
+}
+
+/**
+ * A small decode of the frame, exactly `width` x `height` (stretched: the motion gate compares cells, not shapes).
+ * A JPEG is decoded at 1/2-1/8 scale inside libjpeg (sharp's shrink-on-load), which skips most of the inverse DCT
+ * and never builds the full-size pixels; the entropy decoding is still whole, so a truncated or corrupt frame fails
+ * here just as it would in full.
+ */
+export async function decodePreview(cameraId: string, enc: EncodedFrame, width: number, height: number): Promise<Frame> {
+  return decode(cameraId, enc, (img) => img.resize(width, height, { fit: 'fill', fastShrinkOnLoad: true }));
+}
+
+async function decode(cameraId: string, enc: EncodedFrame, shape: (img: Sharp) => Sharp): Promise<Frame> {
   const what = `camera ${cameraId} frame ${enc.seq}`;
   if (enc.bytes.length === 0) throw new FerError('frame_corrupt', `${what} is empty (0 bytes)`);
   const input = Buffer.from(enc.bytes.buffer, enc.bytes.byteOffset, enc.bytes.byteLength);
-  let img = sharp(input, { failOn: 'truncated', limitInputPixels: MAX_FRAME_PIXELS, sequentialRead: true })
-    .removeAlpha()
-    .toColourspace('srgb');
-  if (maxWidth !== undefined && maxWidth > 0) img = img.resize({ width: Math.round(maxWidth), withoutEnlargement: true });
+  const img = shape(sharp(input, { failOn: 'truncated', limitInputPixels: MAX_FRAME_PIXELS, sequentialRead: true }).removeAlpha().toColourspace('srgb'));
   try {
     const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new FerError('frame_corrupt', `${what} decoded to ${info.channels} channels, expected 3`);

@@ -6,8 +6,9 @@
  *  - or `idleIntervalMs` has passed since the detector last ran (a face that crept in slowly, a missed change).
  * The first frame with motion runs the detector at once, so an event is never delayed by more than that frame.
  *
- * The test: the frame sampled on a coarse grid (GRID x GRID_ROWS cells, SAMPLES x SAMPLES pixels averaged per cell,
- * about 50k reads for any frame size), compared cell by cell with the reference thumbnail; motion when at least
+ * The test: the frame sampled on a coarse grid (GRID x GRID_ROWS cells, up to SAMPLES x SAMPLES pixels averaged per
+ * cell, at most about 50k reads for any frame size), compared cell by cell with the reference thumbnail; the agent
+ * feeds it a GRID x GRID_ROWS preview decoded at reduced scale (see StagedFrame), one pixel per cell; motion when at least
  * `minChangedCells` cells moved by more than `cellDelta` grey levels. Averaging 16 samples per cell takes the
  * per-pixel sensor noise (a few levels) well below `cellDelta`.
  */
@@ -34,19 +35,22 @@ export function thumbnail(frame: Frame, out: Float32Array = new Float32Array(GRI
   const { width, height, channels, data } = frame;
   const cw = width / GRID;
   const ch = height / GRID_ROWS;
+  // No more samples per cell than it has pixels: on a preview of GRID x GRID_ROWS each cell is one pixel, read once.
+  const nx = Math.max(1, Math.min(SAMPLES, Math.floor(cw)));
+  const ny = Math.max(1, Math.min(SAMPLES, Math.floor(ch)));
   for (let gy = 0; gy < GRID_ROWS; gy++) {
     for (let gx = 0; gx < GRID; gx++) {
       let sum = 0;
-      for (let sy = 0; sy < SAMPLES; sy++) {
-        const y = Math.min(height - 1, Math.floor((gy + (sy + 0.5) / SAMPLES) * ch));
-        for (let sx = 0; sx < SAMPLES; sx++) {
-          const x = Math.min(width - 1, Math.floor((gx + (sx + 0.5) / SAMPLES) * cw));
+      for (let sy = 0; sy < ny; sy++) {
+        const y = Math.min(height - 1, Math.floor((gy + (sy + 0.5) / ny) * ch));
+        for (let sx = 0; sx < nx; sx++) {
+          const x = Math.min(width - 1, Math.floor((gx + (sx + 0.5) / nx) * cw));
           const i = (y * width + x) * channels;
           // Green carries most of the luma; for a gray frame it is the one channel.
           sum += channels === 3 ? (data[i]! + 2 * data[i + 1]! + data[i + 2]!) / 4 : data[i]!;
         }
       }
-      out[gy * GRID + gx] = sum / (SAMPLES * SAMPLES);
+      out[gy * GRID + gx] = sum / (nx * ny);
     }
   }
   return out;

@@ -113,7 +113,7 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   }
   // CenterFace finds exactly what each set holds (the composed frames really have three faces).
   const cf = rows[0]!;
-  t.deepEqual(cf.sets.map((s) => [s.scene ?? 'back to back', s.facesFound]), [['back to back', 0], ['back to back', 1], ['back to back', 3], ['paced', 1], ['paced', 3], ['hd', 1], ['hd-full', 1], ['still', 0]], 'and none in the still empty scene');
+  t.deepEqual(cf.sets.map((s) => [s.scene ?? 'back to back', s.facesFound]), [['back to back', 0], ['back to back', 1], ['back to back', 3], ['paced', 1], ['paced', 3], ['hd', 1], ['hd-full', 1], ['still', 0], ['still-full', 0]], 'and none in the still empty scene');
   // Follow regions: used with faces by default, never with follow_regions off or without faces.
   const share = (id: string, faces: number): number | undefined => rows.find((r) => r.config === id)?.sets.find((s) => s.faces === faces && !s.scene)?.regionShare;
   t.true(share('centerface-onnxruntime', 1)! > 0.5, `default, 1 face: ${share('centerface-onnxruntime', 1)}`);
@@ -121,6 +121,7 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   t.is(share('centerface-onnxruntime-whole', 1), 0);
   t.is(share('tiny-tfjs-wasm', 1), 0, "face-api's detectors always search the whole frame");
   t.true(md.includes('A 1920x1080 camera, one face:'), 'the 1080p comparison is reported');
+  t.true(md.includes('Idle gating on a shrink-on-load preview'), 'the still room is reported on previews and on full decodes, side by side');
   t.is(cf.engine, 'onnxruntime');
   // A person appearing in a still room gets an event: debouncing's minimum duration, plus at most a few frames.
   t.truthy(cf.appear, 'the appear scene ran');

@@ -15,12 +15,13 @@ import { Bus } from '../../agent/core/bus.js';
 import { systemClock } from '../../agent/core/clock.js';
 import { createLogger } from '../../agent/core/log.js';
 import type { Logger } from '../../agent/core/log.js';
-import type { AgentControl, EmotionEvent, Frame } from '../../agent/core/types.js';
+import type { AgentControl, EmotionEvent } from '../../agent/core/types.js';
 import { startMqtt, type MqttHandle } from '../../agent/pipeline/mqtt.js';
 import { CameraPipeline } from '../../agent/pipeline/camera-pipeline.js';
 import { setupClassifier } from '../../agent/pipeline/classifier-setup.js';
 import { ModelSlot } from '../../agent/pipeline/model-slot.js';
 import { decodeFrame } from '../../agent/sources/decode.js';
+import { stageEncoded, type StagedFrame } from '../../agent/sources/staged-frame.js';
 import { createDetector } from '../../agent/vision/create-detector.js';
 import type { FaceDetector } from '../../agent/vision/face-detector.js';
 import { defaultFaceApiModelDir } from '../../agent/vision/faceapi-detector.js';
@@ -85,14 +86,15 @@ export interface AppearResult {
 export interface PipelineSetResult {
   faces: number;
   /**
-   * 'still': one empty frame over and over (an empty, static room), where idle gating skips the detector;
+   * 'still': one empty frame over and over (an empty, static room), where idle gating skips the detector, deciding
+   * on a shrink-on-load preview as the agent does; 'still-full': the same, each frame decoded in full first;
    * 'paced': the set's frames on a camera clock of PACED_FPS (processed back to back, but the agent's clock and the
    * frames' timestamps advance 1/PACED_FPS s per frame), so the full searches every detection.full_interval_ms cost
    * what they cost at a real camera's pace; read its CPU per frame, not its frames/s;
    * 'hd' / 'hd-full': the one-face frames as a 1920x1080 camera sends them, decoded at HD_MAX_WIDTH
    * (detection.max_frame_width 960) or at full size.
    */
-  scene?: 'still' | 'paced' | 'hd' | 'hd-full';
+  scene?: 'still' | 'still-full' | 'paced' | 'hd' | 'hd-full';
   cameraId: string;
   frames: number;
   seconds: number;
@@ -143,17 +145,17 @@ interface FrameStep {
   classifyMs: number;
 }
 
-type Step = (frame: Frame) => Promise<Omit<FrameStep, 'decodeMs'>>;
+/** One frame's work; the frame comes undecoded, as the agent's feed hands it out (decode it in full, or stage it). */
+type Step = (frame: StagedFrame) => Promise<Omit<FrameStep, 'decodeMs'>>;
 
 async function runSet(o: PipelineBenchOptions, faces: number, cameraId: string, jpegs: Buffer[], step: Step, events: () => number, maxWidth?: number): Promise<PipelineSetResult> {
   let seq = 0;
   const one = async (): Promise<{ latency: number } & FrameStep> => {
     const capMono = performance.now();
-    const frame = await decodeFrame(cameraId, { seq, monoMs: capMono, wallMs: performance.timeOrigin + capMono, bytes: jpegs[seq % jpegs.length]! }, maxWidth);
+    const staged = stageEncoded(cameraId, { seq, monoMs: capMono, wallMs: performance.timeOrigin + capMono, bytes: jpegs[seq % jpegs.length]! }, { maxWidth });
     seq++;
-    const decodeMs = performance.now() - capMono;
-    const r = await step(frame);
-    return { latency: performance.now() - capMono, decodeMs, ...r };
+    const r = await step(staged);
+    return { latency: performance.now() - capMono, decodeMs: staged.decodeMs(), ...r };
   };
   for (let i = 0; i < o.warmupFrames; i++) await one();
   const ev0 = events();
@@ -237,8 +239,8 @@ async function runAgentConfig(o: PipelineBenchOptions, spec: PipelineConfigSpec,
     for (const [i, faces] of o.faceCounts.entries()) {
       const pipeline = new CameraPipeline({ camera: cams[i]!, feed: { next: async () => null }, detector, models: slot, bus, clock: systemClock, log });
       results.push(
-        await runSet(o, faces, cams[i]!.id, sets[faces]!, async (frame) => {
-          const r = await pipeline.process(frame);
+        await runSet(o, faces, cams[i]!.id, sets[faces]!, async (s) => {
+          const r = await pipeline.process(await s.full());
           return { faces: r.faces.length, regions: Boolean(r.detectorRegions), detectMs: r.timings.detectMs, classifyMs: r.timings.classifyMs };
         }, () => events),
       );
@@ -248,9 +250,9 @@ async function runAgentConfig(o: PipelineBenchOptions, spec: PipelineConfigSpec,
         if (faces === 0) continue;
         const clock = new ManualClock();
         const paced = new CameraPipeline({ camera: cams[i]!, feed: { next: async () => null }, detector, models: slot, bus, clock, log });
-        const r = await runSet(o, faces, cams[i]!.id, sets[faces]!, async (frame) => {
+        const r = await runSet(o, faces, cams[i]!.id, sets[faces]!, async (s) => {
           clock.advance(1000 / PACED_FPS);
-          const res = await paced.process({ ...frame, monoMs: clock.mono(), wallMs: clock.wall() });
+          const res = await paced.process({ ...(await s.full()), monoMs: clock.mono(), wallMs: clock.wall() });
           return { faces: res.faces.length, regions: Boolean(res.detectorRegions), detectMs: res.timings.detectMs, classifyMs: res.timings.classifyMs };
         }, () => events);
         results.push({ ...r, scene: 'paced' });
@@ -261,21 +263,24 @@ async function runAgentConfig(o: PipelineBenchOptions, spec: PipelineConfigSpec,
       const cam = cams[o.faceCounts.indexOf(1)] ?? cams[0]!;
       for (const [scene, maxWidth] of [['hd', HD_MAX_WIDTH], ['hd-full', undefined]] as const) {
         const p = new CameraPipeline({ camera: cam, feed: { next: async () => null }, detector, models: slot, bus, clock: systemClock, log });
-        const r = await runSet(o, 1, cam.id, hd, async (frame) => {
-          const res = await p.process(frame);
+        const r = await runSet(o, 1, cam.id, hd, async (s) => {
+          const res = await p.process(await s.full());
           return { faces: res.faces.length, regions: Boolean(res.detectorRegions), detectMs: res.timings.detectMs, classifyMs: res.timings.classifyMs };
         }, () => events, maxWidth);
         results.push({ ...r, scene });
       }
     }
     if (spec.detector === 'centerface' && o.faceCounts.includes(0)) {
-      // An empty, static room: the first empty frame over and over, through a fresh pipeline (idle gating state).
-      const still = new CameraPipeline({ camera: cams[0]!, feed: { next: async () => null }, detector, models: slot, bus, clock: systemClock, log });
-      const r = await runSet(o, 0, cams[0]!.id, [sets[0]![0]!], async (frame) => {
-        const res = await still.process(frame);
-        return { faces: res.faces.length, detectMs: res.timings.detectMs, classifyMs: res.timings.classifyMs };
-      }, () => events);
-      results.push({ ...r, scene: 'still' });
+      // An empty, static room: the first empty frame over and over, through a fresh pipeline (idle gating state);
+      // 'still' as the agent runs it (the gate decides on a preview), 'still-full' decoding every frame in full first.
+      for (const scene of ['still', 'still-full'] as const) {
+        const still = new CameraPipeline({ camera: cams[0]!, feed: { next: async () => null }, detector, models: slot, bus, clock: systemClock, log });
+        const r = await runSet(o, 0, cams[0]!.id, [sets[0]![0]!], async (s) => {
+          const res = scene === 'still' ? await still.processStaged(s) : await still.process(await s.full());
+          return { faces: res.faces.length, detectMs: res.timings.detectMs, classifyMs: res.timings.classifyMs };
+        }, () => events);
+        results.push({ ...r, scene });
+      }
     }
     if (spec.detector === 'centerface' && o.appearAfterS && sets[0]?.length && sets[1]?.length) appear = await personAppears(o.appearAfterS, cams[0]!, sets, { detector, slot, bus, log });
   } finally {
@@ -331,7 +336,8 @@ async function runFaceApiBaseline(o: PipelineBenchOptions, spec: PipelineConfigS
   const results: PipelineSetResult[] = [];
   for (const faces of o.faceCounts) {
     results.push(
-      await runSet(o, faces, `faces${faces}`, sets[faces]!, async (frame) => {
+      await runSet(o, faces, `faces${faces}`, sets[faces]!, async (s) => {
+        const frame = await s.full();
         const input = tf.tensor3d(frame.data, [frame.height, frame.width, frame.channels], 'int32');
         try {
           const found = await faceapi.detectAllFaces(input, options).withFaceExpressions();

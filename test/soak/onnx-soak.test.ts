@@ -8,6 +8,7 @@
 import test from 'ava';
 import { ManualClock } from '../helpers/clock.js';
 import { decodeFrame } from '../../agent/sources/decode.js';
+import { stageEncoded } from '../../agent/sources/staged-frame.js';
 import { slope } from '../bench/stats.js';
 import { LONG, frameCount, rssMiB, sampleJpegs, soakPipeline } from './support.js';
 
@@ -22,9 +23,11 @@ const variants = [
   { name: 'onnxruntime + CenterFace + flip TTA', frames: frameCount(300, 5_000), extra: { ...every, 'model.flip_tta': true } },
   // Follow regions (batched region searches) on nearly every frame with a face: full searches only when a face is missed.
   { name: 'onnxruntime + CenterFace follow regions', frames: frameCount(300, 5_000), extra: { ...every, 'detection.full_interval_ms': 60_000 }, regions: true },
+  // Idle gating on previews (the agent's run loop): frames staged undecoded, the gate deciding on shrink-on-load decodes.
+  { name: 'onnxruntime + CenterFace, idle gating on previews', frames: frameCount(300, 5_000), extra: { 'detection.idle_gating': true }, staged: true },
 ];
 
-for (const { name, frames: FRAMES, extra, regions } of variants) {
+for (const { name, frames: FRAMES, extra, regions, staged } of variants) {
   const WARMUP = Math.min(150, Math.floor(FRAMES / 3));
   test(`${name}: ${FRAMES} frames with RSS bounded after warm-up`, async (t) => {
     t.timeout(LONG ? 3_600_000 : 120_000);
@@ -40,25 +43,29 @@ for (const { name, frames: FRAMES, extra, regions } of variants) {
     let wrongFaces = 0;
     let maxTracks = 0;
     let regionFrames = 0;
+    let skippedFrames = 0;
     const sampleEvery = Math.max(10, Math.floor((FRAMES - WARMUP) / 25));
     for (let i = 0; i < FRAMES; i++) {
       // 300 ms per frame: the 8 empty frames last 2.4 s > absence_timeout_ms, so every pass ends tracks (face_lost).
       clock.advance(300);
-      const j = jpegs[i % jpegs.length]!;
-      const frame = await decodeFrame('soak', { seq: i, monoMs: clock.mono(), wallMs: clock.wall(), bytes: j.bytes });
-      const r = await p.pipeline.process(frame);
+      // Staged: each frame twice, so the second of each still empty pair is skipped on its preview.
+      const j = jpegs[(staged ? i >> 1 : i) % jpegs.length]!;
+      const enc = { seq: i, monoMs: clock.mono(), wallMs: clock.wall(), bytes: j.bytes };
+      const r = staged ? await p.pipeline.processStaged(stageEncoded('soak', enc)) : await p.pipeline.process(await decodeFrame('soak', enc));
       if (r.faces.length !== j.faces) wrongFaces++;
       if (r.detectorRegions) regionFrames++;
+      if (r.detectorSkipped) skippedFrames++;
       maxTracks = Math.max(maxTracks, p.pipeline.states().length);
       if (i + 1 === WARMUP) rss0 = rssMiB();
       if (i + 1 > WARMUP && (i + 1 - WARMUP) % sampleEvery === 0) samples.push([i + 1, rssMiB()]);
     }
     const peak = Math.max(...samples.map((s) => s[1]));
     const perKFrames = slope(samples.map((s) => s[0]), samples.map((s) => s[1])) * 1000;
-    t.log(`RSS after warm-up ${rss0.toFixed(1)} MiB, peak after ${peak.toFixed(1)} MiB (+${(peak - rss0).toFixed(1)}), trend ${perKFrames.toFixed(2)} MiB per 1000 frames; ${p.events.length} events`);
+    t.log(`RSS after warm-up ${rss0.toFixed(1)} MiB, peak after ${peak.toFixed(1)} MiB (+${(peak - rss0).toFixed(1)}), trend ${perKFrames.toFixed(2)} MiB per 1000 frames; ${p.events.length} events; detector skipped on ${skippedFrames}`);
     t.is(wrongFaces, 0, 'every frame still yields exactly the faces it holds');
     // 24 of every 32 demo frames hold a face; the first of each run of face frames needs a full search.
     if (regions) t.true(regionFrames >= 0.6 * FRAMES, `${regionFrames} of ${FRAMES} frames searched follow regions`);
+    if (staged) t.true(skippedFrames >= 0.05 * FRAMES, `the detector skipped ${skippedFrames} of ${FRAMES} frames on their previews`);
     t.true(maxTracks <= 2, `at most two live tracks (the previous face fading out and the current one), saw ${maxTracks}`);
     t.true(p.events.some((e) => e.eventType === 'face_lost'), 'tracks ended and face_lost fired');
     t.true(peak - rss0 <= BOUND_MIB, `RSS grew ${(peak - rss0).toFixed(1)} MiB after warm-up (bound ${BOUND_MIB})`);

@@ -48,6 +48,8 @@ export interface SoakPipeline {
   detector: FaceDetector;
   engine: string;
   events: EmotionEvent[];
+  /** The pipeline's bus (to listen for frames as the live view does). */
+  bus: Bus;
   dispose(): Promise<void>;
 }
 
@@ -67,6 +69,7 @@ export async function soakPipeline(engine: EngineName, detector: DetectorName, c
     detector: det,
     engine: loaded.choice.engine,
     events,
+    bus,
     async dispose() {
       await det.dispose();
       await slot.dispose();

@@ -113,6 +113,32 @@ test('next() waits for a new frame, skips corrupt ones (truncated, random, empty
   t.like(feed.stats(), { corrupt: 3, dropped: 0, handedOut: 2 });
 });
 
+test('nextStaged() hands frames out undecoded: a preview, the full frame on demand, corrupt ones counted once', async (t) => {
+  const frames = await jpegs;
+  const src = new ManualSource();
+  const feed = new CameraFeed({ cameraId: 'cam', source: src, fps: 1000, log: silentLogger, corruptWarnIntervalMs: 0 }).start();
+  t.teardown(() => feed.stop());
+  src.push(frames[5]);
+  const s = (await feed.nextStaged())!;
+  t.like(s, { cameraId: 'cam', seq: 0, fullDecoded: false, decodeFailed: false });
+  t.is(s.decodeMs(), 0, 'nothing decoded yet');
+  const p = await s.preview(16, 12);
+  t.deepEqual([p.width, p.height], [16, 12]);
+  t.is(colourIndex(p.data), 5, 'the preview shows the frame');
+  t.false(s.fullDecoded);
+  const f = await s.full();
+  t.is(colourIndex(f.data), 5);
+  t.true(s.fullDecoded);
+  t.is(await s.full(), f, 'decoded once');
+  t.is(feed.stats().lastDecodeMs, s.decodeMs());
+  src.push(garbage);
+  const bad = (await feed.nextStaged())!;
+  await t.throwsAsync(bad.preview(16, 12), { message: /camera cam frame 1 is not a decodable image/ });
+  await t.throwsAsync(bad.full());
+  t.true(bad.decodeFailed);
+  t.like(feed.stats(), { corrupt: 1, handedOut: 2 }, 'one corrupt frame, however many decodes of it failed');
+});
+
 test('fps caps how often next() returns, even with a source that is much faster', async (t) => {
   const src = new ScriptedSource(async function* (_n, signal) {
     for (let seq = 0; !signal.aborted; seq++) {
