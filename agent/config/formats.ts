@@ -20,6 +20,19 @@ convict.addFormat({
   },
 });
 
+// model.flip_tta: a boolean as above, or auto.
+convict.addFormat({
+  name: 'bool-or-auto',
+  validate(val: unknown) {
+    if (typeof val !== 'boolean' && val !== 'auto') throw new Error('expected auto, true or false (also 1/0, yes/no, on/off)');
+  },
+  coerce: (v: unknown) => {
+    if (typeof v !== 'string') return v;
+    const w = v.trim().toLowerCase();
+    return w === 'auto' ? 'auto' : TRUE_WORDS.includes(w) ? true : FALSE_WORDS.includes(w) ? false : v;
+  },
+});
+
 convict.addFormat({
   name: 'unit',
   validate(val: unknown) {

@@ -248,9 +248,9 @@ export const schema = {
       env: 'FER_MODEL_PRECISION',
     },
     flip_tta: {
-      doc: "Classify every face as seen and mirrored and average the two: twice the classifier work (the detector's is unchanged) for the gain the bundle's report gives as public_test_accuracy_flip_tta (docs/model.md).",
-      format: 'bool',
-      default: false,
+      doc: "Classify every face as seen and mirrored and average the two: twice the classifier work (the detector's is unchanged). auto: on only where the bundle's Validation figures show a gain for the form that runs and two passes of it cost no more than one float32 pass on this CPU (timed with model.precision auto; docs/model.md); true or false force it.",
+      format: 'bool-or-auto',
+      default: 'auto' as 'auto' | boolean,
       env: 'FER_FLIP_TTA',
     },
   },

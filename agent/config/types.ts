@@ -98,7 +98,7 @@ export type AgentConfig = {
   log_level: string;
   engine: EngineName;
   threads: number;
-  model: { path: string; state_dir: string; keep_versions: number; trusted_keys: string[]; allow_unsigned: boolean; max_bundle_bytes: number; fetch_allow: string[]; precision: PrecisionSetting; flip_tta: boolean };
+  model: { path: string; state_dir: string; keep_versions: number; trusted_keys: string[]; allow_unsigned: boolean; max_bundle_bytes: number; fetch_allow: string[]; precision: PrecisionSetting; flip_tta: 'auto' | boolean };
   detection: DetectionConfig;
   tracking: TrackingConfig;
   debounce: DebounceConfig;

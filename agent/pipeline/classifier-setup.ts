@@ -4,6 +4,7 @@ import { readCpuClass } from '../core/cpu-class.js';
 import type { Logger } from '../core/log.js';
 import type { EmotionClassifier } from '../emotion/classifier.js';
 import { FlipAveragingClassifier } from '../emotion/flip-average.js';
+import { chooseFlipTta, validationFlipFigures, type FlipTtaChoice } from '../emotion/flip-choice.js';
 import { loadClassifier } from '../emotion/load-classifier.js';
 import { decidePrecision, precisionKey, type PrecisionDecision } from '../engines/precision-choice.js';
 import { timeSideBySide } from '../engines/precision-probe.js';
@@ -23,6 +24,13 @@ export interface LoadedModel {
   manifest: Manifest;
   /** How `model.precision: auto` was decided on this machine; null when the setting (or the engine) fixed it. */
   precisionDecision: PrecisionDecision | null;
+  /** Whether each face is also classified mirrored (`model.flip_tta`), and why. */
+  flipTta: FlipTtaChoice;
+}
+
+/** `{ [key]: value }`, or nothing for undefined (exactOptionalPropertyTypes). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V });
 }
 
 /** Faces per timed call: the agent classifies a frame's faces in one batch; 8 is a busy frame. */
@@ -80,7 +88,14 @@ export async function setupClassifier(cfg: AgentConfig, dir: string, log: Logger
   } else {
     loaded = await loadClassifier(bundle.dir, toModelSpec(m, resolvePrecision(m, choice.engine, cfg.model.precision)), choice.engine, cfg.threads);
   }
-  const classifier = cfg.model.flip_tta ? new FlipAveragingClassifier(loaded) : loaded;
-  log.info({ engine: choice.engine, precision: loaded.spec.precision, threads: cfg.threads, flipTta: cfg.model.flip_tta, model: `${m.name}@${m.version}`, dir: bundle.dir }, 'classifier loaded');
-  return { classifier, choice, dir: bundle.dir, name: m.name, version: m.version, sha256: bundle.manifestSha256, manifest: m, precisionDecision: decision };
+  const precision = loaded.spec.precision;
+  const flipTta = chooseFlipTta({
+    setting: cfg.model.flip_tta,
+    precision,
+    ...optional('validation', validationFlipFigures(m.training, precision)),
+    ...optional('timing', decision ?? undefined),
+  });
+  const classifier = flipTta.on ? new FlipAveragingClassifier(loaded) : loaded;
+  log.info({ engine: choice.engine, precision, threads: cfg.threads, flipTta: flipTta.on, flipTtaWhy: flipTta.why, model: `${m.name}@${m.version}`, dir: bundle.dir }, 'classifier loaded');
+  return { classifier, choice, dir: bundle.dir, name: m.name, version: m.version, sha256: bundle.manifestSha256, manifest: m, precisionDecision: decision, flipTta };
 }

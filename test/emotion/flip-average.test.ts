@@ -68,19 +68,22 @@ test('the flip wrapper averages the two views and is the same for a face and its
   t.deepEqual(flip.labels, inner.labels);
 });
 
-test('model.flip_tta wraps the classifier the agent loads; off by default', async (t) => {
-  for (const [flipTta, wrapped] of [[undefined, false], [true, true]] as const) {
+test('model.flip_tta wraps the classifier the agent loads; auto by default, off for the bundled 1.3.0 (no Validation figures)', async (t) => {
+  for (const [flipTta, wrapped, why] of [[undefined, false, /no Validation accuracy with flip TTA/], [true, true, /set/], [false, false, /set/]] as const) {
     const overrides: Record<string, unknown> = { engine: 'onnxruntime', 'mqtt.url': '' };
     if (flipTta !== undefined) overrides['model.flip_tta'] = flipTta;
     const cfg = loadConfig({ skipDefaultFile: true, env: {}, overrides });
+    t.is(cfg.model.flip_tta, flipTta ?? 'auto');
     const m = await setupClassifier(cfg, cfg.model.path, silentLogger);
     t.is(m.classifier instanceof FlipAveragingClassifier, wrapped, `flip_tta=${flipTta}`);
+    t.is(m.flipTta.on, wrapped);
+    t.regex(m.flipTta.why, why);
     await m.classifier.dispose();
   }
-  for (const [word, value] of [['true', true], ['1', true], ['ON', true], ['false', false], ['0', false], ['no', false]] as const) {
+  for (const [word, value] of [['true', true], ['1', true], ['ON', true], ['false', false], ['0', false], ['no', false], ['auto', 'auto'], [' AUTO ', 'auto']] as const) {
     t.is(loadConfig({ skipDefaultFile: true, env: { FER_FLIP_TTA: word }, overrides: {} }).model.flip_tta, value, `FER_FLIP_TTA=${word}`);
   }
   // convict's own Boolean would read this as true; ours names the key instead.
-  t.throws(() => loadConfig({ skipDefaultFile: true, env: { FER_FLIP_TTA: 'sometimes' }, overrides: {} }), { message: /model\.flip_tta.*true or false/ });
+  t.throws(() => loadConfig({ skipDefaultFile: true, env: { FER_FLIP_TTA: 'sometimes' }, overrides: {} }), { message: /model\.flip_tta.*auto, true or false/ });
   t.throws(() => loadConfig({ skipDefaultFile: true, env: {}, overrides: { 'model.flip_tta': 'sometimes' } }), { message: /model\.flip_tta/ });
 });

@@ -103,6 +103,12 @@ def test_evaluate_reports_the_int8_accuracy(tiny_checkpoint, eval_csv, tmp_path)
     p8 = onnx_probabilities(tmp_path / "b" / "model.int8.onnx", calibration_input(rows.images, ck.mean, ck.std))
     assert s["onnx_int8"]["accuracy"] == float((p8.argmax(1) == rows.labels).mean())
     assert s["metrics"]["public_test_accuracy_int8"] == s["onnx_int8"]["accuracy"]
+    # Flip TTA for the int8 form (what the agent's model.flip_tta: auto reads on Validation): int8 on each face and its
+    # mirror, averaged.
+    x = calibration_input(rows.images, ck.mean, ck.std)
+    p8f = (p8 + onnx_probabilities(tmp_path / "b" / "model.int8.onnx", np.ascontiguousarray(x[..., ::-1]))) / 2
+    assert s["metrics"]["public_test_accuracy_int8_flip_tta"] == float((p8f.argmax(1) == rows.labels).mean())
+    assert root["metrics"]["validation_accuracy_int8_flip_tta"] == root["onnx_int8"]["accuracy_flip_tta"]
     assert rc == (1 if min(s["onnx_int8"]["points_vs_fp32"], root["onnx_int8"]["points_vs_fp32"]) < -0.5 else 0)
 
 
