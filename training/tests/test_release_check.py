@@ -1,0 +1,63 @@
+"""tools/release_check.py: the shipping rule's verdict (pure), and the whole check on a tiny run as the agent scores it
+(export, the Validation split, `fer-agent eval` in both forms): it passes a bar the model clears and fails one it
+cannot, saying why."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import synthetic_faces, write_fer_csv
+
+TRAINING = Path(__file__).resolve().parents[1]
+ROOT = TRAINING.parent
+CLI = ROOT / "dist" / "agent" / "cli" / "main.js"
+TOOL = TRAINING / "tools" / "release_check.py"
+sys.path.insert(0, str(TRAINING / "tools"))
+
+from release_check import verdict  # noqa: E402
+
+
+def test_verdict_needs_the_bar_and_the_gap_on_every_place():
+    ok = {"host": {"fp32": 0.731, "int8": 0.729}, "Haswell": {"fp32": 0.731, "int8": 0.730}}
+    assert verdict(ok, 0.72, 0.3)["passes"]
+    low = verdict({"host": {"fp32": 0.721, "int8": 0.719}}, 0.72, 0.3)
+    assert not low["passes"] and low["reasons"] == ["host: int8 71.90 % is below 72.0 %"]
+    gap = verdict({"host": {"fp32": 0.74, "int8": 0.73}, "Haswell": {"fp32": 0.74, "int8": 0.738}}, 0.72, 0.3)
+    assert not gap["passes"] and len(gap["reasons"]) == 1 and gap["reasons"][0].startswith("host: int8 is 1.00 points below")
+    assert not verdict({}, 0.72, 0.3)["passes"]
+
+
+def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):
+    if not (CLI.is_file() and shutil.which("node")):
+        if os.environ.get("CI"):
+            pytest.fail(f"the agent is not built ({CLI}): npm test builds it before the Python tests")
+        pytest.skip(f"the agent is not built ({CLI}); run npm run build")
+    images, labels = synthetic_faces(300, seed=21)
+    csv = write_fer_csv(tmp_path / "fer.csv", images, labels, ["Training"] * 300)
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(tiny_checkpoint, run / "final.pt")
+
+    def check(min_int8: float) -> tuple[int, dict]:
+        r = subprocess.run([sys.executable, str(TOOL), "--run", str(run), "--version", "9.9.9", "--data", str(csv),
+                            "--out", str(tmp_path / "out"), "--cpus", "", "--min-int8", str(min_int8)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+        return r.returncode, json.loads(r.stdout.strip().splitlines()[-1])
+
+    rc, v = check(0.0)
+    assert rc == 0 and v["passes"], v
+    host = v["scores"]["host"]
+    assert set(host) == {"fp32", "int8"} and all(0 <= x <= 1 for x in host.values())
+    # The agent scored exactly the held-out tenth (30 of 300 rows), the split training never sees.
+    split = (tmp_path / "out" / "validation.csv.gz")
+    assert split.is_file()
+    assert v["python_report"]["validation_rows"] == 30
+    assert abs(v["python_report"]["validation_accuracy_int8"] - host["int8"]) <= 1 / 30 + 1e-9
+    rc, v = check(1.01)
+    assert rc == 1 and not v["passes"] and v["reasons"][0].startswith("host: int8")

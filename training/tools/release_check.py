@@ -1,0 +1,94 @@
+"""A run's shipping rule, checked as the agent runs the model: exports the run's final.pt (float + int8 on Training
+calibration rows), writes the Validation split, scores it with `fer-agent eval` natively and under
+`qemu-x86_64-static -cpu <class>` in both forms, and says whether the rule holds. Nothing here reads PublicTest.
+
+    npm run build && python3 training/tools/release_check.py --run ~/.cache/fer-edge/runs/kd-mixup --version 1.4.0 \\
+        --data ../shared/datasets/fer2013/fer2013.csv.gz --out ~/.cache/fer-edge/release/kd-mixup [--cpus Haswell]
+
+The rule (training/README.md, run kd-mixup): int8 >= --min-int8 (0.72) on Validation and no more than --max-gap
+points (0.3) below float32 there, on this host and on every emulated class. The last line is JSON with every figure
+and `"passes"`; the exit status is 0 only when it passes. OUT keeps the bundle (OUT/bundle), the Python report of
+Validation (OUT/report) and the split (OUT/validation.csv.gz, dataset rows: keep OUT outside the repository).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = ROOT / "dist" / "agent" / "cli" / "main.js"
+
+
+def verdict(scores: dict[str, dict[str, float]], min_int8: float, max_gap_points: float) -> dict[str, Any]:
+    """`scores`: per place ("host", "Haswell", ...) the Validation accuracy of "fp32" and "int8" (0-1). Pure."""
+    reasons = []
+    for place, s in scores.items():
+        gap = (s["fp32"] - s["int8"]) * 100
+        if s["int8"] < min_int8:
+            reasons.append(f"{place}: int8 {s['int8'] * 100:.2f} % is below {min_int8 * 100:.1f} %")
+        if gap > max_gap_points:
+            reasons.append(f"{place}: int8 is {gap:.2f} points below float32 ({s['fp32'] * 100:.2f} %), over {max_gap_points}")
+    return {"passes": bool(scores) and not reasons, "reasons": reasons if scores else ["nothing was scored"],
+            "scores": scores, "min_int8": min_int8, "max_gap_points": max_gap_points}
+
+
+def agent_eval(bundle: Path, csv: Path, precision: str, qemu_cpu: str | None) -> float:
+    node = shutil.which("node")
+    if not node or not CLI.is_file():
+        raise SystemExit(f"release_check: needs node and the built agent ({CLI}): run npm run build")
+    cmd = [node, str(CLI), "eval", "--model", str(bundle), "--data", str(csv), "--usage", "Validation",
+           "--log-level", "error", "--set", f"model.precision={precision}", "--set", "model.flip_tta=false"]
+    if qemu_cpu:
+        qemu = shutil.which("qemu-x86_64-static")
+        if not qemu:
+            raise SystemExit("release_check: qemu-x86_64-static is missing (apt-get install qemu-user-static)")
+        cmd = [qemu, "-cpu", qemu_cpu, *cmd]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise SystemExit(f"release_check: {' '.join(cmd[-12:])} failed: {r.stderr[-2000:]}")
+    j = json.loads(r.stdout.strip().splitlines()[-1])
+    if j["precision"] != precision:
+        raise SystemExit(f"release_check: asked for {precision}, the agent ran {j['precision']}")
+    print(f"{qemu_cpu or 'host'} {precision}: {j['accuracy'] * 100:.2f} % of {j['n']}", file=sys.stderr)
+    return float(j["accuracy"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", required=True, help="run directory holding final.pt")
+    ap.add_argument("--version", required=True, help="the version the bundle would ship as")
+    ap.add_argument("--name", default="fer-vgg-s")
+    ap.add_argument("--data", required=True, help="FER2013 CSV(.gz): Validation is carved from its Training rows")
+    ap.add_argument("--out", required=True, help="working directory, outside the repository")
+    ap.add_argument("--cpus", default="Haswell", help="qemu x86 CPU models to check besides the host ('' for none)")
+    ap.add_argument("--min-int8", type=float, default=0.72)
+    ap.add_argument("--max-gap", type=float, default=0.3, help="points int8 may lose against float32")
+    a = ap.parse_args(argv)
+    run, out = Path(a.run).expanduser(), Path(a.out).expanduser()
+    final = run / "final.pt"
+    if not final.is_file():
+        raise SystemExit(f"release_check: {final} does not exist yet (the run has not ended)")
+    out.mkdir(parents=True, exist_ok=True)
+    py = [sys.executable, "-m"]
+    env_cwd = ROOT / "training"
+    bundle, report, csv = out / "bundle", out / "report", out / "validation.csv.gz"
+    subprocess.run([*py, "fer_train.export", "--checkpoint", str(final), "--out", str(bundle), "--name", a.name,
+                    "--version", a.version, "--int8-data", a.data, "--force"], cwd=env_cwd, check=True)
+    subprocess.run([*py, "fer_train.evaluate", "--checkpoint", str(final), "--bundle", str(bundle), "--data", a.data,
+                    "--usage", "Validation", "--out", str(report)], cwd=env_cwd, check=False)
+    subprocess.run([*py, "fer_train.split", "--data", a.data, "--usage", "Validation", "--out", str(csv)], cwd=env_cwd, check=True)
+    places = [None, *[c for c in a.cpus.split(",") if c]]
+    scores = {p or "host": {prec: agent_eval(bundle, csv, prec, p) for prec in ("fp32", "int8")} for p in places}
+    v = verdict(scores, a.min_int8, a.max_gap)
+    v["python_report"] = json.loads((report / "summary.json").read_text())["metrics"] if (report / "summary.json").is_file() else None
+    print(json.dumps(v))
+    return 0 if v["passes"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
