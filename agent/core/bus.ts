@@ -13,6 +13,8 @@ export interface ModelInfo {
   engine: string;
   /** The form the engine runs: `model.precision`, or what `auto` measured on this machine. */
   precision: 'fp32' | 'int8';
+  /** Each face also classified mirrored and the two averaged (`model.flip_tta`, or what `auto` decided here). */
+  flipTta: boolean;
   /** Where the active bundle lives. */
   dir: string;
 }

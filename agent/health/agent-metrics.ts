@@ -58,7 +58,7 @@ export class AgentMetrics {
   private readonly sourceState = this.registry.gauge({ name: 'fer_source_state', help: 'Camera source state: 1 for the current state, 0 for the others.', labelNames: ['camera', 'state'] });
   private readonly paused = this.registry.gauge({ name: 'fer_camera_paused', help: '1 while a camera is paused by a command.', labelNames: ['camera'] });
   private readonly frameAge = this.registry.gauge({ name: 'fer_last_frame_age_seconds', help: 'Seconds since the last processed frame (since start before the first).', labelNames: ['camera'] });
-  private readonly modelInfo = this.registry.gauge({ name: 'fer_model_info', help: 'The active model bundle and the engine running it (value 1).', labelNames: ['name', 'version', 'engine', 'precision'] });
+  private readonly modelInfo = this.registry.gauge({ name: 'fer_model_info', help: 'The active model bundle and the engine running it (value 1).', labelNames: ['name', 'version', 'engine', 'precision', 'flip_tta'] });
   private readonly queueDepth = this.registry.gauge({ name: 'fer_mqtt_queue_depth', help: 'Events waiting for the MQTT broker.' });
   /** Only registered when MQTT is configured: a broker that is not meant to exist is neither up nor down. */
   private readonly brokerUp: Gauge | null;
@@ -126,7 +126,7 @@ export class AgentMetrics {
 
   setModel(m: ModelInfo): void {
     this.modelInfo.clear();
-    this.modelInfo.set({ name: m.name, version: m.version, engine: m.engine, precision: m.precision }, 1);
+    this.modelInfo.set({ name: m.name, version: m.version, engine: m.engine, precision: m.precision, flip_tta: String(m.flipTta) }, 1);
     this.model = m;
   }
 

@@ -17,6 +17,8 @@ export interface DiagnosticsPayload {
   engine: string;
   /** fp32 or int8: what runs (model.precision, or what auto measured here). */
   precision: string;
+  /** Whether each face is also classified mirrored (model.flip_tta, or what auto decided here); null before a model. */
+  flip_tta: boolean | null;
   model: string;
   model_version: string;
   cpu_temp_c: number | null;
@@ -99,6 +101,7 @@ export class DiagnosticsModel {
       frame_age_ms: round1(latN > 0 ? ageSum / latN : 0),
       engine: this.model?.engine ?? 'unknown',
       precision: this.model?.precision ?? 'unknown',
+      flip_tta: this.model?.flipTta ?? null,
       model: this.model?.name ?? 'unknown',
       model_version: this.model?.version ?? 'unknown',
       cpu_temp_c: extra.cpuTempC === null ? null : round1(extra.cpuTempC),

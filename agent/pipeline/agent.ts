@@ -53,7 +53,7 @@ export class Agent implements AgentControl {
 
   get model(): ModelInfo {
     const l = this.loaded;
-    return { name: l.name, version: l.version, sha256: l.sha256, labels: [...l.classifier.labels], engine: l.choice.engine, precision: l.classifier.spec.precision, dir: l.dir };
+    return { name: l.name, version: l.version, sha256: l.sha256, labels: [...l.classifier.labels], engine: l.choice.engine, precision: l.classifier.spec.precision, flipTta: l.flipTta.on, dir: l.dir };
   }
 
   get engine(): string {

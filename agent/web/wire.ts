@@ -76,7 +76,7 @@ export function wireEvent(e: EmotionEvent): WireEvent {
 export type WireModel = Omit<ModelInfo, 'dir'>;
 
 export function wireModel(m: ModelInfo): WireModel {
-  return { name: m.name, version: m.version, sha256: m.sha256, labels: [...m.labels], engine: m.engine, precision: m.precision };
+  return { name: m.name, version: m.version, sha256: m.sha256, labels: [...m.labels], engine: m.engine, precision: m.precision, flipTta: m.flipTta };
 }
 
 export interface WireCameraStats {

@@ -157,8 +157,8 @@ test('agent metrics follow the bus: frames, faces, stage latency, events, drops,
   bus.emit('source', { cameraId: 'hall', state: 'failed', reason: 'ffmpeg exited', framesDropped: 7, framesCorrupt: 1 });
   // The source restarted and counts from zero again: the counter must still only go up.
   bus.emit('source', { cameraId: 'hall', state: 'running', framesDropped: 2, framesCorrupt: 0 });
-  bus.emit('model', { name: 'fer-vgg-s', version: '1.0.0', sha256: 'ab', labels: ['happy'], engine: 'onnxruntime', precision: 'int8', dir: '/x' });
-  bus.emit('model', { name: 'fer-vgg-s', version: '1.1.0', sha256: 'cd', labels: ['happy'], engine: 'tfjs-wasm', precision: 'fp32', dir: '/y' });
+  bus.emit('model', { name: 'fer-vgg-s', version: '1.0.0', sha256: 'ab', labels: ['happy'], engine: 'onnxruntime', precision: 'int8', flipTta: false, dir: '/x' });
+  bus.emit('model', { name: 'fer-vgg-s', version: '1.1.0', sha256: 'cd', labels: ['happy'], engine: 'tfjs-wasm', precision: 'fp32', flipTta: true, dir: '/y' });
   bus.emit('paused', { cameraId: 'hall', paused: true });
   m.setMqttQueueDepth(4);
   m.setBrokerConnected(true);
@@ -180,7 +180,7 @@ test('agent metrics follow the bus: frames, faces, stage latency, events, drops,
   t.is(value(p.samples, 'fer_source_state', { camera: 'hall', state: 'failed' }), 0);
   t.deepEqual(
     p.samples.filter((s) => s.name === 'fer_model_info').map((s) => [s.labels, s.value]),
-    [[{ name: 'fer-vgg-s', version: '1.1.0', engine: 'tfjs-wasm', precision: 'fp32' }, 1]],
+    [[{ name: 'fer-vgg-s', version: '1.1.0', engine: 'tfjs-wasm', precision: 'fp32', flip_tta: 'true' }, 1]],
     'only the active model has an info series',
   );
   t.is(value(p.samples, 'fer_camera_paused', { camera: 'hall' }), 1);

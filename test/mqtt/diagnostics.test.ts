@@ -37,7 +37,7 @@ test('fps, processing latency and frame age over the window, per camera and toge
     d.onResult({ ...r, timings: { ...r.timings, waitMs: 40, processMs: 15, totalMs: 55 }, ...(i % 4 === 0 ? { detectorSkipped: true } : {}), ...(i % 4 === 1 ? { detectorRegions: 2 } : {}) });
   }
   const s = d.snapshot(3000, 0, { cpuTempC: 47.25, queued: 2, dropped: 3, uptimeS: 9.6 });
-  t.like(s, { fps: 10, latency_ms: 15, frame_age_ms: 40, engine: 'onnxruntime', precision: 'int8', model_version: '2.0.0', cpu_temp_c: 47.3, events_queued: 2, events_dropped: 3, uptime_s: 10 });
+  t.like(s, { fps: 10, latency_ms: 15, frame_age_ms: 40, engine: 'onnxruntime', precision: 'int8', flip_tta: false, model_version: '2.0.0', cpu_temp_c: 47.3, events_queued: 2, events_dropped: 3, uptime_s: 10 });
   t.deepEqual(s.cameras, { a: { fps: 10, latency_ms: 15, frame_age_ms: 40, detector_skipped: 6, detector_regions: 5 }, b: { fps: 0, latency_ms: 0, frame_age_ms: 0, detector_skipped: 0, detector_regions: 0 } });
   // Error counters come from the sources' latest status: corrupt frames summed, failed sources counted now.
   d.onSource({ cameraId: 'a', state: 'running', framesDropped: 0, framesCorrupt: 2 });

@@ -50,7 +50,7 @@ export class MemoryControl implements AgentControl {
 }
 
 export function modelInfo(labels: readonly string[] = LABELS, version = '1.0.0'): ModelInfo {
-  return { name: 'fer-test', version, sha256: '0'.repeat(64), labels: [...labels], engine: 'onnxruntime', precision: 'int8', dir: '/nonexistent' };
+  return { name: 'fer-test', version, sha256: '0'.repeat(64), labels: [...labels], engine: 'onnxruntime', precision: 'int8', flipTta: false, dir: '/nonexistent' };
 }
 
 /** A face whose smoothed probabilities put `p` on `label` and spread the rest evenly. */

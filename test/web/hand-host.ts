@@ -23,7 +23,7 @@ export function webConfig(overrides: Record<string, unknown> = {}): AgentConfig 
 export class HandHost implements LiveViewHost {
   readonly bus = new Bus();
   readonly states = new Map<string, DebouncedState[]>();
-  model: ModelInfo = { name: 'hand-model', version: '1.2.3', sha256: 'ab'.repeat(32), labels: LABELS, engine: 'onnxruntime', precision: 'int8', dir: '/secret/place' };
+  model: ModelInfo = { name: 'hand-model', version: '1.2.3', sha256: 'ab'.repeat(32), labels: LABELS, engine: 'onnxruntime', precision: 'int8', flipTta: true, dir: '/secret/place' };
   readonly pipelines;
 
   constructor(readonly cfg: AgentConfig) {

@@ -57,7 +57,7 @@ test('page, SSE stream and on-demand frames; frames are taken from the bus only 
   const hello = (await sse.waitFor((m) => m.event === 'hello')).data as WireHello;
   t.is(hello.agentId, host.cfg.agent_id);
   t.deepEqual(hello.cameras, [{ id: 'demo', name: 'Demo frames', snapshot: false }], 'snapshots are off unless enabled');
-  t.deepEqual(hello.model, { name: 'hand-model', version: '1.2.3', sha256: 'ab'.repeat(32), labels: LABELS, engine: 'onnxruntime', precision: 'int8' });
+  t.deepEqual(hello.model, { name: 'hand-model', version: '1.2.3', sha256: 'ab'.repeat(32), labels: LABELS, engine: 'onnxruntime', precision: 'int8', flipTta: true });
   t.deepEqual(hello.events.map((e) => [e.trackId, e.eventType, e.confidence]), [[7, 'happy', 0.812]]);
   t.is(host.bus.listenerCount('frame'), 1);
 
