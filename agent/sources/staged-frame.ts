@@ -75,16 +75,23 @@ function reportingOnce(o: StageOptions): StageOptions {
   };
 }
 
+/** A frame's decode time and failure, over all its decodes. */
+class Tally {
+  ms = 0;
+  failed = false;
+  constructor(private readonly onDecoded?: (totalMs: number) => void) {}
+  readonly add = (d: number, ok: boolean): void => {
+    this.ms += d;
+    if (ok) this.onDecoded?.(this.ms);
+    else this.failed = true;
+  };
+}
+
 /** An encoded frame (JPEG/PNG/...): the preview is a shrink-on-load decode, the full one a decode at maxWidth. */
 export function stageEncoded(cameraId: string, enc: EncodedFrame, opts: StageOptions = {}): StagedFrame {
   const o = reportingOnce(opts);
-  let ms = 0;
-  let failed = false;
-  const add = (d: number, ok: boolean): void => {
-    ms += d;
-    if (ok) o.onDecoded?.(ms);
-    else failed = true;
-  };
+  const tally = new Tally(o.onDecoded);
+  const add = tally.add;
   const full = new Timed<Frame>(add, o);
   const previews = new Map<string, Timed<Frame>>();
   return {
@@ -99,9 +106,9 @@ export function stageEncoded(cameraId: string, enc: EncodedFrame, opts: StageOpt
       return p.run(() => decodePreview(cameraId, enc, width, height));
     },
     full: () => full.run(() => decodeFrame(cameraId, enc, o.maxWidth)),
-    decodeMs: () => ms,
+    decodeMs: () => tally.ms,
     get decodeFailed() {
-      return failed;
+      return tally.failed;
     },
     get fullDecoded() {
       return full.started;
@@ -114,21 +121,16 @@ export function stageEncoded(cameraId: string, enc: EncodedFrame, opts: StageOpt
  * which the motion gate samples at any size. `decode` runs once, on the first call of either method.
  */
 export function stageDecoded(meta: Pick<Frame, 'cameraId' | 'seq' | 'monoMs' | 'wallMs'>, decode: () => Promise<Frame>, o: Omit<StageOptions, 'maxWidth'> = {}): StagedFrame {
-  let ms = 0;
-  let failed = false;
-  const once = new Timed<Frame>((d, ok) => {
-    ms += d;
-    if (ok) o.onDecoded?.(ms);
-    else failed = true;
-  }, o);
+  const tally = new Tally(o.onDecoded);
+  const once = new Timed<Frame>(tally.add, o);
   const get = (): Promise<Frame> => once.run(decode);
   return {
     ...meta,
     preview: get,
     full: get,
-    decodeMs: () => ms,
+    decodeMs: () => tally.ms,
     get decodeFailed() {
-      return failed;
+      return tally.failed;
     },
     get fullDecoded() {
       return once.started;
