@@ -45,9 +45,10 @@ def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):
     shutil.copy(tiny_checkpoint, run / "final.pt")
 
     def check(min_int8: float) -> tuple[int, dict]:
-        r = subprocess.run([sys.executable, str(TOOL), "--run", str(run), "--version", "9.9.9", "--data", str(csv),
-                            "--out", str(tmp_path / "out"), "--cpus", "", "--min-int8", str(min_int8)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+        # Paths relative to the caller's directory, as a person types them (the steps themselves run in training/).
+        r = subprocess.run([sys.executable, str(TOOL), "--run", "run", "--version", "9.9.9", "--data", csv.name,
+                            "--out", "out", "--cpus", "", "--min-int8", str(min_int8)],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
         return r.returncode, json.loads(r.stdout.strip().splitlines()[-1])
 
     rc, v = check(0.0)

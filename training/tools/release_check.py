@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-int8", type=float, default=0.72)
     ap.add_argument("--max-gap", type=float, default=0.3, help="points int8 may lose against float32")
     a = ap.parse_args(argv)
-    run, out = Path(a.run).expanduser(), Path(a.out).expanduser()
+    # The steps run from training/, so every path is made absolute against the caller's directory first.
+    run, out = Path(a.run).expanduser().resolve(), Path(a.out).expanduser().resolve()
+    data = str(Path(a.data).expanduser().resolve())
     final = run / "final.pt"
     if not final.is_file():
         raise SystemExit(f"release_check: {final} does not exist yet (the run has not ended)")
@@ -78,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     env_cwd = ROOT / "training"
     bundle, report, csv = out / "bundle", out / "report", out / "validation.csv.gz"
     subprocess.run([*py, "fer_train.export", "--checkpoint", str(final), "--out", str(bundle), "--name", a.name,
-                    "--version", a.version, "--int8-data", a.data, "--force"], cwd=env_cwd, check=True)
-    subprocess.run([*py, "fer_train.evaluate", "--checkpoint", str(final), "--bundle", str(bundle), "--data", a.data,
+                    "--version", a.version, "--int8-data", data, "--force"], cwd=env_cwd, check=True)
+    subprocess.run([*py, "fer_train.evaluate", "--checkpoint", str(final), "--bundle", str(bundle), "--data", data,
                     "--usage", "Validation", "--out", str(report)], cwd=env_cwd, check=False)
-    subprocess.run([*py, "fer_train.split", "--data", a.data, "--usage", "Validation", "--out", str(csv)], cwd=env_cwd, check=True)
+    subprocess.run([*py, "fer_train.split", "--data", data, "--usage", "Validation", "--out", str(csv)], cwd=env_cwd, check=True)
     places = [None, *[c for c in a.cpus.split(",") if c]]
     scores = {p or "host": {prec: agent_eval(bundle, csv, prec, p) for prec in ("fp32", "int8")} for p in places}
     v = verdict(scores, a.min_int8, a.max_gap)
