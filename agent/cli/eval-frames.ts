@@ -12,7 +12,7 @@ import { FerError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { Preprocessor } from '../emotion/preprocess.js';
 import { FrameScore, pickFace, truthBoxFromName } from '../evaluation/frame-score.js';
-import { argmax } from '../evaluation/metrics.js';
+import { argmax } from '../core/probabilities.js';
 import { setupClassifier } from '../pipeline/classifier-setup.js';
 import { decodeFrame } from '../sources/decode.js';
 import { createDetector } from '../vision/create-detector.js';

@@ -5,6 +5,7 @@
  * was made for. Pure: the timings and the agreement come from the caller.
  */
 import type { CpuClass } from '../core/cpu-class.js';
+import { argmax, lead } from '../core/probabilities.js';
 
 /** int8 must save at least this fraction of float32's time to be chosen. */
 export const INT8_MIN_GAIN = 0.1;
@@ -13,7 +14,7 @@ export interface PrecisionMeasurement {
   /** Median milliseconds per run, same input, same threads. */
   fp32Ms: number;
   int8Ms: number;
-  /** int8 picks float32's top class on every check input (the classifier's self-test faces). */
+  /** int8 picks float32's top class on every check input where that class is clear (`int8AgreesWhereClear`). */
   agrees: boolean;
 }
 
@@ -23,6 +24,18 @@ export interface PrecisionDecision extends PrecisionMeasurement {
   /** What the decision holds for: the cache key's parts. */
   key: string;
   decidedAt: string;
+}
+
+/**
+ * Whether int8 picks float32's top class on each of `n` check inputs (probabilities, `k` per input) wherever
+ * float32's answer is clear: its lead over the runner-up is more than `margin`. A near tie may fall either way without
+ * int8 computing anything else (the self-test's own rule, with `margin` twice its tolerance).
+ */
+export function int8AgreesWhereClear(fp32: ArrayLike<number>, int8: ArrayLike<number>, n: number, k: number, margin: number): boolean {
+  for (let i = 0; i < n; i++) {
+    if (argmax(fp32, i * k, k) !== argmax(int8, i * k, k) && lead(fp32, i * k, k) > margin) return false;
+  }
+  return true;
 }
 
 export function choosePrecision(m: PrecisionMeasurement): { precision: 'fp32' | 'int8'; why: string } {
@@ -50,6 +63,9 @@ export async function decidePrecision(key: string, measure: () => Promise<Precis
 }
 
 /** A decision holds for one model (by digest), one CPU, one onnxruntime and one thread count; any change re-measures. */
+/** Bumped when the rule itself changes, so a decision cached under an older rule is made again. */
+const DECISION_RULE = 'rule 2';
+
 export function precisionKey(what: string, modelDigest: string, cpu: CpuClass, runtime: string, threads: number): string {
-  return [what, modelDigest, cpu.name, cpu.model, runtime, `threads ${threads}`].join(' | ');
+  return [what, modelDigest, cpu.name, cpu.model, runtime, `threads ${threads}`, DECISION_RULE].join(' | ');
 }

@@ -34,9 +34,3 @@ export class ConfusionCounter {
     return { n, accuracy: n ? correct / n : 0, per_class, confusion: this.matrix.map((r) => [...r]) };
   }
 }
-
-export function argmax(p: Float32Array, offset: number, width: number): number {
-  let best = 0;
-  for (let i = 1; i < width; i++) if (p[offset + i]! > p[offset + best]!) best = i;
-  return best;
-}

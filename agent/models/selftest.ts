@@ -4,6 +4,7 @@
  * float16 damage, a layout mix-up) before it is activated.
  */
 import { FerError } from '../core/errors.js';
+import { argmax, lead } from '../core/probabilities.js';
 import type { EmotionClassifier } from '../emotion/classifier.js';
 import { decodeBase64Strict, selfTestFor, type Manifest, type SelfTest } from './manifest.js';
 
@@ -82,17 +83,4 @@ export async function runSelfTest(classifier: EmotionClassifier, m: Manifest): P
     );
   }
   return report;
-}
-
-/** Index of the largest of `v[offset .. offset + k)`. */
-export function argmax(v: ArrayLike<number>, offset: number, k: number): number {
-  let best = 0;
-  for (let j = 1; j < k; j++) if (v[offset + j]! > v[offset + best]!) best = j;
-  return best;
-}
-
-/** How far the top probability is above the second. */
-function lead(p: readonly number[]): number {
-  const [a = 0, b = 0] = [...p].sort((x, y) => y - x);
-  return a - b;
 }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { choosePrecision, decidePrecision, precisionKey, type PrecisionCache, type PrecisionDecision } from '../../agent/engines/precision-choice.js';
+import { choosePrecision, decidePrecision, int8AgreesWhereClear, precisionKey, type PrecisionCache, type PrecisionDecision } from '../../agent/engines/precision-choice.js';
 import { cpuClassFrom } from '../../agent/core/cpu-class.js';
 
 test('int8 only where it agrees and saves at least 10 % of float32 time', (t) => {
@@ -13,6 +13,19 @@ test('int8 only where it agrees and saves at least 10 % of float32 time', (t) =>
   t.is(wrong.precision, 'fp32');
   t.regex(wrong.why, /disagrees/);
   t.is(choosePrecision({ fp32Ms: 10, int8Ms: Number.NaN, agrees: true }).precision, 'fp32');
+});
+
+test('int8 agrees where float32 is clear; a near tie may fall either way', (t) => {
+  const k = 3;
+  // Case 0: clear (0.7 against 0.2) and int8 agrees. Case 1: a near tie (0.37 against 0.34) that int8 breaks the other way.
+  const fp32 = [0.7, 0.2, 0.1, 0.34, 0.37, 0.29];
+  const tieFlipped = [0.69, 0.21, 0.1, 0.35, 0.35 - 1e-3, 0.3 + 1e-3];
+  t.true(int8AgreesWhereClear(fp32, tieFlipped, 2, k, 0.06));
+  t.false(int8AgreesWhereClear(fp32, tieFlipped, 2, k, 0.02), 'with a margin under the tie\'s lead it counts');
+  // A clear answer that int8 changes is a disagreement, whatever the other cases do.
+  const clearFlipped = [0.2, 0.7, 0.1, 0.34, 0.37, 0.29];
+  t.false(int8AgreesWhereClear(fp32, clearFlipped, 2, k, 0.06));
+  t.true(int8AgreesWhereClear(fp32, fp32, 2, k, 0));
 });
 
 test('a decision is cached by model, CPU, runtime and threads; a hit does not measure again', async (t) => {
