@@ -16,6 +16,7 @@ import { runSelfTest } from '../models/selftest.js';
 import { setupClassifier } from '../pipeline/classifier-setup.js';
 import { stateDirCache } from '../pipeline/precision-cache.js';
 import { centerFacePrecisionDecision } from '../vision/centerface-detector.js';
+import { int8ScoreThreshold } from '../vision/centerface-int8-scores.js';
 import { resolveDetector } from '../vision/create-detector.js';
 import { connectionOptions } from '../mqtt/connection.js';
 import { CameraFeed } from '../sources/camera-feed.js';
@@ -53,10 +54,15 @@ async function checkCpuAndDetector(cfg: AgentConfig, engine: string): Promise<Ch
   const checks: Check[] = [{ name: 'cpu', ok: true, detail: `${cpu.model}, class ${cpu.name} (${cpu.flags.join(' ') || 'no int8-relevant flags'})` }];
   const cam = resolveCameras(cfg)[0];
   if (!cam || resolveDetector(cam.detection, engine) !== 'centerface') return checks;
-  if (cam.detection.precision !== 'auto') return [...checks, { name: 'detector', ok: true, detail: `centerface, precision ${cam.detection.precision} (set)` }];
+  // The int8 model scores lower; say which threshold it really applies (centerface-int8-scores.ts).
+  const threshold = (precision: string): string => {
+    const t = cam.detection.score_threshold;
+    return precision === 'int8' ? `; score threshold ${t} (${int8ScoreThreshold(t).toFixed(3)} on the int8 model's scale)` : `; score threshold ${t}`;
+  };
+  if (cam.detection.precision !== 'auto') return [...checks, { name: 'detector', ok: true, detail: `centerface, precision ${cam.detection.precision} (set)${threshold(cam.detection.precision)}` }];
   try {
     const d = await centerFacePrecisionDecision({ detection: cam.detection, threads: cfg.threads, precisionCache: stateDirCache(cfg.model.state_dir, silentLogger) });
-    return [...checks, { name: 'detector', ok: true, detail: `centerface ${cam.detection.input_width}x${cam.detection.input_height}, ${decided(d, 'auto')}` }];
+    return [...checks, { name: 'detector', ok: true, detail: `centerface ${cam.detection.input_width}x${cam.detection.input_height}, ${decided(d, 'auto')}${threshold(d.precision)}` }];
   } catch (err) {
     return [...checks, { name: 'detector', ok: false, detail: `centerface: ${errorMessage(err)}` }];
   }

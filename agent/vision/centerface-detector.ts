@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { centerfaceInt8ModelPath, centerfaceModelPath } from '../core/paths.js';
 import type { Box, DetectedFace, Frame } from '../core/types.js';
 import { CENTERFACE_STRIDE, decodeCenterFace } from './centerface-decode.js';
+import { int8ScoreThreshold } from './centerface-int8-scores.js';
 import { frameProblem, selectFaces, type FaceDetector } from './face-detector.js';
 import { clipBox, faceToFrame, letterbox, roundUpTo, type Letterbox } from './letterbox.js';
 import { nms } from './nms.js';
@@ -77,7 +78,10 @@ export async function centerFacePrecisionDecision(opts: CenterFaceOptions): Prom
   return decideCenterFacePrecision(await loadOrt(), opts);
 }
 
-export async function createCenterFaceDetector(opts: CenterFaceOptions): Promise<FaceDetector> {
+/** A CenterFace detector, with the score threshold it applies on its own model's scale. */
+export type CenterFace = FaceDetector & { readonly scoreThreshold: number };
+
+export async function createCenterFaceDetector(opts: CenterFaceOptions): Promise<CenterFace> {
   const ort = await loadOrt();
   let precision = opts.detection.precision;
   if (!opts.modelPath && precision === 'auto') {
@@ -102,8 +106,10 @@ export async function createCenterFaceDetector(opts: CenterFaceOptions): Promise
       throw new FerError('model_shape_mismatch', `CenterFace model ${modelPath} has no output ${name} (outputs: ${session.outputNames.join(', ')}); prepare it with agent/assets/centerface/prepare.py`);
     }
   }
-  (opts.logger ?? silentLogger).debug({ modelPath, precision, threads: opts.threads, input: [opts.detection.input_width, opts.detection.input_height] }, 'CenterFace loaded');
-  return new CenterFaceDetector(ort, session, opts.detection);
+  // The bundled int8 model scores lower than float32; a model given by path is taken as it is.
+  const scoreThreshold = !opts.modelPath && precision === 'int8' ? int8ScoreThreshold(opts.detection.score_threshold) : opts.detection.score_threshold;
+  (opts.logger ?? silentLogger).debug({ modelPath, precision, threads: opts.threads, input: [opts.detection.input_width, opts.detection.input_height], scoreThreshold }, 'CenterFace loaded');
+  return new CenterFaceDetector(ort, session, opts.detection, scoreThreshold);
 }
 
 /** A face from a region's input pixels to frame pixels (`toFrame`: frame pixels per input pixel), clipped to the frame. */
@@ -130,6 +136,8 @@ class CenterFaceDetector implements FaceDetector {
     private readonly ort: OrtModule,
     private readonly session: Ort.InferenceSession,
     private readonly cfg: DetectionConfig,
+    /** `cfg.score_threshold` on this model's own scale (int8: centerface-int8-scores.ts). */
+    readonly scoreThreshold: number,
   ) {}
 
   detect(frame: Frame): Promise<DetectedFace[]> {
@@ -173,7 +181,7 @@ class CenterFaceDetector implements FaceDetector {
       return regions.map((r, i) => {
         const maps = { width: m, height: m, heatmap: out('heatmap', 1, i), scale: out('scale', 2, i), offset: out('offset', 2, i), landmarks: out('landmarks', 10, i) };
         const toFrame = r.width / s;
-        return nms(decodeCenterFace(maps, this.cfg.score_threshold), this.cfg.nms_iou).map((f) => regionFaceToFrame(f, r, toFrame, frame.width, frame.height));
+        return nms(decodeCenterFace(maps, this.scoreThreshold), this.cfg.nms_iou).map((f) => regionFaceToFrame(f, r, toFrame, frame.width, frame.height));
       });
     } finally {
       inputTensor.dispose();
@@ -202,7 +210,7 @@ class CenterFaceDetector implements FaceDetector {
           offset: outputs.offset!.data as Float32Array,
           landmarks: outputs.landmarks!.data as Float32Array,
         },
-        this.cfg.score_threshold,
+        this.scoreThreshold,
       );
       const kept = nms(candidates, this.cfg.nms_iou);
       return selectFaces(

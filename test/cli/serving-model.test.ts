@@ -64,3 +64,14 @@ test('doctor and classify use the installed version run would serve; --model cho
   const first = JSON.parse(c.stdout.trim().split('\n')[0]!) as { model: string };
   t.is(first.model, 'parity-fixture@1.3.0');
 });
+
+test('doctor names the score threshold the detector applies, on the int8 model\'s scale where int8 runs', async (t) => {
+  t.timeout(120_000);
+  const detector = async (precision: string) => {
+    const r = await run('node', [cli, 'doctor', '--json', '--timeout', '4000', '--mqtt-url', '', '--engine', 'onnxruntime', '--log-level', 'error',
+      '--set', 'model.state_dir=', '--set', `detection.precision=${precision}`, '--set', 'detection.score_threshold=0.3']).catch((e: { stdout: string }) => e);
+    return (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Array<{ name: string; detail: string }>).find((c) => c.name === 'detector')!.detail;
+  };
+  t.regex(await detector('int8'), /score threshold 0\.3 \(0\.2\d\d on the int8 model's scale\)$/);
+  t.regex(await detector('fp32'), /score threshold 0\.3$/);
+});

@@ -40,3 +40,17 @@ def test_bad_arguments_are_named(tmp_path, capsys):
     assert "none.csv does not exist" in capsys.readouterr().err
     assert mfs.main(["--data", "x", "--out", "o", "--size", "big"]) == 2
     assert mfs.main(["--data", "x", "--out", "o", "--size", "100x100"]) == 2
+
+
+def test_validation_frames_come_from_the_carved_tenth_only(tmp_path):
+    from fer_train.data import load_fer
+    # 40 Training rows (10 per class) and 6 PublicTest rows: Validation is one Training row per class.
+    imgs = np.stack([np.full((48, 48), 10 + i, np.uint8) for i in range(46)])
+    labels = np.array([c for c in (0, 3, 4, 6) for _ in range(10)] + [3, 3, 4, 0, 6, 5])
+    csv = write_fer_csv(tmp_path / "d.csv", imgs, labels, ["Training"] * 40 + ["PublicTest"] * 6)
+    val = load_fer(str(csv)).select("Validation")
+    assert len(val) == 4
+    out = tmp_path / "frames"
+    assert mfs.main(["--data", str(csv), "--out", str(out), "--usage", "Validation", "--size", "320x240"]) == 0
+    files = sorted(out.rglob("*.jpg"))
+    assert sorted(f.parent.name for f in files) == sorted(["angry", "happy", "sad", "neutral"])

@@ -2,8 +2,10 @@
 """Builds a labelled set of whole camera-like frames from FER2013 PublicTest faces, for `fer-agent eval --frames`.
 
 python3 training/tools/make_frame_set.py --data FER2013.csv.gz --out DIR [--count 1000] [--seed 1] [--size 640x480]
+    [--usage PublicTest|Validation]
 
-Each frame is DIR/<label>/<n>_b<x>-<y>-<w>-<h>.jpg: one PublicTest face (never a Training row) scaled to 40-200
+Each frame is DIR/<label>/<n>_b<x>-<y>-<w>-<h>.jpg: one PublicTest face (or, with --usage Validation, one face of
+the tenth carved from Training that no model since 1.4.0 trains on; never another Training row) scaled to 40-200
 pixels (log-uniform, as faces 1-5 m from a home camera), placed anywhere in the frame on a generated background
 (gradients, soft blobs, furniture-like boxes, sensor noise), its edges feathered into the background, with the
 frame's brightness and contrast changed (dim room to backlight), sometimes blurred (focus, motion), and saved as
@@ -69,7 +71,9 @@ def make_frame(face: np.ndarray, rng: np.random.Generator, w: int, h: int) -> tu
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="FER2013 CSV(.gz); only its PublicTest rows are used")
+    ap.add_argument("--data", required=True, help="FER2013 CSV(.gz); only its --usage rows are used")
+    ap.add_argument("--usage", default="PublicTest", choices=["PublicTest", "Validation"],
+                    help="PublicTest (to report on) or Validation (the tenth carved from Training, to decide on)")
     ap.add_argument("--out", required=True, help="folder to write (one subfolder per label)")
     ap.add_argument("--count", type=int, default=0, help="frames to make (a fixed random choice of rows; 0: all)")
     ap.add_argument("--seed", type=int, default=1)
@@ -87,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(a.data).is_file():
         print(f"make_frame_set: {a.data} does not exist", file=sys.stderr)
         return 1
-    te = load_fer(a.data).select("PublicTest")
+    te = load_fer(a.data).select(a.usage)
     if len(te) == 0:
-        print(f"make_frame_set: {a.data} has no PublicTest rows", file=sys.stderr)
+        print(f"make_frame_set: {a.data} has no {a.usage} rows", file=sys.stderr)
         return 1
     rng = np.random.default_rng(a.seed)
     rows = rng.permutation(len(te))[: a.count] if a.count else np.arange(len(te))
