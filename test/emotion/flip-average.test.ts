@@ -68,15 +68,17 @@ test('the flip wrapper averages the two views and is the same for a face and its
   t.deepEqual(flip.labels, inner.labels);
 });
 
-test('model.flip_tta wraps the classifier the agent loads; auto by default, off for the bundled 1.3.0 (no Validation figures)', async (t) => {
-  for (const [flipTta, wrapped, why] of [[undefined, false, /no Validation accuracy with flip TTA/], [true, true, /set/], [false, false, /set/]] as const) {
+test('model.flip_tta wraps the classifier the agent loads; auto by default, decided from the bundled model\'s Validation figures', async (t) => {
+  // auto's outcome depends on this CPU's timings (flip-choice.test.ts covers each branch); what holds everywhere is
+  // that the bundled model carries its Validation figures, so the choice is made on them and the wrapper follows it.
+  for (const [flipTta, wrapped, why] of [[undefined, undefined, /Validation \d+\.\d+ % → \d+\.\d+ % with flip TTA/], [true, true, /set/], [false, false, /set/]] as const) {
     const overrides: Record<string, unknown> = { engine: 'onnxruntime', 'mqtt.url': '' };
     if (flipTta !== undefined) overrides['model.flip_tta'] = flipTta;
     const cfg = loadConfig({ skipDefaultFile: true, env: {}, overrides });
     t.is(cfg.model.flip_tta, flipTta ?? 'auto');
     const m = await setupClassifier(cfg, cfg.model.path, silentLogger);
-    t.is(m.classifier instanceof FlipAveragingClassifier, wrapped, `flip_tta=${flipTta}`);
-    t.is(m.flipTta.on, wrapped);
+    t.is(m.classifier instanceof FlipAveragingClassifier, m.flipTta.on, `flip_tta=${flipTta}`);
+    if (wrapped !== undefined) t.is(m.flipTta.on, wrapped);
     t.regex(m.flipTta.why, why);
     await m.classifier.dispose();
   }

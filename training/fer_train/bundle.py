@@ -99,7 +99,10 @@ def _fp16_tolerance(observed: float) -> float:
 def _training_block(config: dict[str, Any], epoch: int, report: dict[str, Any] | None,
                     dataset: str | None) -> dict[str, Any]:
     if dataset is None:
-        dataset = "FER2013 " + str(config.get("train_usage", "Training"))
+        usage = str(config.get("train_usage", "Training"))
+        # Since the validation split, "Training" is what remains of those rows once Validation is carved out.
+        carved = usage == "Training" and config.get("val_usage") == "Validation"
+        dataset = "FER2013 Training less its Validation tenth" if carved else f"FER2013 {usage}"
         if config.get("ferplus_csv") and float(config.get("ferplus_weight", 0) or 0) > 0:
             dataset += " (+FER+ votes)"
         if int(config.get("max_train") or 0) > 0:

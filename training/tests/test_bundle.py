@@ -34,6 +34,11 @@ def test_manifest_matches_bundle_md(tiny_bundle, tiny_checkpoint):
     from fer_train.bundle import _training_block
     assert _training_block({"init": "runs/a/final.pt", "teachers": ["t1.pt", "t2.pt"]}, 40, None, None) == \
         {"dataset": "FER2013 Training", "epochs": 40, "warm_start": True, "distilled_from_teachers": 2}
+    # A run that held Validation out says so: a reader must not think it saw every Training row.
+    assert _training_block({"train_usage": "Training", "val_usage": "Validation"}, 1, None, None)["dataset"] == \
+        "FER2013 Training less its Validation tenth"
+    assert _training_block({"train_usage": "TrainingAll", "val_usage": "PublicTest"}, 1, None, None)["dataset"] == \
+        "FER2013 TrainingAll"
     # nothing in the directory that BUNDLE.md does not allow, and every model file is listed with size and hash
     assert _files(tiny_bundle) == {"manifest.json", "model.onnx", "tfjs/model.json", "tfjs/group1-shard1of1.bin"}
     assert set(m["files"]) == _files(tiny_bundle) - {"manifest.json"}
