@@ -128,8 +128,15 @@ if (reason) {
     leader = await waitFor('the container\'s PID 1', async () => {
       if (nspawn!.exitCode !== null) throw new Error(`systemd-nspawn exited (${nspawn!.exitCode}):\n${consoleOut}`);
       const children = await run('pgrep', ['-P', String(nspawn!.pid)]);
-      const pid = Number(children.stdout.trim().split('\n')[0]);
-      return pid > 0 && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd' ? pid : undefined;
+      // A short-lived helper of nspawn can be listed and gone before its comm is read: look again, then.
+      const comm = (pid: number): string | undefined => {
+        try {
+          return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+        } catch {
+          return undefined;
+        }
+      };
+      return children.stdout.trim().split('\n').map(Number).find((pid) => pid > 0 && comm(pid) === 'systemd');
     }, 60_000);
     const state = await waitFor('the boot to finish', async () => {
       const s = (await inside(['systemctl', 'is-system-running'])).stdout.trim();
