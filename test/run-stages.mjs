@@ -11,7 +11,7 @@ const DEFAULT = [
   ['ava', 'npm run test:ts --silent', 'build'],
   // Ten agent processes and three brokers: alone, not beside the other test files on a 2-core box.
   ['fleet', 'npm run test:fleet --silent', 'build'],
-  ['ruff', 'cd training && ruff check .'],
+  ['ruff', 'cd training && ruff check --config pyproject.toml . ../agent/assets'],
   ['mypy', 'cd training && mypy'],
   ['pytest', 'python3 -m pytest -q training/tests'],
 ];

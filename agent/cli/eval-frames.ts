@@ -74,9 +74,14 @@ export async function evalFrames(cfg: AgentConfig, modelDir: string, root: strin
   const s = score.summary();
   const seconds = (performance.now() - t0) / 1000;
   const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
+  // Say the threshold the detector really applies: face-api has its own key, and CenterFace int8 maps the configured
+  // one onto its own scale (centerface-int8-scores.ts).
+  const applied = detector.scoreThreshold ?? detection.score_threshold;
+  const thresholdText = detector.name !== 'centerface' ? `${applied} (faceapi_score_threshold)`
+    : applied === detection.score_threshold ? `${applied}` : `${detection.score_threshold} (${applied.toFixed(3)} on the int8 model's scale)`;
   const lines = [
     `model ${model.name}@${model.version} on ${model.choice.engine} (${classifier.spec.precision}), detector ${detector.name} ` +
-      `${detection.input_width}x${detection.input_height} score >= ${detection.score_threshold}, min face ${detection.min_face_px} px`,
+      `${detection.input_width}x${detection.input_height} score >= ${thresholdText}, min face ${detection.min_face_px} px`,
     `frames ${s.frames}, faces found ${s.found} (${pct(s.detection_recall)}), accuracy among found ${pct(s.accuracy_found)}, ` +
       `overall ${pct(s.accuracy)} (a missed face counts as wrong); ${s.false_positives} detections elsewhere (false positives)`,
     'class        frames  found  recall',
@@ -91,7 +96,7 @@ export async function evalFrames(cfg: AgentConfig, modelDir: string, root: strin
   process.stdout.write(JSON.stringify({
     mode: 'frames', frames: s.frames, found: s.found, false_positives: s.false_positives, detection_recall: s.detection_recall, accuracy_found: s.accuracy_found,
     accuracy: s.accuracy, engine: model.choice.engine, precision: classifier.spec.precision, model: `${model.name}@${model.version}`,
-    detection: { detector: detector.name, input_width: detection.input_width, input_height: detection.input_height, score_threshold: detection.score_threshold, min_face_px: detection.min_face_px },
+    detection: { detector: detector.name, input_width: detection.input_width, input_height: detection.input_height, score_threshold: detection.score_threshold, applied_score_threshold: applied, min_face_px: detection.min_face_px },
     corrupt, seconds, per_class: s.per_class, box_vs_truth: s.box_vs_truth, confusion_found: s.found_faces.confusion,
   }) + '\n');
   return 0;

@@ -5,6 +5,8 @@ import type { Box, DetectedFace, Frame } from '../core/types.js';
 export interface FaceDetector {
   /** Which detector runs: 'centerface', 'tiny', 'ssd'. */
   readonly name: string;
+  /** The face score threshold it applies, on its own model's scale (CenterFace int8 maps the configured one). */
+  readonly scoreThreshold?: number;
   /** Faces in frame pixels, largest first, at most `max_faces`. Calls may overlap; detectors serialise them. */
   detect(frame: Frame): Promise<DetectedFace[]>;
   /**

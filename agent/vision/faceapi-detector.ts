@@ -84,6 +84,7 @@ export async function createFaceApiDetector(opts: FaceApiOptions): Promise<FaceD
 
 class FaceApiDetector implements FaceDetector {
   readonly name: FaceApiModel;
+  readonly scoreThreshold: number;
   private readonly options: FaceApiModule.TinyFaceDetectorOptions | FaceApiModule.SsdMobilenetv1Options;
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
@@ -95,6 +96,7 @@ class FaceApiDetector implements FaceDetector {
     private readonly cfg: DetectionConfig,
   ) {
     this.name = model;
+    this.scoreThreshold = cfg.faceapi_score_threshold;
     this.options =
       model === 'ssd'
         ? new faceapi.SsdMobilenetv1Options({ minConfidence: cfg.faceapi_score_threshold, maxResults: Math.max(cfg.max_faces * 4, 16) })

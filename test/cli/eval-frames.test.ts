@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import test from 'ava';
 import { packageRoot } from '../../agent/core/paths.js';
+import { int8ScoreThreshold } from '../../agent/vision/centerface-int8-scores.js';
 
 const run = promisify(execFile);
 const cli = path.join(packageRoot, 'dist/agent/cli/main.js');
@@ -45,6 +46,24 @@ test('eval --frames: found, missed and misplaced faces, per-class recall, box al
   t.is(j.box_vs_truth.n, 1);
   t.true(Math.abs(j.box_vs_truth.dx) < 0.1 && Math.abs(j.box_vs_truth.width - 1) < 0.15);
   t.regex(lines[1]!, /frames 3, faces found 1 \(33\.33%\), accuracy among found 100\.00%, overall 33\.33%/);
+});
+
+test('eval --frames reports the threshold the detector applies: the int8 CenterFace maps the configured one', async (t) => {
+  t.timeout(180_000);
+  const dir = await frameSet();
+  const result = async (precision: string): Promise<{ head: string; detection: Record<string, unknown> }> => {
+    const { stdout } = await run('node', [cli, 'eval', '--frames', dir, '--log-level', 'error', '--set', `detection.precision=${precision}`, '--set', 'detection.score_threshold=0.4']);
+    const lines = stdout.trim().split('\n');
+    return { head: lines[0]!, detection: (JSON.parse(lines[lines.length - 1]!) as { detection: Record<string, unknown> }).detection };
+  };
+  const int8 = await result('int8');
+  t.is(int8.detection.score_threshold, 0.4);
+  t.is(int8.detection.applied_score_threshold, int8ScoreThreshold(0.4));
+  t.true(int8ScoreThreshold(0.4) < 0.4);
+  t.true(int8.head.includes(`score >= 0.4 (${int8ScoreThreshold(0.4).toFixed(3)} on the int8 model's scale)`), int8.head);
+  const fp32 = await result('fp32');
+  t.is(fp32.detection.applied_score_threshold, 0.4);
+  t.regex(fp32.head, /score >= 0\.4, min face/);
 });
 
 test('eval --frames refuses a folder that is not a label, and a folder without frames', async (t) => {

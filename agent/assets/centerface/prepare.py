@@ -135,7 +135,7 @@ def letterboxed(path: str, w: int, h: int) -> np.ndarray:
     s = min(w / im.width, h / im.height)
     nw, nh = max(1, round(im.width * s)), max(1, round(im.height * s))
     canvas = Image.new('RGB', (w, h))
-    canvas.paste(im.resize((nw, nh), Image.BILINEAR), ((w - nw) // 2, (h - nh) // 2))
+    canvas.paste(im.resize((nw, nh), Image.Resampling.BILINEAR), ((w - nw) // 2, (h - nh) // 2))
     return np.ascontiguousarray(np.asarray(canvas, dtype=np.float32).transpose(2, 0, 1)[None])
 
 

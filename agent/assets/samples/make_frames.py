@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TypedDict
 
 from PIL import Image, ImageFilter
 
@@ -20,9 +21,18 @@ HERE = Path(__file__).resolve().parent
 W, H = 640, 480
 QUALITY = 80
 
+
+
+class ClipSpec(TypedDict):
+    file: str
+    centre: tuple[float, float]
+    crop_w: float
+    frames: int
+
+
 # Face centres and crop widths measured on the 512x512 originals (CenterFace boxes, checked visually).
-ASTRONAUT = {'file': 'astronaut.jpg', 'centre': (226.0, 150.0), 'crop_w': 400.0, 'frames': 12}
-CAMERA = {'file': 'camera.jpg', 'centre': (228.0, 150.0), 'crop_w': 320.0, 'frames': 12}
+ASTRONAUT: ClipSpec = {'file': 'astronaut.jpg', 'centre': (226.0, 150.0), 'crop_w': 400.0, 'frames': 12}
+CAMERA: ClipSpec = {'file': 'camera.jpg', 'centre': (228.0, 150.0), 'crop_w': 320.0, 'frames': 12}
 NO_FACE_FRAMES = 8
 
 
@@ -41,7 +51,7 @@ def crop(im: Image.Image, cx: float, cy: float, cw: float) -> Image.Image:
     return im.resize((W, H), Image.Resampling.BICUBIC, box=(x0, y0, x0 + cw, y0 + ch))
 
 
-def face_clip(spec: dict, phase: float) -> list[Image.Image]:
+def face_clip(spec: ClipSpec, phase: float) -> list[Image.Image]:
     im = Image.open(HERE / spec['file']).convert('RGB')
     cx, cy = spec['centre']
     out = []
