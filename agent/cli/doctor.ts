@@ -54,10 +54,10 @@ async function checkCpuAndDetector(cfg: AgentConfig, engine: string): Promise<Ch
   const checks: Check[] = [{ name: 'cpu', ok: true, detail: `${cpu.model}, class ${cpu.name} (${cpu.flags.join(' ') || 'no int8-relevant flags'})` }];
   const cam = resolveCameras(cfg)[0];
   if (!cam || resolveDetector(cam.detection, engine) !== 'centerface') return checks;
-  // The int8 model scores lower; say which threshold it really applies (centerface-int8-scores.ts).
+  // The int8 model scores lower (by input size); say which threshold it really applies (centerface-int8-scores.ts).
   const threshold = (precision: string): string => {
     const t = cam.detection.score_threshold;
-    return precision === 'int8' ? `; score threshold ${t} (${int8ScoreThreshold(t).toFixed(3)} on the int8 model's scale)` : `; score threshold ${t}`;
+    return precision === 'int8' ? `; score threshold ${t} (${int8ScoreThreshold(t, cam.detection.input_width, cam.detection.input_height).toFixed(3)} on the int8 model's scale)` : `; score threshold ${t}`;
   };
   if (cam.detection.precision !== 'auto') return [...checks, { name: 'detector', ok: true, detail: `centerface, precision ${cam.detection.precision} (set)${threshold(cam.detection.precision)}` }];
   try {

@@ -304,7 +304,7 @@ export const schema = {
     input_width: { doc: 'Detector input width (CenterFace: rounded up to a multiple of 32). Larger finds smaller faces for more CPU (README: the recall/cost curve).', format: 'nat', default: 480 },
     input_height: { doc: 'Detector input height (CenterFace: rounded up to a multiple of 32).', format: 'nat', default: 352 },
     min_face_px: { doc: 'Faces smaller than this (frame pixels, shorter side) are ignored.', format: 'nat', default: 24 },
-    score_threshold: { doc: "Minimum CenterFace score for a face, on the float model's scale (the int8 model applies it mapped to its own, 0.3 -> 0.205; 0.3: 5-6 false detections over 700 generated frames; docs/model.md).", format: 'unit', default: 0.3 },
+    score_threshold: { doc: "Minimum CenterFace score for a face, on the float model's scale (the int8 model applies it mapped to its own by input size, 0.3 -> 0.201 at 480x352; 0.3: 5-6 false detections over 700 generated frames; docs/model.md).", format: 'unit', default: 0.3 },
     faceapi_score_threshold: { doc: "Minimum score for face-api's tiny and SSD detectors (tfjs engines): their scores run higher on non-faces than CenterFace's (at 0.3 tiny takes a shoulder in the astronaut sample for a face).", format: 'unit', default: 0.5 },
     nms_iou: { doc: 'Overlap above which two detections are the same face.', format: 'unit', default: 0.4 },
     max_faces: { doc: 'At most this many faces per frame are classified (largest first).', format: 'nat', default: 8 },

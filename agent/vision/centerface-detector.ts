@@ -78,8 +78,8 @@ export async function centerFacePrecisionDecision(opts: CenterFaceOptions): Prom
   return decideCenterFacePrecision(await loadOrt(), opts);
 }
 
-/** A CenterFace detector, with the score threshold it applies on its own model's scale. */
-export type CenterFace = FaceDetector & { readonly scoreThreshold: number };
+/** A CenterFace detector, with the score thresholds it applies (whole frames, follow regions) on its own model's scale. */
+export type CenterFace = FaceDetector & { readonly scoreThreshold: number; readonly regionScoreThreshold: number };
 
 export async function createCenterFaceDetector(opts: CenterFaceOptions): Promise<CenterFace> {
   const ort = await loadOrt();
@@ -106,10 +106,14 @@ export async function createCenterFaceDetector(opts: CenterFaceOptions): Promise
       throw new FerError('model_shape_mismatch', `CenterFace model ${modelPath} has no output ${name} (outputs: ${session.outputNames.join(', ')}); prepare it with agent/assets/centerface/prepare.py`);
     }
   }
-  // The bundled int8 model scores lower than float32; a model given by path is taken as it is.
-  const scoreThreshold = !opts.modelPath && precision === 'int8' ? int8ScoreThreshold(opts.detection.score_threshold) : opts.detection.score_threshold;
-  (opts.logger ?? silentLogger).debug({ modelPath, precision, threads: opts.threads, input: [opts.detection.input_width, opts.detection.input_height], scoreThreshold }, 'CenterFace loaded');
-  return new CenterFaceDetector(ort, session, opts.detection, scoreThreshold);
+  // The bundled int8 model scores lower than float32, by an amount that depends on the input size; a model given by
+  // path is taken as it is.
+  const det = opts.detection;
+  const mapped = !opts.modelPath && precision === 'int8';
+  const at = (w: number, h: number): number => (mapped ? int8ScoreThreshold(det.score_threshold, w, h) : det.score_threshold);
+  const thresholds = { frame: at(det.input_width, det.input_height), region: at(det.region_input, det.region_input) };
+  (opts.logger ?? silentLogger).debug({ modelPath, precision, threads: opts.threads, input: [det.input_width, det.input_height], scoreThresholds: thresholds }, 'CenterFace loaded');
+  return new CenterFaceDetector(ort, session, det, thresholds);
 }
 
 /** A face from a region's input pixels to frame pixels (`toFrame`: frame pixels per input pixel), clipped to the frame. */
@@ -136,9 +140,17 @@ class CenterFaceDetector implements FaceDetector {
     private readonly ort: OrtModule,
     private readonly session: Ort.InferenceSession,
     private readonly cfg: DetectionConfig,
-    /** `cfg.score_threshold` on this model's own scale (int8: centerface-int8-scores.ts). */
-    readonly scoreThreshold: number,
+    /** `cfg.score_threshold` on this model's own scale (int8: centerface-int8-scores.ts), at each input size. */
+    private readonly thresholds: { readonly frame: number; readonly region: number },
   ) {}
+
+  get scoreThreshold(): number {
+    return this.thresholds.frame;
+  }
+
+  get regionScoreThreshold(): number {
+    return this.thresholds.region;
+  }
 
   detect(frame: Frame): Promise<DetectedFace[]> {
     return this.serialised(() => this.detectNow(frame));
@@ -181,7 +193,7 @@ class CenterFaceDetector implements FaceDetector {
       return regions.map((r, i) => {
         const maps = { width: m, height: m, heatmap: out('heatmap', 1, i), scale: out('scale', 2, i), offset: out('offset', 2, i), landmarks: out('landmarks', 10, i) };
         const toFrame = r.width / s;
-        return nms(decodeCenterFace(maps, this.scoreThreshold), this.cfg.nms_iou).map((f) => regionFaceToFrame(f, r, toFrame, frame.width, frame.height));
+        return nms(decodeCenterFace(maps, this.thresholds.region), this.cfg.nms_iou).map((f) => regionFaceToFrame(f, r, toFrame, frame.width, frame.height));
       });
     } finally {
       inputTensor.dispose();
@@ -210,7 +222,7 @@ class CenterFaceDetector implements FaceDetector {
           offset: outputs.offset!.data as Float32Array,
           landmarks: outputs.landmarks!.data as Float32Array,
         },
-        this.scoreThreshold,
+        this.thresholds.frame,
       );
       const kept = nms(candidates, this.cfg.nms_iou);
       return selectFaces(

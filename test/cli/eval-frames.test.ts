@@ -52,15 +52,15 @@ test('eval --frames reports the threshold the detector applies: the int8 CenterF
   t.timeout(180_000);
   const dir = await frameSet();
   const result = async (precision: string): Promise<{ head: string; detection: Record<string, unknown> }> => {
-    const { stdout } = await run('node', [cli, 'eval', '--frames', dir, '--log-level', 'error', '--set', `detection.precision=${precision}`, '--set', 'detection.score_threshold=0.4']);
+    const { stdout } = await run('node', [cli, 'eval', '--frames', dir, '--log-level', 'error', '--set', `detection.precision=${precision}`, '--set', 'detection.score_threshold=0.4', '--set', 'detection.input_width=320', '--set', 'detection.input_height=256']);
     const lines = stdout.trim().split('\n');
     return { head: lines[0]!, detection: (JSON.parse(lines[lines.length - 1]!) as { detection: Record<string, unknown> }).detection };
   };
   const int8 = await result('int8');
   t.is(int8.detection.score_threshold, 0.4);
-  t.is(int8.detection.applied_score_threshold, int8ScoreThreshold(0.4));
-  t.true(int8ScoreThreshold(0.4) < 0.4);
-  t.true(int8.head.includes(`score >= 0.4 (${int8ScoreThreshold(0.4).toFixed(3)} on the int8 model's scale)`), int8.head);
+  t.is(int8.detection.applied_score_threshold, int8ScoreThreshold(0.4, 320, 256));
+  t.true(int8ScoreThreshold(0.4, 320, 256) < 0.4);
+  t.true(int8.head.includes(`score >= 0.4 (${int8ScoreThreshold(0.4, 320, 256).toFixed(3)} on the int8 model's scale)`), int8.head);
   const fp32 = await result('fp32');
   t.is(fp32.detection.applied_score_threshold, 0.4);
   t.regex(fp32.head, /score >= 0\.4, min face/);

@@ -54,3 +54,21 @@ def test_validation_frames_come_from_the_carved_tenth_only(tmp_path):
     assert mfs.main(["--data", str(csv), "--out", str(out), "--usage", "Validation", "--size", "320x240"]) == 0
     files = sorted(out.rglob("*.jpg"))
     assert sorted(f.parent.name for f in files) == sorted(["angry", "happy", "sad", "neutral"])
+
+
+def test_exclude_leaves_out_another_draws_rows_and_keeps_the_rest(tmp_path):
+    # 12 PublicTest faces, each its own grey level, so a frame tells which row it came from.
+    imgs = np.stack([np.full((48, 48), 20 + 18 * i, np.uint8) for i in range(12)])
+    csv = write_fer_csv(tmp_path / "d.csv", imgs, np.arange(12) % 7, ["PublicTest"] * 12)
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert mfs.main(["--data", str(csv), "--out", str(full), "--seed", "3", "--count", "8", "--size", "320x240"]) == 0
+    assert mfs.main(["--data", str(csv), "--out", str(part), "--seed", "3", "--count", "8", "--size", "320x240", "--exclude", "2:5"]) == 0
+    drawn = np.random.default_rng(3).permutation(12)[:8]
+    excluded = set(np.random.default_rng(2).permutation(12)[:5].tolist())
+    kept = {n for n, i in enumerate(drawn) if int(i) not in excluded}
+    assert 0 < len(kept) < 8
+    names = {f.relative_to(part) for f in part.rglob("*.jpg")}
+    assert {int(n.name[:5]) for n in names} == kept
+    for n in names:  # the frames kept are byte for byte those of the set without --exclude
+        assert (part / n).read_bytes() == (full / n).read_bytes()
+    assert mfs.main(["--data", str(csv), "--out", str(part), "--exclude", "2"]) == 2

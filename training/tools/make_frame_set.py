@@ -2,7 +2,7 @@
 """Builds a labelled set of whole camera-like frames from FER2013 PublicTest faces, for `fer-agent eval --frames`.
 
 python3 training/tools/make_frame_set.py --data FER2013.csv.gz --out DIR [--count 1000] [--seed 1] [--size 640x480]
-    [--usage PublicTest|Validation]
+    [--usage PublicTest|Validation] [--exclude SEED:COUNT]
 
 Each frame is DIR/<label>/<n>_b<x>-<y>-<w>-<h>.jpg: one PublicTest face (or, with --usage Validation, one face of
 the tenth carved from Training that no model since 1.4.0 trains on; never another Training row) scaled to 40-200
@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="folder to write (one subfolder per label)")
     ap.add_argument("--count", type=int, default=0, help="frames to make (a fixed random choice of rows; 0: all)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--exclude", default="", metavar="SEED:COUNT",
+                    help="leave out the rows that --seed SEED --count COUNT draws (a set to check a fit made on that one); "
+                         "the other frames are the ones this seed makes without it")
     ap.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
     ap.add_argument("--quality", type=int, default=85, help="JPEG quality (default 85)")
     a = ap.parse_args(argv)
@@ -95,15 +98,28 @@ def main(argv: list[str] | None = None) -> int:
     if len(te) == 0:
         print(f"make_frame_set: {a.data} has no {a.usage} rows", file=sys.stderr)
         return 1
+    excluded: set[int] = set()
+    if a.exclude:
+        try:
+            ex_seed, ex_count = (int(v) for v in a.exclude.split(":"))
+        except ValueError:
+            print(f"make_frame_set: --exclude {a.exclude!r} is not SEED:COUNT", file=sys.stderr)
+            return 2
+        excluded = set(np.random.default_rng(ex_seed).permutation(len(te))[:ex_count].tolist())
     rng = np.random.default_rng(a.seed)
     rows = rng.permutation(len(te))[: a.count] if a.count else np.arange(len(te))
     out = Path(a.out)
     for lab in FER2013_LABELS:
         (out / lab).mkdir(parents=True, exist_ok=True)
+    written = 0
     for n, i in enumerate(rows):
-        img, (x, y, s) = make_frame(te.images[i], rng, w, h)
+        img, (x, y, s) = make_frame(te.images[i], rng, w, h)  # made even when left out, so the others stay the same
+        if int(i) in excluded:
+            continue
         img.save(out / FER2013_LABELS[te.labels[i]] / f"{n:05d}_b{x}-{y}-{s}-{s}.jpg", quality=a.quality)
-    print(f"make_frame_set: wrote {len(rows)} frames of {w}x{h} to {out}", file=sys.stderr)
+        written += 1
+    left_out = f" ({len(rows) - written} rows of --exclude {a.exclude} left out)" if a.exclude else ""
+    print(f"make_frame_set: wrote {written} frames of {w}x{h} to {out}{left_out}", file=sys.stderr)
     return 0
 
 
