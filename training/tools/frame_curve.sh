@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The detector recall/cost curve and the crop-margin comparison on generated whole frames (docs/model.md, "Accuracy on whole
-# frames"). Builds the frame set from PublicTest faces if it is not there (never committed: FER2013 images), then runs
-# `fer-agent eval --frames` once per setting and prints a markdown table.
-#   training/tools/frame_curve.sh [DATA.csv.gz] [FRAMES_DIR] [COUNT]
+# frames"). Builds the frame set from PublicTest faces (to report on) or Validation faces (to decide on) if it is not
+# there (never committed: FER2013 images), then runs `fer-agent eval --frames` once per setting and prints a markdown
+# table.
+#   training/tools/frame_curve.sh [DATA.csv.gz] [FRAMES_DIR] [COUNT] [PublicTest|Validation]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 data=${1:-../shared/datasets/fer2013/fer2013.csv.gz}
 frames=${2:-${TMPDIR:-/tmp}/fer-frames-seed1}
 count=${3:-700}
-[ -d "$frames/happy" ] || python3 training/tools/make_frame_set.py --data "$data" --out "$frames" --count "$count" --seed 1
+usage=${4:-PublicTest}
+[ -d "$frames/happy" ] || python3 training/tools/make_frame_set.py --data "$data" --out "$frames" --count "$count" --seed 1 --usage "$usage"
 cli=(node dist/agent/cli/main.js eval --frames "$frames" --log-level error)
 row() { # label, then eval flags
   local label=$1; shift
