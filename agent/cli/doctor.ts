@@ -38,7 +38,7 @@ async function checkModel(cfg: AgentConfig, engine: string, dir: string): Promis
   try {
     const m = await setupClassifier({ ...cfg, engine: engine as AgentConfig['engine'] }, dir, silentLogger);
     try {
-      const r = await runSelfTest(m.classifier, m.manifest);
+      const r = await runSelfTest(m.unmirrored, m.manifest);
       return { name: 'model', ok: true, detail: `${m.name}@${m.version} (${m.dir}): hashes ok, self-test ${r.cases} cases max diff ${r.maxDiff.toExponential(1)} on ${engine} (${m.classifier.spec.precision}); ${decided(m.precisionDecision, cfg.model.precision)}; flip TTA ${m.flipTta.on ? 'on' : 'off'} (${m.flipTta.why})` };
     } finally {
       await m.classifier.dispose();

@@ -16,6 +16,8 @@ import { stateDirCache } from './precision-cache.js';
 
 export interface LoadedModel {
   classifier: EmotionClassifier;
+  /** The same model without flip TTA: what the manifest's self-test cases expect (a mirrored average does not). */
+  unmirrored: EmotionClassifier;
   choice: EngineChoice;
   dir: string;
   name: string;
@@ -97,5 +99,5 @@ export async function setupClassifier(cfg: AgentConfig, dir: string, log: Logger
   });
   const classifier = flipTta.on ? new FlipAveragingClassifier(loaded) : loaded;
   log.info({ engine: choice.engine, precision, threads: cfg.threads, flipTta: flipTta.on, flipTtaWhy: flipTta.why, model: `${m.name}@${m.version}`, dir: bundle.dir }, 'classifier loaded');
-  return { classifier, choice, dir: bundle.dir, name: m.name, version: m.version, sha256: bundle.manifestSha256, manifest: m, precisionDecision: decision, flipTta };
+  return { classifier, unmirrored: loaded, choice, dir: bundle.dir, name: m.name, version: m.version, sha256: bundle.manifestSha256, manifest: m, precisionDecision: decision, flipTta };
 }
