@@ -2,7 +2,7 @@
  * Horizontal-flip test-time augmentation: every face is classified as seen and mirrored, and the two probability
  * rows are averaged. On hard faces the two views often disagree and their average is right more often (+1.1 points
  * on FER2013 PublicTest for the shipped fer-vgg-s 1.1.0), for twice the classifier work; the face detector, which
- * costs more per frame, runs once as before. Off by default (`model.flip_tta`).
+ * costs more per frame, runs once as before. `model.flip_tta: auto` decides per device (flip-choice.ts).
  */
 import type { EmotionClassifier, ModelSpec } from './classifier.js';
 

@@ -121,6 +121,7 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   t.is(share('centerface-onnxruntime-whole', 1), 0);
   t.is(share('tiny-tfjs-wasm', 1), 0, "face-api's detectors always search the whole frame");
   t.true(md.includes('A 1920x1080 camera, one face:'), 'the 1080p comparison is reported');
+  t.regex(md, /Ours with flip TTA .* faces\/s = \*\*[\d.]+×\*\* human's; PublicTest/, 'the form flip_tta auto may run is held to the speed target too');
   t.true(md.includes('Idle gating on a shrink-on-load preview'), 'the still room is reported on previews and on full decodes, side by side');
   t.is(cf.engine, 'onnxruntime');
   // A person appearing in a still room gets an event: debouncing's minimum duration, plus at most a few frames.
