@@ -21,12 +21,14 @@ const QEMU = '/usr/bin/qemu-x86_64-static';
 /**
  * int8 against native int8, per class: AVX2 runs the same integer kernels as AVX-512 (measured: scores equal to 4
  * decimals, probabilities within 0.0006, boxes 2 px; float parts of the graphs round alike). SSE4.2 takes other
- * kernels for the quantized convolutions: measured 0.013 on face scores, 0.053 on probabilities, 4 px on boxes,
- * the same faces and classes; float32 itself matches to 1e-4 there.
+ * kernels for the quantized convolutions: measured 0.013 on face scores, 4 px on boxes, and on probabilities 0.053
+ * with fer-vgg-s 1.4.0, 0.099 with 1.5.0 (frame 0021, the near tie between sad and fear; same class), the same faces
+ * and classes; on all 2,725 Validation rows 1.5.0's int8 scores 74.97 % under Nehalem as natively. float32 itself
+ * matches to 1e-4 there.
  */
 const CLASSES = [
   { cpu: 'Haswell', tolerance: 0.005, boxPx: 3 },
-  { cpu: 'Nehalem', tolerance: 0.08, boxPx: 6 },
+  { cpu: 'Nehalem', tolerance: 0.12, boxPx: 6 },
 ] as const;
 // Emulation runs CenterFace about 100x slower than the host (seconds per frame), so a few frames: both photos, a
 // happy and a sad demo frame, one without a face, and the frame whose int8 and float32 classes were nearly tied.
