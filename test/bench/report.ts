@@ -105,7 +105,7 @@ function classifier(c: ClassifierBenchResult): string {
   // cost no more than one float32 pass: then the agent runs this row, and the target holds only if it holds here too.
   const flip = speed('ours-onnxruntime-flip', top)?.facesPerS;
   const flipAcc = acc('ours-onnxruntime-flip');
-  if (flip && human) lines.push(`Ours with flip TTA (what model.flip_tta auto runs where it gains on Validation and is cheap enough, e.g. 1.5.0 int8 on x86-avx512-vnni) ${cell(flip, 0)} faces/s = **${cell(flip / human, 2)}×** human's${flipAcc ? `; PublicTest **${cell(flipAcc.accuracy * 100, 2)} %**` : ''}.`);
+  if (flip && human) lines.push(`Ours with flip TTA (what model.flip_tta auto runs where the bundle gains from it on Validation and two passes cost no more than one float32 pass) ${cell(flip, 0)} faces/s = **${cell(flip / human, 2)}×** human's${flipAcc ? `; PublicTest **${cell(flipAcc.accuracy * 100, 2)} %**` : ''}.`);
   const fp32 = speed('ours-onnxruntime-fp32', top)?.facesPerS;
   if (ours && fp32) lines.push(`Int8 vs float32 on onnxruntime, same run: ${cell(ours, 0)} vs ${cell(fp32, 0)} faces/s at batch ${top} = ${cell(ours / fp32, 2)}×.`);
   if (c.data.present) {
