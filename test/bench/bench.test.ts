@@ -3,13 +3,14 @@
  * generated FER2013-format file. Speed is never asserted; structure, counts and correctness are.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import test from 'ava';
 import { mosquittoAvailable } from '../helpers/mosquitto.js';
+import { fixtureBundle, readManifest } from '../models/support.js';
 import { FACE_API_LABELS, FER2013_LABELS, HUMAN_LABELS, ferIndexMap, predictedFerClass } from './labels.js';
 import type { BenchReport, PipelineRow, ScalingPhase } from './report.js';
 import type { ClassifierBenchResult } from './classifier-bench.js';
@@ -153,4 +154,26 @@ test('without the dataset the accuracy column is skipped with a note', async (t)
   t.deepEqual(c.accuracy, []);
   t.true(c.speed.length > 0, 'speed is still measured, on synthetic crops');
   t.regex(readFileSync(path.join(out, 'bench.md'), 'utf8'), /Accuracy not measured: .*no-such-fer\.csv\.gz not found/);
+});
+
+test('--model benches another bundle as ours, beside the same peers; a directory without a bundle is named', async (t) => {
+  t.timeout(300_000);
+  const dir = tmp(t);
+  const out = path.join(dir, 'out');
+  const candidate = fixtureBundle();
+  const m = readManifest(candidate);
+  const missing = path.join(dir, 'no-such-fer.csv.gz');
+  const { stdout } = await run(process.execPath, [RUN_JS, '--quick', '--only', 'classifier', '--out', out, '--fer', missing, '--model', candidate], { timeout: 290_000 });
+  const report = JSON.parse(readFileSync(path.join(out, 'bench.json'), 'utf8')) as BenchReport;
+  const c = report.classifier as ClassifierBenchResult;
+  const ours = c.models.filter((x) => x.id.startsWith('ours-'));
+  t.is(ours.length, 4);
+  for (const x of ours) t.true(x.name.includes(`${String(m.name)}@${m.version}`), `${x.id}: ${x.name}`);
+  t.true(c.models.some((x) => x.id === 'human-tfjs-wasm'), 'the peers still run');
+  t.true(stdout.includes(`--model ${candidate}`), 'the report says which bundle it benched');
+
+  const empty = path.join(dir, 'empty');
+  mkdirSync(empty);
+  const err = await t.throwsAsync(run(process.execPath, [RUN_JS, '--quick', '--only', 'classifier', '--out', out, '--fer', missing, '--model', empty], { timeout: 60_000 }));
+  t.regex((err as Error & { stderr: string }).stderr, new RegExp(`--model ${empty.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: no manifest\\.json`));
 });

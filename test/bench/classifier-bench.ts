@@ -25,6 +25,8 @@ export interface ClassifierBenchOptions {
   accuracyBatch: number;
   /** Model ids to run (default all). */
   models?: string[];
+  /** The bundle benched as ours (default: the bundled model). */
+  modelDir?: string;
 }
 
 export interface SpeedRow {
@@ -66,11 +68,11 @@ export interface ClassifierBenchResult {
   accuracy: AccuracyRow[];
 }
 
-export const MODEL_LOADERS: Record<string, (threads: number) => Promise<BenchClassifier>> = {
-  'ours-onnxruntime': (t) => loadOurs('onnxruntime', t),
-  'ours-onnxruntime-fp32': (t) => loadOurs('onnxruntime', t, false, 'fp32'),
-  'ours-onnxruntime-flip': (t) => loadOurs('onnxruntime', t, true),
-  'ours-tfjs-wasm': (t) => loadOurs('tfjs-wasm', t),
+export const MODEL_LOADERS: Record<string, (threads: number, modelDir?: string) => Promise<BenchClassifier>> = {
+  'ours-onnxruntime': (t, dir) => loadOurs('onnxruntime', t, false, 'auto', dir),
+  'ours-onnxruntime-fp32': (t, dir) => loadOurs('onnxruntime', t, false, 'fp32', dir),
+  'ours-onnxruntime-flip': (t, dir) => loadOurs('onnxruntime', t, true, 'auto', dir),
+  'ours-tfjs-wasm': (t, dir) => loadOurs('tfjs-wasm', t, false, 'auto', dir),
   'face-api-tfjs-wasm': loadFaceApiExpressions,
   'human-tfjs-wasm': loadHumanEmotion,
 };
@@ -174,7 +176,7 @@ export async function runClassifierBench(o: ClassifierBenchOptions): Promise<Cla
   for (const id of o.models ?? Object.keys(MODEL_LOADERS)) {
     const load = MODEL_LOADERS[id];
     if (!load) throw new Error(`unknown model ${id}; known: ${Object.keys(MODEL_LOADERS).join(', ')}`);
-    const clf = await load(o.threads);
+    const clf = await load(o.threads, o.modelDir);
     try {
       result.models.push({ id: clf.id, name: clf.name, engine: clf.engine, input: clf.input, weightBytes: clf.weightBytes, labels: [...clf.labels] });
       for (const b of o.batches) result.speed.push(await speed(clf, pool, b, o));

@@ -48,11 +48,12 @@ async function fileBytes(...files: string[]): Promise<number> {
 }
 
 /**
- * The bundled model on onnxruntime or tfjs-wasm, preprocessed by the agent's own Preprocessor (no crop margin);
- * with `flip`, through the agent's flip test-time augmentation (model.flip_tta).
+ * A model bundle (by default the bundled one; `npm run bench -- --model DIR` benches a candidate release) on
+ * onnxruntime or tfjs-wasm, preprocessed by the agent's own Preprocessor (no crop margin); with `flip`, through the
+ * agent's flip test-time augmentation (model.flip_tta).
  */
-export async function loadOurs(engine: 'onnxruntime' | 'tfjs-wasm', threads: number, flip = false, precision: PrecisionSetting = 'auto'): Promise<BenchClassifier> {
-  const bundle = await loadBundle(bundledModelDir);
+export async function loadOurs(engine: 'onnxruntime' | 'tfjs-wasm', threads: number, flip = false, precision: PrecisionSetting = 'auto', modelDir: string = bundledModelDir): Promise<BenchClassifier> {
+  const bundle = await loadBundle(modelDir);
   const spec = toModelSpec(bundle.manifest, resolvePrecision(bundle.manifest, engine, precision));
   const plain = await loadClassifier(bundle.dir, spec, engine, threads);
   const clf = flip ? new FlipAveragingClassifier(plain) : plain;
