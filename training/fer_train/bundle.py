@@ -398,5 +398,10 @@ def extract_archive(archive: str | Path, dest: str | Path) -> Path:
             if not (mem.isfile() or mem.isdir()) or mem.name.startswith("/") or ".." in Path(mem.name).parts:
                 raise BundleError(f"{archive}: refusing member {mem.name!r}")
         dest.mkdir(parents=True, exist_ok=True)
-        tar.extractall(dest, filter="data")
+        # Extraction filters came in 3.11.4 (Debian Bookworm ships 3.11.2); the checks above already refuse what
+        # the "data" filter would, so older Pythons extract the same vetted members without it.
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+        else:
+            tar.extractall(dest)
     return dest
