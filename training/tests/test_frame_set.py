@@ -72,3 +72,29 @@ def test_exclude_leaves_out_another_draws_rows_and_keeps_the_rest(tmp_path):
     for n in names:  # the frames kept are byte for byte those of the set without --exclude
         assert (part / n).read_bytes() == (full / n).read_bytes()
     assert mfs.main(["--data", str(csv), "--out", str(part), "--exclude", "2"]) == 2
+
+
+def test_roll_tilts_the_face_inside_the_same_box_and_leaves_other_frames_alone(tmp_path):
+    # A face with a horizontal bar above its centre: tilted, the bar's rows spread; untilted it stays flat.
+    face = np.full((48, 48), 60, np.uint8)
+    face[12:16, 8:40] = 250
+    csv = write_fer_csv(tmp_path / "d.csv", np.stack([face] * 4), np.array([3, 3, 3, 3]), ["PublicTest"] * 4)
+
+    def frames(*extra):
+        out = tmp_path / ("f" + "".join(extra).replace(" ", ""))
+        assert mfs.main(["--data", str(csv), "--out", str(out), "--seed", "5", "--size", "320x240", "--quality", "100", *extra]) == 0
+        return {f.name: f for f in out.rglob("*.jpg")}
+
+    plain, zero, tilted = frames(), frames("--roll", "0"), frames("--roll", "40")
+    assert sorted(plain) == sorted(zero) == sorted(tilted), "the same boxes and scenes: tilts have their own random stream"
+    for name in plain:
+        assert np.array_equal(np.asarray(Image.open(plain[name])), np.asarray(Image.open(zero[name])))
+    spreads = []
+    for name, f in tilted.items():
+        x, y, w, h = map(int, re.search(r"_b(\d+)-(\d+)-(\d+)-(\d+)\.jpg$", name).groups())
+        crop = np.asarray(Image.open(f).convert("L").crop((x, y, x + w, y + h)).resize((48, 48)), dtype=np.float32)
+        flat = np.asarray(Image.open(plain[name]).convert("L").crop((x, y, x + w, y + h)).resize((48, 48)), dtype=np.float32)
+        rows = lambda im: np.nonzero(im[:, 16:32].max(axis=1) > im.mean() + 60)[0]  # noqa: E731
+        spreads.append((np.ptp(rows(crop)) if len(rows(crop)) else 0, np.ptp(rows(flat))))
+    assert any(t > f + 3 for t, f in spreads), spreads
+    assert mfs.main(["--data", str(csv), "--out", str(tmp_path / "x"), "--roll", "120"]) == 2

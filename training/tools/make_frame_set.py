@@ -2,7 +2,7 @@
 """Builds a labelled set of whole camera-like frames from FER2013 PublicTest faces, for `fer-agent eval --frames`.
 
 python3 training/tools/make_frame_set.py --data FER2013.csv.gz --out DIR [--count 1000] [--seed 1] [--size 640x480]
-    [--usage PublicTest|Validation] [--exclude SEED:COUNT]
+    [--usage PublicTest|Validation] [--exclude SEED:COUNT] [--roll DEG]
 
 Each frame is DIR/<label>/<n>_b<x>-<y>-<w>-<h>.jpg: one PublicTest face (or, with --usage Validation, one face of
 the tenth carved from Training that no model since 1.4.0 trains on; never another Training row) scaled to 40-200
@@ -10,7 +10,10 @@ pixels (log-uniform, as faces 1-5 m from a home camera), placed anywhere in the 
 (gradients, soft blobs, furniture-like boxes, sensor noise), its edges feathered into the background, with the
 frame's brightness and contrast changed (dim room to backlight), sometimes blurred (focus, motion), and saved as
 JPEG at camera-like quality. The file name carries the true face box (the pasted 48x48 crop), so the evaluation can
-tell a found face from a false positive and measure where the detector's box falls on the face.
+tell a found face from a false positive and measure where the detector's box falls on the face. `--roll DEG` tilts
+each face in the image plane by up to DEG degrees either way (head roll: someone leaning or lying on a sofa), turned
+about its centre inside the same square (mirror-padded, so no blank corners), so the file name's box still holds it;
+the tilts have their own random stream, so the set is the one made without --roll, faces tilted.
 
 What it cannot show: FER2013 crops are tightly framed grayscale faces, so the detector never sees hair, ears, neck,
 shoulders or colour, and the face is a flat picture in the scene (no pose, lighting or occlusion that is not already
@@ -30,6 +33,7 @@ from PIL import Image, ImageFilter
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fer_train import FER2013_LABELS  # noqa: E402
 from fer_train.data import load_fer  # noqa: E402
+from fer_train.roll import rolled  # noqa: E402
 
 
 def background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
@@ -54,10 +58,12 @@ def feather_mask(s: int) -> np.ndarray:
     return m * m * (3 - 2 * m)
 
 
-def make_frame(face: np.ndarray, rng: np.random.Generator, w: int, h: int) -> tuple[Image.Image, tuple[int, int, int]]:
+def make_frame(face: np.ndarray, rng: np.random.Generator, w: int, h: int,
+               roll_deg: float = 0.0) -> tuple[Image.Image, tuple[int, int, int]]:
     s = int(round(np.exp(rng.uniform(np.log(40), np.log(200)))))
     x, y = int(rng.integers(0, w - s + 1)), int(rng.integers(0, h - s + 1))
     img = background(rng, w, h)
+    face = rolled(face, roll_deg)
     f = np.asarray(Image.fromarray(face).resize((s, s), Image.Resampling.BICUBIC), dtype=np.float32)
     m = feather_mask(s)[..., None]
     img[y : y + s, x : x + s] = img[y : y + s, x : x + s] * (1 - m) + f[..., None] * m
@@ -82,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
                          "the other frames are the ones this seed makes without it")
     ap.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
     ap.add_argument("--quality", type=int, default=85, help="JPEG quality (default 85)")
+    ap.add_argument("--roll", type=float, default=0.0, metavar="DEG", help="tilt each face by up to DEG degrees either way")
     a = ap.parse_args(argv)
+    if not 0 <= a.roll <= 90:
+        print(f"make_frame_set: --roll {a.roll:g} is outside 0-90 degrees", file=sys.stderr)
+        return 2
     try:
         w, h = (int(v) for v in a.size.lower().split("x"))
     except ValueError:
@@ -107,13 +117,16 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         excluded = set(np.random.default_rng(ex_seed).permutation(len(te))[:ex_count].tolist())
     rng = np.random.default_rng(a.seed)
+    # Tilts come from their own stream: a set made with --roll has the same faces, boxes and scenes as without it.
+    roll_rng = np.random.default_rng([a.seed, 1])
     rows = rng.permutation(len(te))[: a.count] if a.count else np.arange(len(te))
     out = Path(a.out)
     for lab in FER2013_LABELS:
         (out / lab).mkdir(parents=True, exist_ok=True)
     written = 0
     for n, i in enumerate(rows):
-        img, (x, y, s) = make_frame(te.images[i], rng, w, h)  # made even when left out, so the others stay the same
+        roll_deg = float(roll_rng.uniform(-a.roll, a.roll)) if a.roll else 0.0
+        img, (x, y, s) = make_frame(te.images[i], rng, w, h, roll_deg)  # made even when left out, so the others stay the same
         if int(i) in excluded:
             continue
         img.save(out / FER2013_LABELS[te.labels[i]] / f"{n:05d}_b{x}-{y}-{s}-{s}.jpg", quality=a.quality)
