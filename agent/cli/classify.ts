@@ -13,6 +13,7 @@ import { setupClassifier } from '../pipeline/classifier-setup.js';
 import { commandModelDir } from './serving-model.js';
 import { Preprocessor } from '../emotion/preprocess.js';
 import { createDetector } from '../vision/create-detector.js';
+import { cropRolls } from '../vision/face-roll.js';
 import { overridesFrom, parse } from './args.js';
 
 const IMAGE_RE = /\.(jpe?g|png|webp|bmp|tiff?|gif)$/i;
@@ -43,13 +44,15 @@ export async function classifyCommand(argv: string[]): Promise<number> {
       try {
         const frame = await decodeFrame('classify', { seq: 0, monoMs: 0, wallMs: Date.now(), bytes: await readFile(file) });
         const faces = await detector.detect(frame);
-        const probs = faces.length ? await model.classifier.classify(pre.run(frame, faces.map((f) => f.box)), faces.length) : new Float32Array(0);
+        const rolls = cropRolls(faces, detection.roll_align);
+        const probs = faces.length ? await model.classifier.classify(pre.run(frame, faces.map((f) => f.box), rolls), faces.length) : new Float32Array(0);
         const out = faces.map((f, i) => {
           const p = Array.from(probs.subarray(i * labels.length, (i + 1) * labels.length));
           const best = p.indexOf(Math.max(...p));
           return {
             box: { x: Math.round(f.box.x), y: Math.round(f.box.y), width: Math.round(f.box.width), height: Math.round(f.box.height) },
             score: Number(f.score.toFixed(4)),
+            ...(rolls ? { roll_deg: Number(((rolls[i]! * 180) / Math.PI).toFixed(1)) } : {}),
             emotion: labels[best],
             probabilities: Object.fromEntries(labels.map((l, j) => [l, Number(p[j]!.toFixed(6))])),
           };

@@ -299,6 +299,12 @@ export const schema = {
       format: 'nat',
       default: 128,
     },
+    roll_align: {
+      doc: "Turn each face's crop so its eyes are level before classifying, when the detector gives eye landmarks (CenterFace; face-api's detectors do not) and the head is tilted by 10 to 50 degrees (smaller tilts the net absorbs; past 50 the landmarks are more likely wrong): the expression net loses accuracy on heads tilted past about 12 degrees (docs/model.md, \"Tilted heads\").",
+      format: 'bool',
+      default: true,
+      env: 'FER_ROLL_ALIGN',
+    },
     // 480x352 and 0.3 come from the recall/cost curve on generated frames (docs/model.md, "Accuracy on whole frames"):
     // 79% of faces found vs 47% at the old 320x256/0.5, for about the old CPU cost once CenterFace runs in int8.
     input_width: { doc: 'Detector input width (CenterFace: rounded up to a multiple of 32). Larger finds smaller faces for more CPU (README: the recall/cost curve).', format: 'nat', default: 480 },

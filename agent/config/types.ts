@@ -47,6 +47,8 @@ export interface DetectionConfig {
   full_interval_ms: number;
   /** Detector input side of each follow region (pixels, rounded up to a multiple of 32). */
   region_input: number;
+  /** Turn each face's crop by its head roll (from the detector's eye landmarks) before classifying (vision/face-roll.ts). */
+  roll_align: boolean;
   input_width: number;
   input_height: number;
   min_face_px: number;

@@ -1,6 +1,7 @@
 /**
  * Face crops → model input, exactly as the bundle's manifest says: box grown by the margin (and squared), sampled
- * to the model's size, converted to gray when the model wants one channel, then (pixel*scale - mean)/std.
+ * to the model's size (turned by the head's roll when one is given, so the eyes come out level), converted to gray
+ * when the model wants one channel, then (pixel*scale - mean)/std.
  * Pure and allocation-free per frame (the output buffer is reused), so it is cheap on the frame loop.
  */
 import type { Box, Frame } from '../core/types.js';
@@ -24,19 +25,103 @@ export class Preprocessor {
     if (mean.length !== channels || std.length !== channels) throw new Error(`preprocessing mean/std need ${channels} values`);
   }
 
-  /** Returns a view of n × C × H × W floats for the given boxes (valid until the next call). */
-  run(frame: Frame, boxes: readonly Box[]): Float32Array {
+  /**
+   * Returns a view of n × C × H × W floats for the given boxes (valid until the next call). `rolls[i]` (radians,
+   * vision/face-roll.ts) turns box i's crop about its centre by that angle: 0 or absent is the plain crop.
+   */
+  run(frame: Frame, boxes: readonly Box[], rolls?: readonly number[]): Float32Array {
     const { width: ow, height: oh, channels: oc } = this.spec.input;
     const per = ow * oh * oc;
     const need = per * boxes.length;
     if (this.buf.length < need) this.buf = new Float32Array(need);
-    boxes.forEach((b, i) => this.cropInto(frame, cropRegion(b, this.spec.faceCrop.margin, this.spec.faceCrop.square), i * per));
+    boxes.forEach((b, i) => {
+      const r = cropRegion(b, this.spec.faceCrop.margin, this.spec.faceCrop.square);
+      const roll = rolls?.[i] ?? 0;
+      if (roll === 0) this.cropInto(frame, r, i * per);
+      else this.cropTurnedInto(frame, r, roll, i * per);
+    });
     return this.buf.subarray(0, need);
   }
 
-  private cropInto(frame: Frame, r: Box, offset: number): void {
-    const { width: ow, height: oh, channels: oc } = this.spec.input;
+  /** Writes one output pixel from its summed taps: gray (ITU-R 601 luma, as PIL's convert('L') that made the training crops) or RGB. */
+  private store(px: Float64Array, taps: number, fc: number, offset: number, o: number): void {
+    const { channels: oc, width: ow, height: oh } = this.spec.input;
     const { scale, mean, std } = this.spec.preprocessing;
+    if (oc === 1) {
+      const g = fc === 1 ? px[0]! / taps : (0.299 * px[0]! + 0.587 * px[1]! + 0.114 * px[2]!) / taps;
+      this.buf[offset + o] = (g * scale - mean[0]!) / std[0]!;
+    } else {
+      const plane = ow * oh;
+      for (let c = 0; c < 3; c++) {
+        const v = (fc === 1 ? px[0]! : px[c]!) / taps;
+        this.buf[offset + c * plane + o] = (v * scale - mean[c]!) / std[c]!;
+      }
+    }
+  }
+
+  /**
+   * The crop of region `r` turned by `roll` about its centre: output x runs along (cos, sin) in the frame, so a face
+   * whose eye line rises or falls by `roll` comes out level. The same k×k bilinear taps per output pixel as the
+   * axis-aligned path (which it equals at roll 0), placed along the turned axes; edges clamp.
+   */
+  private cropTurnedInto(frame: Frame, r: Box, roll: number, offset: number): void {
+    const { width: ow, height: oh } = this.spec.input;
+    const { data, width: fw, height: fh, channels: fc } = frame;
+    const sx = r.width / ow;
+    const sy = r.height / oh;
+    const kx = Math.max(1, Math.min(4, Math.ceil(sx)));
+    const ky = Math.max(1, Math.min(4, Math.ceil(sy)));
+    const taps = kx * ky;
+    const cos = Math.cos(roll);
+    const sin = Math.sin(roll);
+    const cx = r.x + r.width / 2 - 0.5;
+    const cy = r.y + r.height / 2 - 0.5;
+    // Each tap column's offset along the turned x axis, computed once per crop (u·cos, u·sin).
+    const ucos = new Float64Array(ow * kx);
+    const usin = new Float64Array(ow * kx);
+    for (let i = 0; i < ow * kx; i++) {
+      const u = (Math.floor(i / kx) + ((i % kx) + 0.5) / kx) * sx - r.width / 2;
+      ucos[i] = u * cos;
+      usin[i] = u * sin;
+    }
+    const px = new Float64Array(3);
+    for (let y = 0; y < oh; y++) {
+      for (let x = 0; x < ow; x++) {
+        px[0] = px[1] = px[2] = 0;
+        for (let ty = 0; ty < ky; ty++) {
+          const v = (y + (ty + 0.5) / ky) * sy - r.height / 2;
+          const rowX = cx - v * sin;
+          const rowY = cy + v * cos;
+          for (let tx = 0; tx < kx; tx++) {
+            const i = x * kx + tx;
+            const fx = Math.min(Math.max(rowX + ucos[i]!, 0), fw - 1);
+            const fy = Math.min(Math.max(rowY + usin[i]!, 0), fh - 1);
+            const x0 = Math.floor(fx);
+            const y0 = Math.floor(fy);
+            const x1 = Math.min(x0 + 1, fw - 1);
+            const y1 = Math.min(y0 + 1, fh - 1);
+            const ax = fx - x0;
+            const ay = fy - y0;
+            const p00 = (y0 * fw + x0) * fc;
+            const p01 = (y0 * fw + x1) * fc;
+            const p10 = (y1 * fw + x0) * fc;
+            const p11 = (y1 * fw + x1) * fc;
+            for (let c = 0; c < fc; c++) {
+              const a = data[p00 + c]!;
+              const b = data[p01 + c]!;
+              const d = data[p10 + c]!;
+              const e = data[p11 + c]!;
+              px[c] = px[c]! + (a + (b - a) * ax) * (1 - ay) + (d + (e - d) * ax) * ay;
+            }
+          }
+        }
+        this.store(px, taps, fc, offset, y * ow + x);
+      }
+    }
+  }
+
+  private cropInto(frame: Frame, r: Box, offset: number): void {
+    const { width: ow, height: oh } = this.spec.input;
     const { data, width: fw, height: fh, channels: fc } = frame;
     const sx = r.width / ow;
     const sy = r.height / oh;
@@ -44,7 +129,6 @@ export class Preprocessor {
     const kx = Math.max(1, Math.min(4, Math.ceil(sx)));
     const ky = Math.max(1, Math.min(4, Math.ceil(sy)));
     const taps = kx * ky;
-    const plane = ow * oh;
     // The taps' positions depend on one axis each: computed once per crop, not per sample (same values, same sums).
     const xt = axisTaps(ow, kx, r.x, sx, fw);
     const yt = axisTaps(oh, ky, r.y, sy, fh);
@@ -75,17 +159,7 @@ export class Preprocessor {
             }
           }
         }
-        const o = y * ow + x;
-        if (oc === 1) {
-          // ITU-R 601 luma, as PIL's convert('L') that made the training crops.
-          const g = fc === 1 ? px[0]! / taps : (0.299 * px[0]! + 0.587 * px[1]! + 0.114 * px[2]!) / taps;
-          this.buf[offset + o] = (g * scale - mean[0]!) / std[0]!;
-        } else {
-          for (let c = 0; c < 3; c++) {
-            const v = (fc === 1 ? px[0]! : px[c]!) / taps;
-            this.buf[offset + c * plane + o] = (v * scale - mean[c]!) / std[c]!;
-          }
-        }
+        this.store(px, taps, fc, offset, y * ow + x);
       }
     }
   }

@@ -14,6 +14,7 @@ import { mergeRegionFaces, planDetection, regionsFoundAll } from '../vision/regi
 import { CameraEvents } from '../events/camera-events.js';
 import { FACE_LOST } from '../events/debouncer.js';
 import { encodeSnapshot } from '../vision/snapshot.js';
+import { cropRolls } from '../vision/face-roll.js';
 import type { StagedFrame } from '../sources/staged-frame.js';
 import type { ModelSlot } from './model-slot.js';
 
@@ -178,7 +179,7 @@ export class CameraPipeline {
         this.events = this.newEvents();
       }
       const n = faces.length;
-      const probs = n && frame ? await classifier.classify(preprocessor.run(frame, faces.map((f) => f.box)), n) : new Float32Array(0);
+      const probs = n && frame ? await classifier.classify(preprocessor.run(frame, faces.map((f) => f.box), cropRolls(faces, camera.detection.roll_align)), n) : new Float32Array(0);
       const k = classifier.labels.length;
       classified = faces.map((f, i) => ({ ...f, emotion: { labels: classifier.labels, probs: probs.slice(i * k, (i + 1) * k) } }));
     } finally {

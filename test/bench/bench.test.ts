@@ -104,7 +104,7 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   t.true(Math.abs(onnx.accuracy - wasm.accuracy) <= 1 / 20 + 1e-9);
 
   const rows = report.pipeline as PipelineRow[];
-  t.deepEqual(rows.map((r) => r.config), ['centerface-onnxruntime', 'centerface-onnxruntime-2t', 'centerface-onnxruntime-whole', 'centerface-onnxruntime-fp32-320', 'tiny-tfjs-wasm', 'ssd-tfjs-wasm', 'faceapi-baseline']);
+  t.deepEqual(rows.map((r) => r.config), ['centerface-onnxruntime', 'centerface-onnxruntime-2t', 'centerface-onnxruntime-whole', 'centerface-onnxruntime-upright', 'centerface-onnxruntime-fp32-320', 'tiny-tfjs-wasm', 'ssd-tfjs-wasm', 'faceapi-baseline']);
   for (const r of rows) {
     t.deepEqual(r.sets.filter((s) => !s.scene).map((s) => s.faces), [0, 1, 3]);
     t.is(r.sets.some((s) => s.scene === 'still'), r.config.startsWith('centerface'), `${r.config}: the still scene runs on CenterFace configurations`);
@@ -123,6 +123,7 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   t.is(share('tiny-tfjs-wasm', 1), 0, "face-api's detectors always search the whole frame");
   t.true(md.includes('A 1920x1080 camera, one face:'), 'the 1080p comparison is reported');
   t.regex(md, /Ours with flip TTA .* faces\/s = \*\*[\d.]+×\*\* human's; PublicTest/, 'the form flip_tta auto may run is held to the speed target too');
+  t.regex(md, /Roll alignment, 1 face: [\d.]+ ms of CPU per frame with the crops levelled/, 'what levelling the crops costs is reported');
   t.true(md.includes('Idle gating on a shrink-on-load preview'), 'the still room is reported on previews and on full decodes, side by side');
   t.is(cf.engine, 'onnxruntime');
   // A person appearing in a still room gets an event: debouncing's minimum duration, plus at most a few frames.

@@ -157,6 +157,13 @@ function pipeline(rows: PipelineRow[]): string {
     const pb = paced(whole);
     if (a && b) lines.push(`Follow regions, ${n} face${n > 1 ? 's' : ''}: ${cell(a, 1)} vs ${cell(b, 1)} frames/s without them (${cell(a / b, 2)}×)${pa && pb ? `; at a ${PACED_FPS} frames/s camera ${cell(pa, 1)} vs ${cell(pb, 1)} ms of CPU per frame` : ''}.`);
   }
+  const upright = rows.find((r) => r.config === 'centerface-onnxruntime-upright');
+  for (const n of [1, 3]) {
+    const cpu = (r: PipelineRow | undefined): number | undefined => r?.sets.find((s) => s.faces === n && !s.scene)?.cpuMsPerFrame;
+    const a = cpu(def);
+    const b = cpu(upright);
+    if (a && b) lines.push(`Roll alignment, ${n} face${n > 1 ? 's' : ''}: ${cell(a, 2)} ms of CPU per frame with the crops levelled (the default) vs ${cell(b, 2)} ms cut upright (${cell(a / b, 3)}×).`);
+  }
   const ap = def?.appear;
   if (ap) {
     lines.push(ap.latencyMs === null

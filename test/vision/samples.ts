@@ -17,6 +17,7 @@ export const detection: DetectionConfig = {
   follow_regions: false,
   full_interval_ms: 500,
   region_input: 128,
+  roll_align: false,
   input_width: 320,
   input_height: 256,
   min_face_px: 24,
