@@ -98,13 +98,17 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
     t.is(a.n, 20);
     t.true(a.accuracy >= 0 && a.accuracy <= 1);
   }
+  // The crop cost: three face sizes, both forms measured.
+  t.deepEqual(c.crop?.map((r) => r.faceSide), [60, 120, 200]);
+  for (const r of c.crop!) t.true(r.uprightUs > 0 && r.levelledUs > 0, JSON.stringify(r));
+  t.regex(md, /Roll alignment \(detection\.roll_align.*: 60-pixel face [\d.,]+ vs [\d.,]+ µs/);
   // The same float model on two engines makes the same predictions (noise crops may tie: allow one flip).
   const onnx = c.accuracy.find((r) => r.model === 'ours-onnxruntime-fp32')!;
   const wasm = c.accuracy.find((r) => r.model === 'ours-tfjs-wasm')!;
   t.true(Math.abs(onnx.accuracy - wasm.accuracy) <= 1 / 20 + 1e-9);
 
   const rows = report.pipeline as PipelineRow[];
-  t.deepEqual(rows.map((r) => r.config), ['centerface-onnxruntime', 'centerface-onnxruntime-2t', 'centerface-onnxruntime-whole', 'centerface-onnxruntime-upright', 'centerface-onnxruntime-fp32-320', 'tiny-tfjs-wasm', 'ssd-tfjs-wasm', 'faceapi-baseline']);
+  t.deepEqual(rows.map((r) => r.config), ['centerface-onnxruntime', 'centerface-onnxruntime-2t', 'centerface-onnxruntime-whole', 'centerface-onnxruntime-fp32-320', 'tiny-tfjs-wasm', 'ssd-tfjs-wasm', 'faceapi-baseline']);
   for (const r of rows) {
     t.deepEqual(r.sets.filter((s) => !s.scene).map((s) => s.faces), [0, 1, 3]);
     t.is(r.sets.some((s) => s.scene === 'still'), r.config.startsWith('centerface'), `${r.config}: the still scene runs on CenterFace configurations`);
@@ -123,7 +127,6 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   t.is(share('tiny-tfjs-wasm', 1), 0, "face-api's detectors always search the whole frame");
   t.true(md.includes('A 1920x1080 camera, one face:'), 'the 1080p comparison is reported');
   t.regex(md, /Ours with flip TTA .* faces\/s = \*\*[\d.]+×\*\* human's; PublicTest/, 'the form flip_tta auto may run is held to the speed target too');
-  t.regex(md, /Roll alignment, 1 face: [\d.]+ ms of CPU per frame with the crops levelled/, 'what levelling the crops costs is reported');
   t.true(md.includes('Idle gating on a shrink-on-load preview'), 'the still room is reported on previews and on full decodes, side by side');
   t.is(cf.engine, 'onnxruntime');
   // A person appearing in a still room gets an event: debouncing's minimum duration, plus at most a few frames.

@@ -8,6 +8,7 @@ import { readFerCsv } from '../../agent/evaluation/fer-csv.js';
 import { loadFaceApiExpressions, loadHumanEmotion, loadOurs, type BenchClassifier } from './classifiers.js';
 import { childMain } from './child.js';
 import { FER2013_LABELS, ferIndexMap, predictedFerClass } from './labels.js';
+import { measureCropCost, type CropCostRow } from './crop-bench.js';
 import { summarize } from './stats.js';
 
 export interface ClassifierBenchOptions {
@@ -66,6 +67,8 @@ export interface ClassifierBenchResult {
   models: ModelInfoRow[];
   speed: SpeedRow[];
   accuracy: AccuracyRow[];
+  /** The Preprocessor's cost per face crop, upright and levelled (detection.roll_align), with the bundle's input spec. */
+  crop?: CropCostRow[];
 }
 
 export const MODEL_LOADERS: Record<string, (threads: number, modelDir?: string) => Promise<BenchClassifier>> = {
@@ -178,6 +181,7 @@ export async function runClassifierBench(o: ClassifierBenchOptions): Promise<Cla
     if (!load) throw new Error(`unknown model ${id}; known: ${Object.keys(MODEL_LOADERS).join(', ')}`);
     const clf = await load(o.threads, o.modelDir);
     try {
+      if (clf.spec && !result.crop) result.crop = measureCropCost(clf.spec, o.seconds > 0 ? 400 : 5, o.seconds > 0 ? 5 : 1);
       result.models.push({ id: clf.id, name: clf.name, engine: clf.engine, input: clf.input, weightBytes: clf.weightBytes, labels: [...clf.labels] });
       for (const b of o.batches) result.speed.push(await speed(clf, pool, b, o));
       if (set.crops.length > 0) result.accuracy.push(await accuracy(clf, set, o.accuracyBatch));

@@ -13,6 +13,7 @@ import type * as TfAll from '@tensorflow/tfjs';
 import type * as FaceApiModule from '@vladmandic/face-api/dist/face-api.node-wasm.js';
 import { bundledModelDir } from '../../agent/core/paths.js';
 import type { Frame } from '../../agent/core/types.js';
+import type { ModelSpec } from '../../agent/emotion/classifier.js';
 import { FlipAveragingClassifier } from '../../agent/emotion/flip-average.js';
 import { diskModelHandler } from '../../agent/emotion/tfjs-classifier.js';
 import { loadClassifier } from '../../agent/emotion/load-classifier.js';
@@ -36,6 +37,8 @@ export interface BenchClassifier {
   input: string;
   /** Size of the weight files on disk. */
   weightBytes: number;
+  /** Ours only: the model spec the agent's Preprocessor cuts crops for (the crop-cost measurement uses it). */
+  spec?: ModelSpec;
   /** n crops (each side×side gray uint8) → n × labels.length probabilities. */
   classify(crops: readonly Uint8Array[], side: number): Promise<Float32Array>;
   dispose(): Promise<void>;
@@ -69,6 +72,7 @@ export async function loadOurs(engine: 'onnxruntime' | 'tfjs-wasm', threads: num
     labels: clf.labels,
     input: `${spec.input.width}x${spec.input.height} ${spec.input.channels === 1 ? 'gray' : 'RGB'}`,
     weightBytes: await fileBytes(...files.map((f) => path.join(bundle.dir, f))),
+    spec,
     async classify(crops, side) {
       const n = crops.length;
       if (buf.length < n * per) buf = new Float32Array(n * per);

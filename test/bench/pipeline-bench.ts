@@ -47,8 +47,6 @@ export const PIPELINE_CONFIGS: readonly PipelineConfigSpec[] = [
   { id: 'centerface-onnxruntime-2t', label: 'the same, threads 2', engine: 'onnxruntime', detector: 'centerface', threads: 2 },
   // Follow regions off: every frame searched whole (the default before follow regions), for the side-by-side ratio.
   { id: 'centerface-onnxruntime-whole', label: 'the default without follow regions (detection.follow_regions false)', engine: 'onnxruntime', detector: 'centerface', overrides: { 'detection.follow_regions': false } },
-  // Crops cut upright (the default before roll alignment), for what levelling the faces costs.
-  { id: 'centerface-onnxruntime-upright', label: 'the default without roll alignment (detection.roll_align false)', engine: 'onnxruntime', detector: 'centerface', overrides: { 'detection.roll_align': false } },
   // The defaults before int8 and the frame-set measurement, for the side-by-side ratio.
   {
     id: 'centerface-onnxruntime-fp32-320', label: 'previous default: CenterFace fp32 320x256 + fp32 classifier, no idle gating', engine: 'onnxruntime', detector: 'centerface',

@@ -108,6 +108,10 @@ function classifier(c: ClassifierBenchResult): string {
   if (flip && human) lines.push(`Ours with flip TTA (what model.flip_tta auto runs where the bundle gains from it on Validation and two passes cost no more than one float32 pass) ${cell(flip, 0)} faces/s = **${cell(flip / human, 2)}×** human's${flipAcc ? `; PublicTest **${cell(flipAcc.accuracy * 100, 2)} %**` : ''}.`);
   const fp32 = speed('ours-onnxruntime-fp32', top)?.facesPerS;
   if (ours && fp32) lines.push(`Int8 vs float32 on onnxruntime, same run: ${cell(ours, 0)} vs ${cell(fp32, 0)} faces/s at batch ${top} = ${cell(ours / fp32, 2)}×.`);
+  if (c.crop?.length) {
+    const parts = c.crop.map((r) => `${r.faceSide}-pixel face ${cell(r.levelledUs, 0)} vs ${cell(r.uprightUs, 0)} µs (${cell(r.levelledUs / r.uprightUs, 2)}×)`);
+    lines.push(`Roll alignment (detection.roll_align, only for faces tilted by 10-50 degrees): a levelled crop from a 640x480 frame vs an upright one, the agent's Preprocessor, same run: ${parts.join('; ')}.`);
+  }
   if (c.data.present) {
     lines.push(`Accuracy: ${c.data.rows} ${c.data.usage} rows of ${c.data.file}${c.data.malformed ? ` (${c.data.malformed} malformed rows skipped)` : ''}, labels mapped to FER2013's 7 classes; throughput over that pass and per-class recall are in bench.json. The peers' training data is not documented row by row, so their PublicTest rows may not be unseen data for them.`);
   } else {
@@ -156,13 +160,6 @@ function pipeline(rows: PipelineRow[]): string {
     const pa = paced(def);
     const pb = paced(whole);
     if (a && b) lines.push(`Follow regions, ${n} face${n > 1 ? 's' : ''}: ${cell(a, 1)} vs ${cell(b, 1)} frames/s without them (${cell(a / b, 2)}×)${pa && pb ? `; at a ${PACED_FPS} frames/s camera ${cell(pa, 1)} vs ${cell(pb, 1)} ms of CPU per frame` : ''}.`);
-  }
-  const upright = rows.find((r) => r.config === 'centerface-onnxruntime-upright');
-  for (const n of [1, 3]) {
-    const cpu = (r: PipelineRow | undefined): number | undefined => r?.sets.find((s) => s.faces === n && !s.scene)?.cpuMsPerFrame;
-    const a = cpu(def);
-    const b = cpu(upright);
-    if (a && b) lines.push(`Roll alignment, ${n} face${n > 1 ? 's' : ''}: ${cell(a, 2)} ms of CPU per frame with the crops levelled (the default) vs ${cell(b, 2)} ms cut upright (${cell(a / b, 3)}×).`);
   }
   const ap = def?.appear;
   if (ap) {
