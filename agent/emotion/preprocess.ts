@@ -102,17 +102,7 @@ export class Preprocessor {
             const y1 = Math.min(y0 + 1, fh - 1);
             const ax = fx - x0;
             const ay = fy - y0;
-            const p00 = (y0 * fw + x0) * fc;
-            const p01 = (y0 * fw + x1) * fc;
-            const p10 = (y1 * fw + x0) * fc;
-            const p11 = (y1 * fw + x1) * fc;
-            for (let c = 0; c < fc; c++) {
-              const a = data[p00 + c]!;
-              const b = data[p01 + c]!;
-              const d = data[p10 + c]!;
-              const e = data[p11 + c]!;
-              px[c] = px[c]! + (a + (b - a) * ax) * (1 - ay) + (d + (e - d) * ax) * ay;
-            }
+            addTap(px, data, fc, y0 * fw, y1 * fw, x0, x1, ax, ay);
           }
         }
         this.store(px, taps, fc, offset, y * ow + x);
@@ -146,22 +136,27 @@ export class Preprocessor {
             const x0 = xt.i0[i]!;
             const x1 = xt.i1[i]!;
             const ax = xt.a[i]!;
-            const p00 = (r0 + x0) * fc;
-            const p01 = (r0 + x1) * fc;
-            const p10 = (r1 + x0) * fc;
-            const p11 = (r1 + x1) * fc;
-            for (let c = 0; c < fc; c++) {
-              const a = data[p00 + c]!;
-              const b = data[p01 + c]!;
-              const d = data[p10 + c]!;
-              const e = data[p11 + c]!;
-              px[c] = px[c]! + (a + (b - a) * ax) * (1 - ay) + (d + (e - d) * ax) * ay;
-            }
+            addTap(px, data, fc, r0, r1, x0, x1, ax, ay);
           }
         }
         this.store(px, taps, fc, offset, y * ow + x);
       }
     }
+  }
+}
+
+/** Adds one bilinear tap (rows r0/r1 as pixel offsets, columns x0/x1, weights ax/ay) to each channel's sum in px. */
+function addTap(px: Float64Array, data: Uint8Array, fc: number, r0: number, r1: number, x0: number, x1: number, ax: number, ay: number): void {
+  const p00 = (r0 + x0) * fc;
+  const p01 = (r0 + x1) * fc;
+  const p10 = (r1 + x0) * fc;
+  const p11 = (r1 + x1) * fc;
+  for (let c = 0; c < fc; c++) {
+    const a = data[p00 + c]!;
+    const b = data[p01 + c]!;
+    const d = data[p10 + c]!;
+    const e = data[p11 + c]!;
+    px[c] = px[c]! + (a + (b - a) * ax) * (1 - ay) + (d + (e - d) * ax) * ay;
   }
 }
 
