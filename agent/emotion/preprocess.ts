@@ -67,11 +67,7 @@ export class Preprocessor {
   private cropTurnedInto(frame: Frame, r: Box, roll: number, offset: number): void {
     const { width: ow, height: oh } = this.spec.input;
     const { data, width: fw, height: fh, channels: fc } = frame;
-    const sx = r.width / ow;
-    const sy = r.height / oh;
-    const kx = Math.max(1, Math.min(4, Math.ceil(sx)));
-    const ky = Math.max(1, Math.min(4, Math.ceil(sy)));
-    const taps = kx * ky;
+    const { sx, sy, kx, ky, taps } = tapGrid(r, ow, oh);
     const cos = Math.cos(roll);
     const sin = Math.sin(roll);
     const cx = r.x + r.width / 2 - 0.5;
@@ -113,12 +109,7 @@ export class Preprocessor {
   private cropInto(frame: Frame, r: Box, offset: number): void {
     const { width: ow, height: oh } = this.spec.input;
     const { data, width: fw, height: fh, channels: fc } = frame;
-    const sx = r.width / ow;
-    const sy = r.height / oh;
-    // Downscaling a large face by point sampling aliases; average k×k bilinear taps per output pixel instead.
-    const kx = Math.max(1, Math.min(4, Math.ceil(sx)));
-    const ky = Math.max(1, Math.min(4, Math.ceil(sy)));
-    const taps = kx * ky;
+    const { sx, sy, kx, ky, taps } = tapGrid(r, ow, oh);
     // The taps' positions depend on one axis each: computed once per crop, not per sample (same values, same sums).
     const xt = axisTaps(ow, kx, r.x, sx, fw);
     const yt = axisTaps(oh, ky, r.y, sy, fh);
@@ -143,6 +134,18 @@ export class Preprocessor {
       }
     }
   }
+}
+
+/**
+ * Source pixels per output pixel (sx, sy) and the k×k taps averaged for each: downscaling a large face by point
+ * sampling aliases, so up to 4×4 bilinear taps per output pixel are averaged instead.
+ */
+function tapGrid(r: Box, ow: number, oh: number): { sx: number; sy: number; kx: number; ky: number; taps: number } {
+  const sx = r.width / ow;
+  const sy = r.height / oh;
+  const kx = Math.max(1, Math.min(4, Math.ceil(sx)));
+  const ky = Math.max(1, Math.min(4, Math.ceil(sy)));
+  return { sx, sy, kx, ky, taps: kx * ky };
 }
 
 /** Adds one bilinear tap (rows r0/r1 as pixel offsets, columns x0/x1, weights ax/ay) to each channel's sum in px. */
