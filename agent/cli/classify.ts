@@ -44,7 +44,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
       try {
         const frame = await decodeFrame('classify', { seq: 0, monoMs: 0, wallMs: Date.now(), bytes: await readFile(file) });
         const faces = await detector.detect(frame);
-        const rolls = cropRolls(faces, detection.roll_align);
+        const rolls = cropRolls(faces, detection);
         const probs = faces.length ? await model.classifier.classify(pre.run(frame, faces.map((f) => f.box), rolls), faces.length) : new Float32Array(0);
         const out = faces.map((f, i) => {
           const p = Array.from(probs.subarray(i * labels.length, (i + 1) * labels.length));

@@ -59,6 +59,7 @@ export const LIMITS = {
     faceapi_score_threshold: [0.01, 1, false],
     nms_iou: [0.01, 1, false],
     max_faces: [1, 256, true],
+    roll_align_min_deg: [0, 45, false],
   } as Record<string, Limit>,
   tracking: { iou_threshold: [0, 1, false], max_missed_frames: [0, 10_000, true], smoothing: [0.001, 1, false] } as Record<string, Limit>,
   snapshot: { max_width: [64, 4096, true], quality: [1, 100, true], max_bytes: [4096, 4 * 1024 * 1024, true] } as Record<string, Limit>,
@@ -300,10 +301,15 @@ export const schema = {
       default: 128,
     },
     roll_align: {
-      doc: "Turn each face's crop so its eyes are level before classifying, when the detector gives eye landmarks (CenterFace; face-api's detectors do not) and the head is tilted by 10 to 50 degrees (smaller tilts the net absorbs; past 50 the landmarks are more likely wrong): the expression net loses accuracy on heads tilted past about 12 degrees (docs/model.md, \"Tilted heads\").",
+      doc: "Turn each face's crop so its eyes are level before classifying, when the detector gives eye landmarks (CenterFace; face-api's detectors do not) and the head is tilted by roll_align_min_deg (10) to 50 degrees (smaller tilts the net absorbs; past 50 the landmarks are more likely wrong): the expression net loses accuracy on heads tilted past about 12 degrees (docs/model.md, \"Tilted heads\").",
       format: 'bool',
       default: true,
       env: 'FER_ROLL_ALIGN',
+    },
+    roll_align_min_deg: {
+      doc: 'With roll_align, only faces tilted by at least this many degrees are turned (0: every face with landmarks). 10 was chosen on generated Validation frames: turning smaller tilts, which the net absorbs, cost accuracy on upright faces (docs/model.md, "Tilted heads").',
+      format: 'nat',
+      default: 10,
     },
     // 480x352 and 0.3 come from the recall/cost curve on generated frames (docs/model.md, "Accuracy on whole frames"):
     // 79% of faces found vs 47% at the old 320x256/0.5, for about the old CPU cost once CenterFace runs in int8.

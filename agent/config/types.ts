@@ -49,6 +49,8 @@ export interface DetectionConfig {
   region_input: number;
   /** Turn each face's crop by its head roll (from the detector's eye landmarks) before classifying (vision/face-roll.ts). */
   roll_align: boolean;
+  /** ... only for tilts of at least this many degrees. */
+  roll_align_min_deg: number;
   input_width: number;
   input_height: number;
   min_face_px: number;

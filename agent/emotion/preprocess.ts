@@ -2,7 +2,7 @@
  * Face crops → model input, exactly as the bundle's manifest says: box grown by the margin (and squared), sampled
  * to the model's size (turned by the head's roll when one is given, so the eyes come out level), converted to gray
  * when the model wants one channel, then (pixel*scale - mean)/std.
- * Pure and allocation-free per frame (the output buffer is reused), so it is cheap on the frame loop.
+ * Pure, and cheap on the frame loop: the output buffer is reused; per crop only small tap tables are allocated.
  */
 import type { Box, Frame } from '../core/types.js';
 import type { ModelSpec } from './classifier.js';
@@ -37,7 +37,8 @@ export class Preprocessor {
     boxes.forEach((b, i) => {
       const r = cropRegion(b, this.spec.faceCrop.margin, this.spec.faceCrop.square);
       const roll = rolls?.[i] ?? 0;
-      if (roll === 0) this.cropInto(frame, r, i * per);
+      // A roll that is not a finite angle would sample NaN everywhere: cut that face upright instead.
+      if (roll === 0 || !Number.isFinite(roll)) this.cropInto(frame, r, i * per);
       else this.cropTurnedInto(frame, r, roll, i * per);
     });
     return this.buf.subarray(0, need);

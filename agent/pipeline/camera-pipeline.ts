@@ -179,7 +179,7 @@ export class CameraPipeline {
         this.events = this.newEvents();
       }
       const n = faces.length;
-      const probs = n && frame ? await classifier.classify(preprocessor.run(frame, faces.map((f) => f.box), cropRolls(faces, camera.detection.roll_align)), n) : new Float32Array(0);
+      const probs = n && frame ? await classifier.classify(preprocessor.run(frame, faces.map((f) => f.box), cropRolls(faces, camera.detection)), n) : new Float32Array(0);
       const k = classifier.labels.length;
       classified = faces.map((f, i) => ({ ...f, emotion: { labels: classifier.labels, probs: probs.slice(i * k, (i + 1) * k) } }));
     } finally {

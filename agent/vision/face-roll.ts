@@ -3,11 +3,13 @@
  * classifier's crop so that the eyes come out level (emotion/preprocess.ts). The expression net trains on faces
  * rotated by up to 12 degrees and loses accuracy past that (docs/model.md, "Tilted heads").
  */
+import type { DetectionConfig } from '../config/types.js';
 import type { DetectedFace } from '../core/types.js';
 
 /**
- * Tilts under this are left alone: the net trains on faces turned by up to 12 degrees, so turning a small tilt gains
- * nothing and adds the landmarks' own error (docs/model.md, "Tilted heads": chosen on Validation frames).
+ * Tilts under this are left alone by default (detection.roll_align_min_deg): the net trains on faces turned by up to
+ * 12 degrees, so turning a small tilt gains nothing and adds the landmarks' own error (docs/model.md, "Tilted heads":
+ * chosen on Validation frames).
  */
 export const MIN_ROLL_DEG = 10;
 /** Beyond this the landmarks are more likely wrong than the head that tilted (CenterFace is trained on upright faces). */
@@ -31,6 +33,6 @@ export function faceRoll(face: Pick<DetectedFace, 'landmarks'>, minDeg = MIN_ROL
 }
 
 /** Each face's crop roll for Preprocessor.run, or undefined (plain crops) when `detection.roll_align` is off. */
-export function cropRolls(faces: readonly Pick<DetectedFace, 'landmarks'>[], rollAlign: boolean): number[] | undefined {
-  return rollAlign ? faces.map((f) => faceRoll(f)) : undefined;
+export function cropRolls(faces: readonly Pick<DetectedFace, 'landmarks'>[], cfg: Pick<DetectionConfig, 'roll_align' | 'roll_align_min_deg'>): number[] | undefined {
+  return cfg.roll_align ? faces.map((f) => faceRoll(f, cfg.roll_align_min_deg)) : undefined;
 }

@@ -71,6 +71,7 @@ test('a turned crop at roll 0 (or none) is the plain crop, and a hair of roll ch
   const a = Array.from(p.run(f, boxes));
   t.deepEqual(Array.from(p.run(f, boxes, [0, 0])), a);
   t.deepEqual(Array.from(p.run(f, boxes, [])), a);
+  t.deepEqual(Array.from(p.run(f, boxes, [Number.NaN, Number.POSITIVE_INFINITY])), a, 'a non-finite roll cuts the face upright, never NaN');
   // The turned path (taps placed one by one) equals the axis path (taps shared per row and column) at roll ~0.
   const b = Array.from(p.run(f, boxes, [1e-12, -1e-12]));
   for (let i = 0; i < a.length; i++) t.true(Math.abs(a[i]! - b[i]!) < 1e-6, `sample ${i}: ${a[i]} vs ${b[i]}`);

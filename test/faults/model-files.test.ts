@@ -117,7 +117,7 @@ test('CenterFace: its file deleted while running; the session keeps detecting, a
   const dir = tmpDir(t);
   const copy = path.join(dir, 'centerface.onnx');
   writeFileSync(copy, readFileSync(centerfaceModelPath));
-  const detection = { detector: 'centerface' as const, precision: 'fp32' as const, idle_gating: false, idle_interval_ms: 2000, max_frame_width: 0, follow_regions: false, full_interval_ms: 500, region_input: 128, roll_align: false, input_width: 320, input_height: 256, min_face_px: 24, score_threshold: 0.5, faceapi_score_threshold: 0.5, nms_iou: 0.4, max_faces: 8 };
+  const detection = { detector: 'centerface' as const, precision: 'fp32' as const, idle_gating: false, idle_interval_ms: 2000, max_frame_width: 0, follow_regions: false, full_interval_ms: 500, region_input: 128, roll_align: false, roll_align_min_deg: 10, input_width: 320, input_height: 256, min_face_px: 24, score_threshold: 0.5, faceapi_score_threshold: 0.5, nms_iou: 0.4, max_faces: 8 };
   const det = await createCenterFaceDetector({ detection, threads: 1, modelPath: copy });
   t.teardown(() => det.dispose());
   const frame: Frame = await decodeFrame('cam', { seq: 0, monoMs: 0, wallMs: 0, bytes: faceJpeg(0) });

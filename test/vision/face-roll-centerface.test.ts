@@ -1,6 +1,6 @@
 /**
  * Roll alignment through the real detector at its default 480x352: CenterFace's eye landmarks on the astronaut
- * turned by sharp give the turn (within 8 degrees: its landmarks lean towards upright, 20 for 25 one way), and the
+ * turned by sharp give the turn (within 8 degrees: its landmarks lean towards upright, about 20 for 25 one way), and the
  * crop levelled by it looks like the upright face's crop again (the classifier input, not a model output, so a
  * retrained model cannot change the verdict).
  */
@@ -46,14 +46,17 @@ test('the astronaut turned by ±25 degrees: the eye landmarks give the turn, and
   const upFrame = await loadFrame(astronaut);
   const [up] = await det.detect(upFrame);
   t.truthy(up, 'the upright face is found');
-  const upRoll = faceRoll(up!);
-  const upCrop = pre.run(upFrame, [up!.box], [upRoll]).slice();
+  // Raw eye-line angles (no threshold) measure the turn; the crops use the agent's default threshold.
+  const upAngle = faceRoll(up!, 0);
+  t.log(`upright: the eye line is at ${((upAngle * 180) / Math.PI).toFixed(1)} degrees`);
+  const upCrop = pre.run(upFrame, [up!.box], [faceRoll(up!)]).slice();
   for (const angle of [25, -25]) {
     const frame = await turned(angle);
     const faces = await det.detect(frame);
     t.is(faces.length, 1, `turned ${angle}`);
     const roll = faceRoll(faces[0]!);
-    const measured = ((roll - upRoll) * 180) / Math.PI;
+    const measured = ((faceRoll(faces[0]!, 0) - upAngle) * 180) / Math.PI;
+    t.log(`turned ${angle}: the landmarks say ${measured.toFixed(1)} from upright`);
     t.true(Math.abs(measured - angle) < 8, `turned ${angle}: the landmarks say ${measured.toFixed(1)}`);
     const levelled = correlation(pre.run(frame, [faces[0]!.box], [roll]).slice(), upCrop);
     const plain = correlation(pre.run(frame, [faces[0]!.box]).slice(), upCrop);

@@ -26,11 +26,13 @@ test('no landmarks, a degenerate or non-finite eye line, a tilt the net absorbs 
   t.not(faceRoll(eyes([40, 50], [60, 50 + steep / 2])), 0);
 });
 
-test('cropRolls: one roll per face when on, none when off', (t) => {
-  const faces = [eyes([40, 50], [60, 60]), {}];
-  t.is(cropRolls(faces, false), undefined);
-  const r = cropRolls(faces, true)!;
-  t.is(r.length, 2);
+test('cropRolls: one roll per face when on, from the configured threshold; none when off', (t) => {
+  const faces = [eyes([40, 50], [60, 60]), {}, eyes([40, 50], [60, 52])];
+  t.is(cropRolls(faces, { roll_align: false, roll_align_min_deg: 10 }), undefined);
+  const r = cropRolls(faces, { roll_align: true, roll_align_min_deg: 10 })!;
+  t.is(r.length, 3);
   t.true(r[0]! > 0);
   t.is(r[1], 0);
+  t.is(r[2], 0, 'a 5.7-degree tilt is under the 10-degree threshold');
+  t.true(cropRolls(faces, { roll_align: true, roll_align_min_deg: 0 })![2]! > 0, 'at 0 every tilted face is turned');
 });

@@ -18,6 +18,7 @@ export const detection: DetectionConfig = {
   full_interval_ms: 500,
   region_input: 128,
   roll_align: false,
+  roll_align_min_deg: 10,
   input_width: 320,
   input_height: 256,
   min_face_px: 24,
