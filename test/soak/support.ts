@@ -9,8 +9,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import sharp from 'sharp';
 import { loadConfig, resolveCameras } from '../../agent/config/load.js';
 import type { DetectorName, EngineName } from '../../agent/config/schema.js';
+import type { DetectionConfig } from '../../agent/config/types.js';
 import { Bus } from '../../agent/core/bus.js';
 import type { Clock } from '../../agent/core/clock.js';
 import { silentLogger } from '../../agent/core/log.js';
@@ -43,6 +45,26 @@ export function sampleJpegs(): SampleJpeg[] {
     .map((n, i) => ({ bytes: readFileSync(path.join(sampleFramesDir, n)), faces: i < 12 || i >= 20 ? 1 : 0 }));
 }
 
+/**
+ * The demo frames with every face frame turned by ±`degrees` in turn (sharp turns clockwise for positive angles) and
+ * cut back to its own size about the centre, so that the levelled-crop path (detection.roll_align) runs on them.
+ */
+export async function tiltedJpegs(degrees: number): Promise<SampleJpeg[]> {
+  return Promise.all(
+    sampleJpegs().map(async (j, i) => {
+      if (j.faces === 0) return j;
+      const img = sharp(j.bytes);
+      const { width, height } = await img.metadata();
+      if (!width || !height) throw new Error(`demo frame ${i}: no size`);
+      const turned = await img.rotate(i % 2 ? -degrees : degrees, { background: { r: 128, g: 128, b: 128 } }).toBuffer({ resolveWithObject: true });
+      const left = Math.floor((turned.info.width - width) / 2);
+      const top = Math.floor((turned.info.height - height) / 2);
+      const bytes = await sharp(turned.data).extract({ left, top, width, height }).jpeg({ quality: 80 }).toBuffer();
+      return { bytes, faces: j.faces };
+    }),
+  );
+}
+
 export interface SoakPipeline {
   pipeline: CameraPipeline;
   detector: FaceDetector;
@@ -50,6 +72,8 @@ export interface SoakPipeline {
   events: EmotionEvent[];
   /** The pipeline's bus (to listen for frames as the live view does). */
   bus: Bus;
+  /** The camera's detection settings the pipeline runs with. */
+  detection: DetectionConfig;
   dispose(): Promise<void>;
 }
 
@@ -70,6 +94,7 @@ export async function soakPipeline(engine: EngineName, detector: DetectorName, c
     engine: loaded.choice.engine,
     events,
     bus,
+    detection: cam.detection,
     async dispose() {
       await det.dispose();
       await slot.dispose();
