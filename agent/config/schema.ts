@@ -249,7 +249,7 @@ export const schema = {
       env: 'FER_MODEL_PRECISION',
     },
     flip_tta: {
-      doc: "Classify every face as seen and mirrored and average the two: twice the classifier work (the detector's is unchanged). auto: on only where the bundle's Validation figures show a gain for the form that runs and two passes of it cost no more than one float32 pass on this CPU (timed with model.precision auto; docs/model.md); true or false force it.",
+      doc: "Classify every face as seen and mirrored and average the two: twice the classifier work (the detector's is unchanged). auto: on only where the bundle's Validation figures show a gain for the form that runs, two passes of it cost no more than one float32 pass on this CPU (timed with model.precision auto; docs/model.md), and the bundle's release does not keep it off (manifest runtime.flip_tta off: agent/models/BUNDLE.md); true or false force it.",
       format: 'bool-or-auto',
       default: 'auto' as 'auto' | boolean,
       env: 'FER_FLIP_TTA',

@@ -3,7 +3,8 @@
  * halves of the bargain are measured. Accuracy: the bundle's own Validation figures (carved from Training rows;
  * PublicTest decides nothing) must show a gain for the form that runs. Speed: two passes of that form must cost no
  * more than one pass of the float model on this CPU (the timings `precision: auto` measured), so flip TTA never makes
- * the classifier slower than the float model alone. Pure: the figures come from the caller.
+ * the classifier slower than the float model alone. A bundle whose release found two passes of its net too slow for the
+ * speed target (manifest `runtime.flip_tta: off`: a wider net) keeps auto off. Pure: the figures come from the caller.
  */
 import type { Precision } from '../config/types.js';
 
@@ -11,6 +12,8 @@ export type FlipTtaSetting = 'auto' | boolean;
 
 export interface FlipTtaInput {
   setting: FlipTtaSetting;
+  /** The bundle's own word (manifest `runtime.flip_tta`): 'off' keeps auto off; absent or 'auto' leaves it to the figures. */
+  bundle?: 'auto' | 'off';
   /** The form that runs. */
   precision: Precision;
   /** The bundle's Validation accuracy without and with flip TTA for that form (0-1); absent when it has none. */
@@ -26,6 +29,7 @@ export interface FlipTtaChoice {
 
 export function chooseFlipTta(i: FlipTtaInput): FlipTtaChoice {
   if (i.setting !== 'auto') return { on: i.setting, why: `model.flip_tta ${i.setting} (set)` };
+  if (i.bundle === 'off') return { on: false, why: "the bundle's release keeps it off (runtime.flip_tta off: two passes of this net miss the speed target)" };
   if (!i.validation) return { on: false, why: `the bundle reports no Validation accuracy with flip TTA for its ${i.precision} form` };
   const gain = (i.validation.flip - i.validation.plain) * 100;
   const acc = `Validation ${(i.validation.plain * 100).toFixed(2)} % → ${(i.validation.flip * 100).toFixed(2)} % with flip TTA`;

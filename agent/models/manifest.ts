@@ -65,6 +65,8 @@ export interface Manifest {
   engines: { onnx?: OnnxEngineEntry; onnx_int8?: OnnxInt8EngineEntry; tfjs?: TfjsEngineEntry };
   files: Record<string, FileEntry>;
   training?: unknown;
+  /** How the agent may run this net, from its release: `flip_tta: 'off'` keeps `model.flip_tta: auto` off (BUNDLE.md). */
+  runtime?: { flip_tta: 'auto' | 'off' };
   selftest: SelfTest;
 }
 
@@ -287,6 +289,11 @@ export function validateManifest(value: unknown): Manifest {
     selftest,
   };
   if (root.training !== undefined) m.training = root.training;
+  if (root.runtime !== undefined) {
+    const rt = obj(root, 'runtime', 'runtime');
+    const flip = rt.flip_tta ?? 'auto';
+    m.runtime = { flip_tta: flip === 'auto' || flip === 'off' ? flip : bad('runtime.flip_tta', flip, '"auto" or "off"') };
+  }
   return m;
 }
 

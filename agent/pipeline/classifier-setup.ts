@@ -93,6 +93,7 @@ export async function setupClassifier(cfg: AgentConfig, dir: string, log: Logger
   const precision = loaded.spec.precision;
   const flipTta = chooseFlipTta({
     setting: cfg.model.flip_tta,
+    ...optional('bundle', m.runtime?.flip_tta),
     precision,
     ...optional('validation', validationFlipFigures(m.training, precision)),
     ...optional('timing', decision ?? undefined),

@@ -3,7 +3,7 @@
  * generated FER2013-format file. Speed is never asserted; structure, counts and correctness are.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -127,6 +127,7 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   t.is(share('tiny-tfjs-wasm', 1), 0, "face-api's detectors always search the whole frame");
   t.true(md.includes('A 1920x1080 camera, one face:'), 'the 1080p comparison is reported');
   t.regex(md, /Ours with flip TTA .* faces\/s = \*\*[\d.]+×\*\* human's; PublicTest/, 'the form flip_tta auto may run is held to the speed target too');
+  t.regex(md, /Ours with flip TTA \(what model\.flip_tta auto runs where/, 'the bundled model has no runtime.flip_tta: auto may run that row');
   t.true(md.includes('Idle gating on a shrink-on-load preview'), 'the still room is reported on previews and on full decodes, side by side');
   t.is(cf.engine, 'onnxruntime');
   // A person appearing in a still room gets an event: debouncing's minimum duration, plus at most a few frames.
@@ -160,12 +161,15 @@ test('without the dataset the accuracy column is skipped with a note', async (t)
   t.regex(readFileSync(path.join(out, 'bench.md'), 'utf8'), /Accuracy not measured: .*no-such-fer\.csv\.gz not found/);
 });
 
-test('--model benches another bundle as ours, beside the same peers; a directory without a bundle is named', async (t) => {
+test('--model benches another bundle as ours, beside the same peers, with its runtime.flip_tta; a directory without a bundle is named', async (t) => {
   t.timeout(300_000);
   const dir = tmp(t);
   const out = path.join(dir, 'out');
-  const candidate = fixtureBundle();
+  // A candidate whose release keeps flip TTA off (a wider net): the flip row is still measured, and said not to run.
+  const candidate = path.join(dir, 'candidate');
+  cpSync(fixtureBundle(), candidate, { recursive: true });
   const m = readManifest(candidate);
+  writeFileSync(path.join(candidate, 'manifest.json'), JSON.stringify({ ...m, runtime: { flip_tta: 'off' } }));
   const missing = path.join(dir, 'no-such-fer.csv.gz');
   const { stdout } = await run(process.execPath, [RUN_JS, '--quick', '--only', 'classifier', '--out', out, '--fer', missing, '--model', candidate], { timeout: 290_000 });
   const report = JSON.parse(readFileSync(path.join(out, 'bench.json'), 'utf8')) as BenchReport;
@@ -175,6 +179,8 @@ test('--model benches another bundle as ours, beside the same peers; a directory
   for (const x of ours) t.true(x.name.includes(`${String(m.name)}@${m.version}`), `${x.id}: ${x.name}`);
   t.true(c.models.some((x) => x.id === 'human-tfjs-wasm'), 'the peers still run');
   t.true(stdout.includes(`--model ${candidate}`), 'the report says which bundle it benched');
+  t.is(ours.find((x) => x.id === 'ours-onnxruntime-flip')?.flipTtaAuto, 'off');
+  t.regex(readFileSync(path.join(out, 'bench.md'), 'utf8'), /Ours with flip TTA \(which model\.flip_tta auto never runs with this bundle: its manifest's runtime\.flip_tta is off\)/);
 
   const empty = path.join(dir, 'empty');
   mkdirSync(empty);

@@ -59,6 +59,8 @@ export interface ModelInfoRow {
   input: string;
   weightBytes: number;
   labels: string[];
+  /** Ours only: the bundle's manifest `runtime.flip_tta`. */
+  flipTtaAuto?: 'auto' | 'off';
 }
 
 export interface ClassifierBenchResult {
@@ -182,7 +184,7 @@ export async function runClassifierBench(o: ClassifierBenchOptions): Promise<Cla
     const clf = await load(o.threads, o.modelDir);
     try {
       if (clf.spec && !result.crop) result.crop = measureCropCost(clf.spec, o.seconds > 0 ? 400 : 5, o.seconds > 0 ? 5 : 1);
-      result.models.push({ id: clf.id, name: clf.name, engine: clf.engine, input: clf.input, weightBytes: clf.weightBytes, labels: [...clf.labels] });
+      result.models.push({ id: clf.id, name: clf.name, engine: clf.engine, input: clf.input, weightBytes: clf.weightBytes, labels: [...clf.labels], ...(clf.flipTtaAuto ? { flipTtaAuto: clf.flipTtaAuto } : {}) });
       for (const b of o.batches) result.speed.push(await speed(clf, pool, b, o));
       if (set.crops.length > 0) result.accuracy.push(await accuracy(clf, set, o.accuracyBatch));
     } finally {

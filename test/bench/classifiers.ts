@@ -39,6 +39,8 @@ export interface BenchClassifier {
   weightBytes: number;
   /** Ours only: the model spec the agent's Preprocessor cuts crops for (the crop-cost measurement uses it). */
   spec?: ModelSpec;
+  /** Ours only: the bundle's manifest `runtime.flip_tta` ('off': model.flip_tta auto never runs the flip row). */
+  flipTtaAuto?: 'auto' | 'off';
   /** n crops (each side×side gray uint8) → n × labels.length probabilities. */
   classify(crops: readonly Uint8Array[], side: number): Promise<Float32Array>;
   dispose(): Promise<void>;
@@ -73,6 +75,7 @@ export async function loadOurs(engine: 'onnxruntime' | 'tfjs-wasm', threads: num
     input: `${spec.input.width}x${spec.input.height} ${spec.input.channels === 1 ? 'gray' : 'RGB'}`,
     weightBytes: await fileBytes(...files.map((f) => path.join(bundle.dir, f))),
     spec,
+    flipTtaAuto: bundle.manifest.runtime?.flip_tta ?? 'auto',
     async classify(crops, side) {
       const n = crops.length;
       if (buf.length < n * per) buf = new Float32Array(n * per);

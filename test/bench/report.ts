@@ -102,10 +102,15 @@ function classifier(c: ClassifierBenchResult): string {
   const oursAcc = acc('ours-onnxruntime');
   if (ours && human) lines.push(`Targets: ours as the agent runs it without flip TTA (onnxruntime, model.precision auto) ${cell(ours, 0)} faces/s vs human's model ${cell(human, 0)} faces/s at batch ${top} = **${cell(ours / human, 2)}×** (asks ≥ 3×)${oursAcc ? `; PublicTest accuracy **${cell(oursAcc.accuracy * 100, 2)} %** (asks ≥ 72 %)` : ''}.`);
   // model.flip_tta auto turns the mirror on where the bundle gains on Validation and two passes of the form that runs
-  // cost no more than one float32 pass: then the agent runs this row, and the target holds only if it holds here too.
+  // cost no more than one float32 pass: then the agent runs this row, and the target holds only if it holds here too
+  // (or the bundle's manifest says runtime.flip_tta off, and auto never runs it).
   const flip = speed('ours-onnxruntime-flip', top)?.facesPerS;
   const flipAcc = acc('ours-onnxruntime-flip');
-  if (flip && human) lines.push(`Ours with flip TTA (what model.flip_tta auto runs where the bundle gains from it on Validation and two passes cost no more than one float32 pass) ${cell(flip, 0)} faces/s = **${cell(flip / human, 2)}×** human's${flipAcc ? `; PublicTest **${cell(flipAcc.accuracy * 100, 2)} %**` : ''}.`);
+  const flipOff = c.models.find((m) => m.id === 'ours-onnxruntime-flip')?.flipTtaAuto === 'off';
+  const flipWhen = flipOff
+    ? "which model.flip_tta auto never runs with this bundle: its manifest's runtime.flip_tta is off"
+    : 'what model.flip_tta auto runs where the bundle gains from it on Validation and two passes cost no more than one float32 pass';
+  if (flip && human) lines.push(`Ours with flip TTA (${flipWhen}) ${cell(flip, 0)} faces/s = **${cell(flip / human, 2)}×** human's${flipAcc ? `; PublicTest **${cell(flipAcc.accuracy * 100, 2)} %**` : ''}.`);
   const fp32 = speed('ours-onnxruntime-fp32', top)?.facesPerS;
   if (ours && fp32) lines.push(`Int8 vs float32 on onnxruntime, same run: ${cell(ours, 0)} vs ${cell(fp32, 0)} faces/s at batch ${top} = ${cell(ours / fp32, 2)}×.`);
   if (c.crop?.length) {

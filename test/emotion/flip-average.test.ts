@@ -3,6 +3,8 @@
  * face, and its answer no longer depends on which way the face was mirrored. Runs the shipped model on
  * onnxruntime, on the astronaut's face and on the demo frames' faces.
  */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { loadConfig } from '../../agent/config/load.js';
@@ -88,4 +90,21 @@ test('model.flip_tta wraps the classifier the agent loads; auto by default, deci
   // convict's own Boolean would read this as true; ours names the key instead.
   t.throws(() => loadConfig({ skipDefaultFile: true, env: { FER_FLIP_TTA: 'sometimes' }, overrides: {} }), { message: /model\.flip_tta.*auto, true or false/ });
   t.throws(() => loadConfig({ skipDefaultFile: true, env: {}, overrides: { 'model.flip_tta': 'sometimes' } }), { message: /model\.flip_tta/ });
+});
+
+test("a bundle whose manifest says runtime.flip_tta off is run without the mirror under auto, and with it when set", async (t) => {
+  // The bundled model with the release's word added (a wider net whose two passes miss the speed target says this).
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fer-flip-off-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  cpSync(bundledModelDir, dir, { recursive: true });
+  const file = path.join(dir, 'manifest.json');
+  writeFileSync(file, JSON.stringify({ ...(JSON.parse(readFileSync(file, 'utf8')) as object), runtime: { flip_tta: 'off' } }));
+  for (const [setting, on] of [['auto', false], [true, true]] as const) {
+    const cfg = loadConfig({ skipDefaultFile: true, env: {}, overrides: { engine: 'onnxruntime', 'mqtt.url': '', 'model.flip_tta': setting } });
+    const m = await setupClassifier(cfg, dir, silentLogger);
+    t.is(m.flipTta.on, on, m.flipTta.why);
+    t.is(m.classifier instanceof FlipAveragingClassifier, on);
+    if (setting === 'auto') t.regex(m.flipTta.why, /runtime\.flip_tta off/);
+    await m.classifier.dispose();
+  }
 });

@@ -33,6 +33,15 @@ test('auto: off without a Validation gain, without Validation figures, or withou
   t.regex(c.why, /not measured on this CPU/);
 });
 
+test("auto: off where the bundle's release says runtime.flip_tta off, whatever the figures; 'auto' leaves them to decide", (t) => {
+  const off = chooseFlipTta({ setting: 'auto', bundle: 'off', precision: 'int8', validation: gain, timing: vnni });
+  t.false(off.on);
+  t.regex(off.why, /runtime\.flip_tta off/);
+  t.true(chooseFlipTta({ setting: 'auto', bundle: 'auto', precision: 'int8', validation: gain, timing: vnni }).on);
+  // The user's explicit setting still wins over the bundle's word.
+  t.true(chooseFlipTta({ setting: true, bundle: 'off', precision: 'int8', validation: gain, timing: vnni }).on);
+});
+
 test('true and false force it whatever the figures', (t) => {
   t.true(chooseFlipTta({ setting: true, precision: 'fp32' }).on);
   t.false(chooseFlipTta({ setting: false, precision: 'int8', validation: gain, timing: vnni }).on);

@@ -113,6 +113,23 @@ test('a valid manifest parses, keeps training and maps to a ModelSpec', (t) => {
   t.is(versionTag(m, 'f'.repeat(64)), 'fer-vgg-s-1.2.0-rc.1+build.5-ffffffff');
 });
 
+test("runtime.flip_tta: 'off' or 'auto' is kept (absent: no runtime); anything else is rejected, naming the field", (t) => {
+  t.is(validateManifest(valid()).runtime, undefined);
+  for (const word of ['off', 'auto'] as const) {
+    const m = valid();
+    m.runtime = { flip_tta: word };
+    t.deepEqual(validateManifest(m).runtime, { flip_tta: word });
+  }
+  const empty = valid();
+  empty.runtime = {};
+  t.deepEqual(validateManifest(empty).runtime, { flip_tta: 'auto' });
+  for (const [value, field] of [[{ flip_tta: 'on' }, 'runtime.flip_tta'], [{ flip_tta: false }, 'runtime.flip_tta'], ['off', 'runtime']] as const) {
+    const m = valid();
+    m.runtime = value;
+    t.throws(() => validateManifest(m), { message: new RegExp(field.replace('.', '\\.')) }, JSON.stringify(value));
+  }
+});
+
 test('an RGB manifest needs three means and stds', (t) => {
   const m = valid();
   edit(m, ['input', 'channels'], 3);

@@ -37,6 +37,8 @@ REPORT_FILES = ("summary.json", "confusion.png", "curves.png")
 ALLOWED_FILES = {MANIFEST, ONNX_FILE, ONNX_INT8_FILE, f"{TFJS_DIR}/{MODEL_JSON}", f"{TFJS_DIR}/{SHARD}", "signature.json",
                  *(f"report/{f}" for f in REPORT_FILES)}
 NAME_RE = re.compile(r"^[a-z0-9._-]+$")
+# manifest runtime.flip_tta: "off" keeps the agent's model.flip_tta auto off for this net (BUNDLE.md).
+FLIP_TTA_HINTS = ("auto", "off")
 SEMVER_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
                        r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
                        r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
@@ -156,12 +158,13 @@ def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: s
                  report_dir: str | Path | None = None, config: dict[str, Any] | None = None, epoch: int = 0,
                  created: dt.datetime | None = None, force: bool = False, size: int = 48,
                  dataset: str | None = None, calib_images: np.ndarray | None = None,
-                 calib_source: str = "") -> dict[str, Any]:
+                 calib_source: str = "", flip_tta: str = "auto") -> dict[str, Any]:
     """Exports `model` (BN folded, softmax appended) as a complete bundle directory `out`; returns the manifest.
 
     `config`/`epoch` are the checkpoint's (they describe the training data unless `dataset` says otherwise).
     `calib_images` (uint8 [N, size, size] faces) adds the int8 model `model.int8.onnx`, calibrated on them
-    (`calib_source` says where they came from, for the manifest).
+    (`calib_source` says where they came from, for the manifest). `flip_tta="off"` writes `runtime.flip_tta: off`,
+    which keeps the agent's `model.flip_tta: auto` off (a net whose two passes miss the speed target: BUNDLE.md).
     """
     out = Path(out)
     if not NAME_RE.match(name):
@@ -170,6 +173,8 @@ def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: s
         raise BundleError(f"bundle version {version!r} is not semver (X.Y.Z)")
     if not 0 <= margin <= 1:
         raise BundleError(f"face_crop margin {margin} must be within 0..1")
+    if flip_tta not in FLIP_TTA_HINTS:
+        raise BundleError(f"flip_tta {flip_tta!r} must be one of {', '.join(FLIP_TTA_HINTS)}")
     channels = model.cfg.in_channels
     mean_l = [float(mean)] * channels if isinstance(mean, (int, float)) else [float(v) for v in mean]
     std_l = [float(std)] * channels if isinstance(std, (int, float)) else [float(v) for v in std]
@@ -256,6 +261,8 @@ def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: s
                           for img, row in zip(images, expected)],
             },
         }
+        if flip_tta != "auto":  # absent means auto: bundles without the hint keep their bytes
+            manifest["runtime"] = {"flip_tta": flip_tta}
         if int8_entry is not None:
             manifest["engines"]["onnx_int8"] = int8_entry
             manifest["training"]["int8"] = {"quantization": int8_description(),
@@ -320,6 +327,9 @@ def verify_bundle(bundle: str | Path, run_selftest: bool = True) -> list[str]:
             problems.append(f"{rel}: {p.stat().st_size} bytes, manifest says {info.get('bytes')}")
         elif sha256_file(p) != info.get("sha256"):
             problems.append(f"{rel}: sha256 differs from manifest.json")
+    runtime = m.get("runtime", {})
+    if not isinstance(runtime, dict) or runtime.get("flip_tta", "auto") not in FLIP_TTA_HINTS:
+        problems.append(f"manifest.json: runtime {runtime!r} needs flip_tta \"auto\" or \"off\"")
     for eng in m["engines"].values():
         if eng.get("file") not in m["files"]:
             problems.append(f"engines: {eng.get('file')!r} is not listed in files")

@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
                                         "(default: the checkpoint's data_csv, through its cache when present)")
     ap.add_argument("--int8-rows", type=int, default=1024, help="Training rows to calibrate on (default 1024)")
     ap.add_argument("--no-int8", action="store_true", help="float model only")
+    ap.add_argument("--flip-tta", choices=("auto", "off"), default="auto",
+                    help="off: the manifest says runtime.flip_tta off, so the agent's model.flip_tta auto never mirrors "
+                         "with this net (when the release bench puts two passes under the speed target)")
     ap.add_argument("--raw-weights", action="store_true",
                     help="from last.pt, export the latest SGD weights instead of their moving average (EMA, the default)")
     a = ap.parse_args(argv)
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest = write_bundle(ck.model, a.out, name=a.name, version=a.version, mean=ck.mean, std=ck.std,
                                 labels=ck.labels, margin=a.margin, tfjs_float16=a.tfjs_float16, report_dir=a.report,
                                 config=ck.config, epoch=ck.epoch, force=a.force, calib_images=calib,
-                                calib_source=source)
+                                calib_source=source, flip_tta=a.flip_tta)
         if a.archive:
             write_archive(a.out, a.archive)
     except (BundleError, FileNotFoundError, ValueError) as e:

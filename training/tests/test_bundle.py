@@ -159,3 +159,21 @@ def test_rgb_bundle(tmp_path):
     mj = json.loads((tmp_path / "rgb" / "tfjs" / "model.json").read_text())
     assert mj["modelTopology"]["config"]["layers"][0]["config"]["batch_input_shape"] == [None, 48, 48, 3]
     assert verify_bundle(tmp_path / "rgb") == []
+
+
+def test_flip_tta_off_is_written_checked_and_refused_when_unknown(tiny_checkpoint, tmp_path):
+    """`--flip-tta off` writes runtime.flip_tta off (the agent's auto then never mirrors); the default writes nothing."""
+    out = tmp_path / "off"
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--name", "fer-tiny", "--version",
+                        "1.0.0", "--no-int8", "--flip-tta", "off"]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["runtime"] == {"flip_tta": "off"} and verify_bundle(out) == []
+    m["runtime"] = {"flip_tta": "on"}
+    (out / "manifest.json").write_text(json.dumps(m))
+    assert any("runtime" in p and "flip_tta" in p for p in verify_bundle(out, run_selftest=False))
+    ck = load_checkpoint(tiny_checkpoint)
+    assert "runtime" not in write_bundle(ck.model, tmp_path / "auto", name="ok", version="1.0.0", mean=0.5, std=0.2,
+                                         labels=LABELS)
+    with pytest.raises(BundleError, match="flip_tta 'sometimes'"):
+        write_bundle(ck.model, tmp_path / "bad", name="ok", version="1.0.0", mean=0.5, std=0.2, labels=LABELS,
+                     flip_tta="sometimes")
