@@ -66,7 +66,8 @@ def int8_description(form: str | None = None) -> str:
 
     form = form or DEFAULT_FORM
     weights = {"u8s8": "int8", "u8s8r": "int8 in 7 bits (reduce_range)", "u8u8": "uint8"}[form]
-    return f"onnxruntime static, QDQ, per-channel {weights} weights, uint8 activations, MinMax (form {form})"
+    return (f"onnxruntime static, QDQ, per-channel {weights} weights, uint8 activations, MinMax (form {form}); "
+            "the first convolution in float32")
 
 
 def _b64(img: np.ndarray) -> str:

@@ -135,3 +135,60 @@ def test_requantize_replaces_the_int8_form_in_place_and_the_bundle_still_verifie
     # A bundle without an int8 model is refused by name.
     assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "f"), "--name", "t", "--version", "1.0.0", "--no-int8"]) == 0
     assert requantize_main(["--bundle", str(tmp_path / "f"), "--data", str(eval_csv)]) == 1
+
+
+def _conv_weight_sources(path) -> list[str]:
+    """For each Conv in graph order, what makes its weight: an initializer ("float") or a DequantizeLinear ("int8")."""
+    import onnx
+
+    g = onnx.load(str(path)).graph
+    made_by = {o: n.op_type for n in g.node for o in n.output}
+    return ["int8" if made_by.get(n.input[1]) == "DequantizeLinear" else "float" for n in g.node if n.op_type == "Conv"]
+
+
+def test_the_first_convolution_stays_float_unless_asked(int8_bundle, tmp_path):
+    imgs, _ = synthetic_faces(32, seed=6)
+    m = json.loads((int8_bundle / "manifest.json").read_text())
+    x = calibration_input(imgs, m["preprocessing"]["mean"][0], m["preprocessing"]["std"][0])
+    kept = _conv_weight_sources(int8_bundle / "model.int8.onnx")
+    assert kept[0] == "float" and set(kept[1:]) == {"int8"}, kept
+    assert "first convolution in float32" in m["training"]["int8"]["quantization"]
+    every = quantize_int8(int8_bundle / "model.onnx", tmp_path / "all.onnx", x, float_first_conv=False)
+    assert set(_conv_weight_sources(every)) == {"int8"}
+
+
+def test_requantize_scores_the_new_int8_model_again_and_can_set_a_version(tiny_checkpoint, eval_csv, tmp_path):
+    """The int8 figures a bundle carries decide flip TTA on the agent: stale ones from the old int8 bytes must not stay."""
+    from fer_train.bundle import sha256_file
+    from fer_train.data import load_fer
+    from fer_train.requantize import main as requantize_main
+
+    out = tmp_path / "b"
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--name", "t", "--version", "1.0.0",
+                        "--int8-data", str(eval_csv)]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    stale = {"public_test_accuracy": 0.5, "public_test_accuracy_int8": 0.123, "public_test_accuracy_int8_flip_tta": 0.456}
+    m["training"]["metrics"] = dict(stale)
+    (out / "report").mkdir()
+    (out / "report" / "summary.json").write_text(json.dumps({"usage": "PublicTest", "metrics": dict(stale),
+                                                             "onnx_int8": {"accuracy": 0.123, "accuracy_flip_tta": 0.456}}))
+    m["files"]["report/summary.json"] = {"sha256": sha256_file(out / "report" / "summary.json"),
+                                         "bytes": (out / "report" / "summary.json").stat().st_size}
+    (out / "manifest.json").write_text(json.dumps(m))
+    assert verify_bundle(out) == []
+    assert requantize_main(["--bundle", str(out), "--data", str(eval_csv), "--form", "u8u8", "--version", "1.0.1"]) == 0
+    after = json.loads((out / "manifest.json").read_text())
+    assert after["version"] == "1.0.1" and verify_bundle(out) == []
+    # The figures are the new int8 model's own, scored here independently on the CSV's PublicTest rows.
+    rows = load_fer(eval_csv, log=False).select("PublicTest")
+    x = calibration_input(rows.images, after["preprocessing"]["mean"][0], after["preprocessing"]["std"][0])
+    p8 = onnx_probabilities(out / "model.int8.onnx", x)
+    flip = (p8 + onnx_probabilities(out / "model.int8.onnx", np.ascontiguousarray(x[..., ::-1]))) / 2
+    got = after["training"]["metrics"]
+    assert got["public_test_accuracy_int8"] == pytest.approx(float((p8.argmax(1) == rows.labels).mean()))
+    assert got["public_test_accuracy_int8_flip_tta"] == pytest.approx(float((flip.argmax(1) == rows.labels).mean()))
+    assert got["public_test_accuracy"] == 0.5, "float figures stay as they were"
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert summary["metrics"]["public_test_accuracy_int8"] == got["public_test_accuracy_int8"]
+    assert summary["onnx_int8"]["accuracy_flip_tta"] == got["public_test_accuracy_int8_flip_tta"]
+    assert requantize_main(["--bundle", str(out), "--data", str(eval_csv), "--version", "1.0"]) == 1
