@@ -62,3 +62,15 @@ def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):
     assert abs(v["python_report"]["validation_accuracy_int8"] - host["int8"]) <= 1 / 30 + 1e-9
     rc, v = check(1.01)
     assert rc == 1 and not v["passes"] and v["reasons"][0].startswith("host: int8")
+
+    # --bundle checks a bundle as it stands (a requantized one): the same agent scores, nothing exported again, and
+    # only the bundle's own Validation figures beside them (none here: the tiny bundle carries no report).
+    exported = (tmp_path / "out" / "bundle" / "model.int8.onnx").stat().st_mtime_ns
+    r = subprocess.run([sys.executable, str(TOOL), "--bundle", "out/bundle", "--data", csv.name, "--out", "out2",
+                        "--cpus", "", "--min-int8", "0"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    vb = json.loads(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 0 and vb["scores"]["host"] == host and vb["python_report"] is None, vb
+    assert (tmp_path / "out" / "bundle" / "model.int8.onnx").stat().st_mtime_ns == exported
+    r = subprocess.run([sys.executable, str(TOOL), "--bundle", "nowhere", "--data", csv.name, "--out", "out3"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "nowhere has no manifest.json" in r.stderr

@@ -9,6 +9,9 @@ The rule (training/README.md, run kd-mixup): int8 >= --min-int8 (0.72) on Valida
 points (0.3) below float32 there, on this host and on every emulated class. The last line is JSON with every figure
 and `"passes"`; the exit status is 0 only when it passes. OUT keeps the bundle (OUT/bundle), the Python report of
 Validation (OUT/report) and the split (OUT/validation.csv.gz, dataset rows: keep OUT outside the repository).
+
+`--bundle DIR` in place of `--run` checks a bundle as it stands (one requantized by `fer_train.requantize`, say):
+nothing is exported, and the Python figures reported beside the agent's are the bundle's own Validation ones.
 """
 from __future__ import annotations
 
@@ -60,8 +63,10 @@ def agent_eval(bundle: Path, csv: Path, precision: str, qemu_cpu: str | None) ->
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--run", required=True, help="run directory holding final.pt")
-    ap.add_argument("--version", required=True, help="the version the bundle would ship as")
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--run", help="run directory holding final.pt")
+    what.add_argument("--bundle", help="a bundle directory to check as it stands (no export)")
+    ap.add_argument("--version", help="the version the bundle would ship as (with --run)")
     ap.add_argument("--name", default="fer-vgg-s")
     ap.add_argument("--data", required=True, help="FER2013 CSV(.gz): Validation is carved from its Training rows")
     ap.add_argument("--out", required=True, help="working directory, outside the repository")
@@ -70,24 +75,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-gap", type=float, default=0.3, help="points int8 may lose against float32")
     a = ap.parse_args(argv)
     # The steps run from training/, so every path is made absolute against the caller's directory first.
-    run, out = Path(a.run).expanduser().resolve(), Path(a.out).expanduser().resolve()
+    out = Path(a.out).expanduser().resolve()
     data = str(Path(a.data).expanduser().resolve())
-    final = run / "final.pt"
-    if not final.is_file():
-        raise SystemExit(f"release_check: {final} does not exist yet (the run has not ended)")
-    out.mkdir(parents=True, exist_ok=True)
     py = [sys.executable, "-m"]
     env_cwd = ROOT / "training"
-    bundle, report, csv = out / "bundle", out / "report", out / "validation.csv.gz"
-    subprocess.run([*py, "fer_train.export", "--checkpoint", str(final), "--out", str(bundle), "--name", a.name,
-                    "--version", a.version, "--int8-data", data, "--force"], cwd=env_cwd, check=True)
-    subprocess.run([*py, "fer_train.evaluate", "--checkpoint", str(final), "--bundle", str(bundle), "--data", data,
-                    "--usage", "Validation", "--out", str(report)], cwd=env_cwd, check=False)
+    report, csv = out / "report", out / "validation.csv.gz"
+    if a.bundle:
+        bundle = Path(a.bundle).expanduser().resolve()
+        if not (bundle / "manifest.json").is_file():
+            raise SystemExit(f"release_check: {bundle} has no manifest.json")
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        if not a.version:
+            raise SystemExit("release_check: --run needs --version (the version the bundle would ship as)")
+        final = Path(a.run).expanduser().resolve() / "final.pt"
+        if not final.is_file():
+            raise SystemExit(f"release_check: {final} does not exist yet (the run has not ended)")
+        out.mkdir(parents=True, exist_ok=True)
+        bundle = out / "bundle"
+        subprocess.run([*py, "fer_train.export", "--checkpoint", str(final), "--out", str(bundle), "--name", a.name,
+                        "--version", a.version, "--int8-data", data, "--force"], cwd=env_cwd, check=True)
+        subprocess.run([*py, "fer_train.evaluate", "--checkpoint", str(final), "--bundle", str(bundle), "--data", data,
+                        "--usage", "Validation", "--out", str(report)], cwd=env_cwd, check=False)
     subprocess.run([*py, "fer_train.split", "--data", data, "--usage", "Validation", "--out", str(csv)], cwd=env_cwd, check=True)
     places = [None, *[c for c in a.cpus.split(",") if c]]
     scores = {p or "host": {prec: agent_eval(bundle, csv, prec, p) for prec in ("fp32", "int8")} for p in places}
     v = verdict(scores, a.min_int8, a.max_gap)
-    v["python_report"] = json.loads((report / "summary.json").read_text())["metrics"] if (report / "summary.json").is_file() else None
+    if a.bundle:  # the bundle's own figures, Validation only: this check reads no PublicTest figure
+        metrics = json.loads((bundle / "manifest.json").read_text()).get("training", {}).get("metrics", {})
+        v["python_report"] = {k: x for k, x in metrics.items() if k.startswith("validation_")} or None
+    else:
+        v["python_report"] = json.loads((report / "summary.json").read_text())["metrics"] if (report / "summary.json").is_file() else None
     print(json.dumps(v))
     return 0 if v["passes"] else 1
 
