@@ -100,3 +100,19 @@ export function compareClassify(ref: ClassifyLine, got: ClassifyLine, tolerance:
   });
   return diffs;
 }
+
+/** The largest differences between two runs over every face they both hold (what the tests log as "measured"). */
+export function largestDiffs(ref: readonly ClassifyLine[], got: readonly ClassifyLine[]): { score: number; boxPx: number; probability: number } {
+  const m = { score: 0, boxPx: 0, probability: 0 };
+  ref.forEach((r, i) => {
+    const g = got[i];
+    if (!g || g.faces.length !== r.faces.length) return;
+    r.faces.forEach((rf, j) => {
+      const gf = g.faces[j]!;
+      m.score = Math.max(m.score, Math.abs(rf.score - gf.score));
+      for (const k of ['x', 'y', 'width', 'height'] as const) m.boxPx = Math.max(m.boxPx, Math.abs(rf.box[k] - gf.box[k]));
+      for (const [l, a] of Object.entries(rf.probabilities)) m.probability = Math.max(m.probability, Math.abs(a - (gf.probabilities[l] ?? Number.NaN)) || 0);
+    });
+  });
+  return m;
+}

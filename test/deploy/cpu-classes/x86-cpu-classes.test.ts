@@ -15,7 +15,7 @@ import path from 'node:path';
 import test from 'ava';
 import { packageRoot } from '../../../agent/core/paths.js';
 import { cleanEnv, exec } from '../arm64/arm64-runtime.js';
-import { compareClassify, parseClassifyOutput, type ClassifyLine } from '../arm64/compare.js';
+import { compareClassify, largestDiffs, parseClassifyOutput, type ClassifyLine } from '../arm64/compare.js';
 
 const QEMU = '/usr/bin/qemu-x86_64-static';
 /**
@@ -93,7 +93,8 @@ if (unavailable !== null) {
       t.deepEqual(diff(refFp32, got.fp32, FP32_TOLERANCE, 1), [], `float32 on ${cpu} differs from float32 on this CPU`);
       t.deepEqual(int8VersusFloat(got.int8, got.fp32), [], `int8 departs from float32 on ${cpu}`);
       const faces = got.int8.reduce((n, l) => n + l.faces.length, 0);
-      t.log(`${cpu}: ${got.int8.length} images, ${faces} faces; int8 = native int8 within ${tolerance}, float32 within ${FP32_TOLERANCE}`);
+      const d = largestDiffs(refInt8, got.int8);
+      t.log(`${cpu}: ${got.int8.length} images, ${faces} faces; int8 = native int8 within ${tolerance} (measured: face scores ${d.score.toFixed(4)}, boxes ${d.boxPx.toFixed(1)} px, probabilities ${d.probability.toFixed(4)}), float32 within ${FP32_TOLERANCE}`);
     });
   }
 }
