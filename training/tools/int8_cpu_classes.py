@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=600, help="Validation rows scored (emulation is slow)")
     ap.add_argument("--calib-rows", type=int, default=1024, help="Training rows (less Validation) for calibration")
     ap.add_argument("--cpus", default="Haswell,Nehalem", help="qemu CPU models to emulate, comma-separated ('' for none)")
+    ap.add_argument("--first-conv", choices=("float32", "int8"), default="float32",
+                    help="the first convolution's form (float32 since 1.5.1; int8 reproduces the 1.3.0 table in docs/model.md)")
     ap.add_argument("--run-only", action="store_true", help=argparse.SUPPRESS)  # the emulated child: run and save
     a = ap.parse_args(argv)
     out = Path(a.out)
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     np.save(out / "x.npy", x)
     models = {"fp32": str(Path(a.bundle).resolve() / m["engines"]["onnx"]["file"])}
     for form in FORMS:
-        models[form] = str(quantize_int8(models["fp32"], out / f"{form}.onnx", calib, form=form))
+        models[form] = str(quantize_int8(models["fp32"], out / f"{form}.onnx", calib, form=form,
+                                           float_first_conv=a.first_conv == "float32"))
     (out / "models.json").write_text(json.dumps(models))
     hosts = {"native": run_models(models, x)}
     for cpu in [c for c in a.cpus.split(",") if c]:
