@@ -24,6 +24,8 @@ class Checkpoint:
     #: Which weights `model` holds: "ema" (the moving average: final.pt, best.pt, or last.pt's "ema") or "raw"
     #: (last.pt's latest SGD step, only when asked for).
     weights: str = "ema"
+    #: Per-class output offsets baked into the classifier's bias by fer_train.calibrate (what, fitted on what), if any.
+    output_calibration: dict[str, Any] | None = None
 
 
 def net_config_from(raw: dict[str, Any] | NetConfig | None) -> NetConfig:
@@ -58,7 +60,8 @@ def load_checkpoint(path: str | Path, raw: bool = False) -> Checkpoint:
         raise ValueError(f"checkpoint {path}: {n_classes} outputs but {len(labels)} labels")
     return Checkpoint(model=model, mean=float(ck["mean"]), std=float(ck["std"]), config=config,
                       history=list(ck.get("history") or []), epoch=int(ck.get("epoch") or 0), labels=labels,
-                      path=str(path), weights="raw" if (has_raw and raw) else "ema")
+                      path=str(path), weights="raw" if (has_raw and raw) else "ema",
+                      output_calibration=ck.get("output_calibration") or None)
 
 
 def raw_and_ema(ck: dict[str, Any]) -> tuple[dict[str, Any], bool]:

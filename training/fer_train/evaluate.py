@@ -140,6 +140,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, usage: str, out: str | Pa
     summary: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "epoch": ck.epoch,
+        # Validation figures of a calibrated checkpoint are in-sample for its offsets (fer_train/calibrate.py).
+        "output_calibration": ck.output_calibration,
         "data": str(data),
         "usage": usage,
         "rows": int(len(rows)),

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         manifest = write_bundle(ck.model, a.out, name=a.name, version=a.version, mean=ck.mean, std=ck.std,
                                 labels=ck.labels, margin=a.margin, tfjs_float16=a.tfjs_float16, report_dir=a.report,
                                 config=ck.config, epoch=ck.epoch, force=a.force, calib_images=calib,
-                                calib_source=source, flip_tta=a.flip_tta)
+                                calib_source=source, flip_tta=a.flip_tta,
+                                output_calibration=ck.output_calibration)
         if a.archive:
             write_archive(a.out, a.archive)
     except (BundleError, FileNotFoundError, ValueError) as e:

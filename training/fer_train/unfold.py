@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unfold: {bundle} has no manifest.json")
     if not Path(a.data).is_file() and not (a.cache and Path(a.cache).is_file()):
         raise SystemExit(f"unfold: data file {a.data} does not exist")
-    tr = load_fer(a.data, None, a.cache).select("Training")
+    # read-only: unfolding needs no FER+ votes, and must not rewrite a training run's cache (which holds them) without
+    tr = load_fer(a.data, None, a.cache, read_only_cache=True).select("Training")
     rows = np.random.default_rng(0).permutation(len(tr))[: a.rows]
     ck = unfold_bundle(bundle, tr.images[rows])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
