@@ -100,7 +100,15 @@ def _fp16_tolerance(observed: float) -> float:
 
 
 def _training_block(config: dict[str, Any], epoch: int, report: dict[str, Any] | None,
-                    dataset: str | None, output_calibration: dict[str, Any] | None = None) -> dict[str, Any]:
+                    dataset: str | None, output_calibration: dict[str, Any] | None = None,
+                    unfolded_from: str = "", provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    if unfolded_from:
+        # Weights unfolded from a bundle: that bundle's account of their training, not the unfolded checkpoint's
+        # empty config.
+        derived: dict[str, Any] = {"derived_from": unfolded_from, **dict(provenance or {})}
+        if dataset is not None:
+            derived["dataset"] = dataset
+        return _scored(derived, output_calibration, report)
     if dataset is None:
         usage = str(config.get("train_usage", "Training"))
         # Since the validation split, "Training" is what remains of those rows once Validation is carved out.
@@ -126,6 +134,11 @@ def _training_block(config: dict[str, Any], epoch: int, report: dict[str, Any] |
     if config.get("teacher_cache"):
         # The cached teachers and their views, when the file is here to read them (it stays with the run, not the bundle).
         block["distilled_from_teacher_cache"] = _cache_summary(str(config["teacher_cache"]))
+    return _scored(block, output_calibration, report)
+
+
+def _scored(block: dict[str, Any], output_calibration: dict[str, Any] | None,
+            report: dict[str, Any] | None) -> dict[str, Any]:
     if output_calibration:
         # Its Validation figures are then in-sample for these offsets: readers need to know (fer_train/calibrate.py).
         block["output_calibration"] = output_calibration
@@ -163,14 +176,16 @@ def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: s
                  created: dt.datetime | None = None, force: bool = False, size: int = 48,
                  dataset: str | None = None, calib_images: np.ndarray | None = None,
                  calib_source: str = "", flip_tta: str = "auto",
-                 output_calibration: dict[str, Any] | None = None) -> dict[str, Any]:
+                 output_calibration: dict[str, Any] | None = None, unfolded_from: str = "",
+                 provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """Exports `model` (BN folded, softmax appended) as a complete bundle directory `out`; returns the manifest.
 
     `config`/`epoch` are the checkpoint's (they describe the training data unless `dataset` says otherwise).
     `calib_images` (uint8 [N, size, size] faces) adds the int8 model `model.int8.onnx`, calibrated on them
     (`calib_source` says where they came from, for the manifest). `flip_tta="off"` writes `runtime.flip_tta: off`,
     which keeps the agent's `model.flip_tta: auto` off (a net whose two passes miss the speed target: BUNDLE.md).
-    `output_calibration` (the checkpoint's, from fer_train.calibrate) is recorded in the manifest's training block.
+    `output_calibration` (the checkpoint's, from fer_train.calibrate) is recorded in the manifest's training block;
+    for weights unfolded from a bundle, `unfolded_from` and `provenance` (that bundle's training block) describe them.
     """
     out = Path(out)
     if not NAME_RE.match(name):
@@ -260,7 +275,8 @@ def write_bundle(model: ExpressionNet, out: str | Path, *, name: str, version: s
                 "tfjs": {"file": f"{TFJS_DIR}/{MODEL_JSON}", "layout": "NHWC"},
             },
             "files": files,
-            "training": _training_block(config or {}, epoch, report, dataset, output_calibration),
+            "training": _training_block(config or {}, epoch, report, dataset, output_calibration, unfolded_from,
+                                        provenance),
             "selftest": {
                 "tolerance": tolerance,
                 "cases": [{"pixels_b64": _b64(img), "expected": [float(v) for v in row]}

@@ -26,6 +26,9 @@ class Checkpoint:
     weights: str = "ema"
     #: Per-class output offsets baked into the classifier's bias by fer_train.calibrate (what, fitted on what), if any.
     output_calibration: dict[str, Any] | None = None
+    #: For weights unfolded from a bundle (fer_train.unfold): that bundle ("name version") and how it was trained.
+    unfolded_from: str = ""
+    provenance: dict[str, Any] | None = None
 
 
 def net_config_from(raw: dict[str, Any] | NetConfig | None) -> NetConfig:
@@ -61,7 +64,8 @@ def load_checkpoint(path: str | Path, raw: bool = False) -> Checkpoint:
     return Checkpoint(model=model, mean=float(ck["mean"]), std=float(ck["std"]), config=config,
                       history=list(ck.get("history") or []), epoch=int(ck.get("epoch") or 0), labels=labels,
                       path=str(path), weights="raw" if (has_raw and raw) else "ema",
-                      output_calibration=ck.get("output_calibration") or None)
+                      output_calibration=ck.get("output_calibration") or None,
+                      unfolded_from=str(ck.get("unfolded_from") or ""), provenance=ck.get("provenance") or None)
 
 
 def raw_and_ema(ck: dict[str, Any]) -> tuple[dict[str, Any], bool]:

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                                 labels=ck.labels, margin=a.margin, tfjs_float16=a.tfjs_float16, report_dir=a.report,
                                 config=ck.config, epoch=ck.epoch, force=a.force, calib_images=calib,
                                 calib_source=source, flip_tta=a.flip_tta,
-                                output_calibration=ck.output_calibration)
+                                output_calibration=ck.output_calibration, unfolded_from=ck.unfolded_from,
+                                provenance=ck.provenance)
         if a.archive:
             write_archive(a.out, a.archive)
     except (BundleError, FileNotFoundError, ValueError) as e:

@@ -21,6 +21,10 @@ from onnx import numpy_helper
 from .data import load_fer
 from .model import ExpressionNet, NetConfig, as_input
 
+# The parts of a manifest's training block that describe how the weights were made (not their scores or int8 form).
+PROVENANCE_KEYS = ("dataset", "epochs", "warm_start", "distilled_from_teachers", "teacher_flip_tta",
+                   "distilled_from_teacher_cache")
+
 
 def _conv_weights(model_path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray], int]:
     """(conv weight, bias) in graph order, the classifier (weight, bias), and the number of max-pools."""
@@ -61,23 +65,25 @@ def unfold_bundle(bundle: Path, images: np.ndarray, dropout: float = 0.3) -> dic
                 continue
             conv, bn = m[0], m[1]  # type: ignore[index]  # a Sequential(conv, bn, relu) block
             w, b = convs[i]
-            conv.weight.copy_(torch.from_numpy(w))
+            conv.weight.copy_(torch.from_numpy(w.copy()))
             z = conv(x)
             mu = z.mean(dim=(0, 2, 3)).double()
             var = z.var(dim=(0, 2, 3)).double().clamp_min(1e-6)
             bn.running_mean.copy_(mu)
             bn.running_var.copy_(var - bn.eps)
             bn.weight.copy_(torch.sqrt(var))
-            bn.bias.copy_(mu + torch.from_numpy(b).double())
+            bn.bias.copy_(mu + torch.from_numpy(b.copy()).double())
             x = torch.relu(bn(z))
             i += 1
         assert i == len(blocks)
-        net.classifier.weight.copy_(torch.from_numpy(fc_w))
-        net.classifier.bias.copy_(torch.from_numpy(fc_b))
+        net.classifier.weight.copy_(torch.from_numpy(fc_w.copy()))
+        net.classifier.bias.copy_(torch.from_numpy(fc_b.copy()))
     return {"model": net.state_dict(), "config": {"net": {"widths": list(widths), "convs_per_stage": per_stage,
             "num_classes": cfg.num_classes, "in_channels": cfg.in_channels, "dropout": dropout}},
             "mean": mean, "std": std, "epoch": 0, "history": [], "labels": list(manifest["labels"]),
-            "unfolded_from": f"{manifest['name']} {manifest['version']}"}
+            "unfolded_from": f"{manifest['name']} {manifest['version']}",
+            # how the weights were trained, so a bundle exported again from them still says so (bundle._training_block)
+            "provenance": {k: v for k, v in (manifest.get("training") or {}).items() if k in PROVENANCE_KEYS}}
 
 
 def main(argv: list[str] | None = None) -> None:
