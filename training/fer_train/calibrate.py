@@ -70,6 +70,8 @@ def cross_fitted_gain(fit_logits: np.ndarray, views: list[np.ndarray], labels: n
     n = len(labels)
     if n < 4:
         raise ValueError(f"cross-fitting needs at least 4 rows (got {n})")
+    if repeats < 1:
+        raise ValueError(f"cross-fitting needs at least 1 repeat (got {repeats})")
     rng = np.random.default_rng(seed)
     zero = np.zeros(fit_logits.shape[1])
     gains = []

@@ -54,6 +54,8 @@ def test_cross_fitting_sees_the_gain_of_a_real_shift_and_scores_each_view_set():
     assert len(g["gains"]) == 6 and g["sd"] >= 0
     with pytest.raises(ValueError, match="at least 4 rows"):
         cross_fitted_gain(z[:3], [z[:3]], y[:3])
+    with pytest.raises(ValueError, match="at least 1 repeat"):  # not a mean of nothing (NaN) in the report
+        cross_fitted_gain(z, [z], y, repeats=0)
 
 
 def test_predict_averages_probabilities_over_views():
