@@ -20,7 +20,7 @@ CLI = ROOT / "dist" / "agent" / "cli" / "main.js"
 TOOL = TRAINING / "tools" / "release_check.py"
 sys.path.insert(0, str(TRAINING / "tools"))
 
-from release_check import verdict  # noqa: E402
+from release_check import per_class_check, verdict  # noqa: E402
 
 
 def test_verdict_needs_the_bar_and_the_gap_on_every_place():
@@ -31,6 +31,27 @@ def test_verdict_needs_the_bar_and_the_gap_on_every_place():
     gap = verdict({"host": {"fp32": 0.74, "int8": 0.73}, "Haswell": {"fp32": 0.74, "int8": 0.738}}, 0.72, 0.3)
     assert not gap["passes"] and len(gap["reasons"]) == 1 and gap["reasons"][0].startswith("host: int8 is 1.00 points below")
     assert not verdict({}, 0.72, 0.3)["passes"]
+    failed = {"passes": False, "exit": 1, "skipped": [], "tail": "Nehalem: int8 differs"}
+    pc = verdict(ok, 0.72, 0.3, failed)
+    assert not pc["passes"] and pc["reasons"] == ["per-class checks failed (exit 1); see per_class.tail"]
+    assert pc["per_class"] is failed
+    assert verdict(ok, 0.72, 0.3, {**failed, "passes": True})["passes"]
+
+
+def test_per_class_check_hands_the_candidate_over_and_counts_a_skip_as_a_failure(tmp_path):
+    bundle = tmp_path / "bundle"
+
+    def run(script: str) -> dict:
+        return per_class_check(bundle, [sys.executable, "-c", script])
+
+    wants = f"import os, sys; sys.exit(0 if os.environ.get('FER_CANDIDATE_MODEL') == {str(bundle)!r} else 3)"
+    assert run(wants)["passes"]
+    # the per-class tests' own verdict decides, exit status and all
+    r = run("import sys; print('x Nehalem differs'); sys.exit(1)")
+    assert not r["passes"] and r["exit"] == 1 and "Nehalem differs" in r["tail"]
+    # a check that did not run (no qemu, no arm64 sysroot) does not pass a candidate
+    r = run("print('- x86 Nehalem (skipped: qemu-x86_64-static is missing)'); print('1 test skipped')")
+    assert not r["passes"] and r["exit"] == 0 and len(r["skipped"]) == 2
 
 
 def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):

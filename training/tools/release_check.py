@@ -12,11 +12,17 @@ Validation (OUT/report) and the split (OUT/validation.csv.gz, dataset rows: keep
 
 `--bundle DIR` in place of `--run` checks a bundle as it stands (one requantized by `fer_train.requantize`, say):
 nothing is exported, and the Python figures reported beside the agent's are the bundle's own Validation ones.
+
+`--per-class` also runs the per-class checks with the candidate (FER_CANDIDATE_MODEL=bundle): the x86 CPU classes
+under qemu (Haswell, Nehalem) and arm64 (Cortex-A72/A76), test/deploy's int8-against-native and int8-against-float32
+comparisons on the sample photos and demo frames, 10-30 minutes on 2 cores. The rule then needs them to pass too.
+The bundled default stays in place throughout: npm test with the candidate installed remains the last step.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,9 +33,16 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "dist" / "agent" / "cli" / "main.js"
 
 
-def verdict(scores: dict[str, dict[str, float]], min_int8: float, max_gap_points: float) -> dict[str, Any]:
-    """`scores`: per place ("host", "Haswell", ...) the Validation accuracy of "fp32" and "int8" (0-1). Pure."""
+PER_CLASS_TESTS = ["dist/test/deploy/cpu-classes/x86-cpu-classes.test.js", "dist/test/deploy/arm64/classify-arm64.test.js"]
+
+
+def verdict(scores: dict[str, dict[str, float]], min_int8: float, max_gap_points: float,
+            per_class: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`scores`: per place ("host", "Haswell", ...) the Validation accuracy of "fp32" and "int8" (0-1); `per_class`:
+    per_class_check's result when those checks ran. Pure."""
     reasons = []
+    if per_class is not None and not per_class["passes"]:
+        reasons.append(f"per-class checks failed (exit {per_class['exit']}); see per_class.tail")
     for place, s in scores.items():
         gap = (s["fp32"] - s["int8"]) * 100
         if s["int8"] < min_int8:
@@ -37,7 +50,25 @@ def verdict(scores: dict[str, dict[str, float]], min_int8: float, max_gap_points
         if gap > max_gap_points:
             reasons.append(f"{place}: int8 is {gap:.2f} points below float32 ({s['fp32'] * 100:.2f} %), over {max_gap_points}")
     return {"passes": bool(scores) and not reasons, "reasons": reasons if scores else ["nothing was scored"],
-            "scores": scores, "min_int8": min_int8, "max_gap_points": max_gap_points}
+            "scores": scores, "min_int8": min_int8, "max_gap_points": max_gap_points, "per_class": per_class}
+
+
+def per_class_check(bundle: Path, cmd: list[str] | None = None) -> dict[str, Any]:
+    """Runs `cmd` (ava on PER_CLASS_TESTS) from the repository root with FER_CANDIDATE_MODEL=bundle. A skip (no
+    qemu, no arm64 sysroot) counts as a failure: a candidate is not checked by a check that did not run."""
+    if cmd is None:
+        ava = ROOT / "node_modules" / ".bin" / "ava"
+        missing = [p for p in [ava, *(ROOT / t for t in PER_CLASS_TESTS)] if not p.is_file()]
+        if missing:
+            raise SystemExit(f"release_check: --per-class needs {missing[0]}: run npm ci and npm run build")
+        cmd = [str(ava), "--verbose", "--timeout=40m", *PER_CLASS_TESTS]
+    env = {**os.environ, "FER_CANDIDATE_MODEL": str(bundle)}
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    text = r.stdout + r.stderr
+    skipped = [line.strip() for line in text.splitlines() if "skipped" in line.lower()]
+    passes = r.returncode == 0 and not skipped
+    print(text[-6000:], file=sys.stderr)
+    return {"passes": passes, "exit": r.returncode, "skipped": skipped, "tail": text[-3000:]}
 
 
 def agent_eval(bundle: Path, csv: Path, precision: str, qemu_cpu: str | None) -> float:
@@ -73,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpus", default="Haswell", help="qemu x86 CPU models to check besides the host ('' for none)")
     ap.add_argument("--min-int8", type=float, default=0.72)
     ap.add_argument("--max-gap", type=float, default=0.3, help="points int8 may lose against float32")
+    ap.add_argument("--per-class", action="store_true",
+                    help="also run the per-class checks (x86 CPU classes, arm64) with the candidate bundle")
     a = ap.parse_args(argv)
     # The steps run from training/, so every path is made absolute against the caller's directory first.
     out = Path(a.out).expanduser().resolve()
@@ -100,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([*py, "fer_train.split", "--data", data, "--usage", "Validation", "--out", str(csv)], cwd=env_cwd, check=True)
     places = [None, *[c for c in a.cpus.split(",") if c]]
     scores = {p or "host": {prec: agent_eval(bundle, csv, prec, p) for prec in ("fp32", "int8")} for p in places}
-    v = verdict(scores, a.min_int8, a.max_gap)
+    v = verdict(scores, a.min_int8, a.max_gap, per_class_check(bundle) if a.per_class else None)
     if a.bundle:  # the bundle's own figures, Validation only: this check reads no PublicTest figure
         metrics = json.loads((bundle / "manifest.json").read_text()).get("training", {}).get("metrics", {})
         v["python_report"] = {k: x for k, x in metrics.items() if k.startswith("validation_")} or None

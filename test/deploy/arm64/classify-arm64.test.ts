@@ -7,7 +7,8 @@
  * requantized layer output, one step of that layer's scale; a few such steps move a softmax probability by
  * thousandths, while a wrong int8 model moves it by tenths (the manifest's int8 self-test tolerance is 0.03 for the
  * same reason). Skips, saying what is missing, only where deploy/arm64/make-sysroot.sh cannot build its sysroot here
- * (no qemu, no apt, no network on a first run).
+ * (no qemu, no apt, no network on a first run). FER_CANDIDATE_MODEL=DIR runs a release candidate instead of the bundled
+ * default (../candidate-model.ts).
  */
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +16,7 @@ import test from 'ava';
 import { packageRoot } from '../../../agent/core/paths.js';
 import { arm64Unavailable, assembleApp, buildArm64Runtime, cleanEnv, exec, runArm64Node } from './arm64-runtime.js';
 import { compareClassify, parseClassifyOutput } from './compare.js';
+import { modelUnderTest } from '../candidate-model.js';
 
 const SAMPLE = path.join('agent', 'assets', 'samples', 'astronaut.jpg');
 const VARIANTS = [
@@ -36,6 +38,7 @@ function minNodeMajor(): number {
   return Number(m[1]);
 }
 
+const MODEL = modelUnderTest();
 const unavailable = await arm64Unavailable();
 
 if (unavailable !== null) {
@@ -59,7 +62,7 @@ if (unavailable !== null) {
 
       const cli = path.join('dist', 'agent', 'cli', 'main.js');
       for (const { name, engine, flags, tolerance, boxPx } of VARIANTS) {
-        const args = [cli, 'classify', SAMPLE, '--engine', engine, ...flags, '--log-level', 'error'];
+        const args = [cli, 'classify', SAMPLE, '--engine', engine, ...MODEL.args, ...flags, '--log-level', 'error'];
         const x64 = await exec(process.execPath, args, { cwd: packageRoot, env: cleanEnv(), timeoutMs: 120_000 });
         t.is(x64.code, 0, `x64 classify ${name} failed: ${x64.stderr}`);
         const ref = parseClassifyOutput(x64.stdout);
@@ -71,7 +74,7 @@ if (unavailable !== null) {
         const got = parseClassifyOutput(arm.stdout);
         t.deepEqual(compareClassify(ref, got, tolerance, boxPx), [], `${name}: arm64 output differs from x64`);
         const summary = got.faces.map((f) => `${f.emotion} p=${f.probabilities[f.emotion]} face=${f.score}`).join(', ');
-        t.log(`${name}: x64 ${secs(x64.ms)} s, arm64 under qemu ${secs(arm.ms)} s; ${summary}`);
+        t.log(`${name} (${MODEL.label}): x64 ${secs(x64.ms)} s, arm64 under qemu ${secs(arm.ms)} s; ${summary}`);
         if (name === 'onnxruntime int8 (default)') {
           // The int8 default also on a Pi 5's core (Cortex-A76: dot-product instructions, other int8 kernels than
           // the A72's), against x64 and against the A72.

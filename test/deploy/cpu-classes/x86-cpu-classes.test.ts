@@ -8,7 +8,8 @@
  *   astronaut's face score was 0.73 on AVX2 against 0.89 with VNNI);
  * - float32 gives what it gives natively;
  * - on that class, int8 finds the faces float32 finds and picks the same class wherever float32's choice is clear.
- * Skips, naming what is missing, off x64 or without qemu-user-static (CI installs it).
+ * Skips, naming what is missing, off x64 or without qemu-user-static (CI installs it). FER_CANDIDATE_MODEL=DIR runs a
+ * release candidate instead of the bundled default (candidate-model.ts).
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import test from 'ava';
 import { packageRoot } from '../../../agent/core/paths.js';
 import { cleanEnv, exec } from '../arm64/arm64-runtime.js';
 import { compareClassify, largestDiffs, parseClassifyOutput, type ClassifyLine } from '../arm64/compare.js';
+import { modelUnderTest } from '../candidate-model.js';
 
 const QEMU = '/usr/bin/qemu-x86_64-static';
 /**
@@ -39,6 +41,8 @@ const FP32_TOLERANCE = 1e-4;
 /** int8 against float32 on one host: the same class wherever float32's top class leads the runner-up by this much. */
 const CLEAR_LEAD = 0.15;
 
+const MODEL = modelUnderTest();
+
 const unavailable = process.arch !== 'x64' ? `this is ${process.arch}, not x64` : !existsSync(QEMU) ? `${QEMU} is missing (apt-get install qemu-user-static)` : null;
 
 function precisionFlags(p: 'int8' | 'fp32'): string[] {
@@ -46,7 +50,7 @@ function precisionFlags(p: 'int8' | 'fp32'): string[] {
 }
 
 async function classify(cpu: string | null, p: 'int8' | 'fp32'): Promise<ClassifyLine[]> {
-  const args = [CLI, 'classify', ...INPUTS, '--engine', 'onnxruntime', ...precisionFlags(p), '--log-level', 'error'];
+  const args = [CLI, 'classify', ...INPUTS, '--engine', 'onnxruntime', ...MODEL.args, ...precisionFlags(p), '--log-level', 'error'];
   const r = cpu === null
     ? await exec(process.execPath, args, { cwd: packageRoot, env: cleanEnv(), timeoutMs: 120_000 })
     : await exec(QEMU, ['-cpu', cpu, process.execPath, ...args], { cwd: packageRoot, env: cleanEnv(), timeoutMs: 15 * 60_000 });
@@ -94,7 +98,7 @@ if (unavailable !== null) {
       t.deepEqual(int8VersusFloat(got.int8, got.fp32), [], `int8 departs from float32 on ${cpu}`);
       const faces = got.int8.reduce((n, l) => n + l.faces.length, 0);
       const d = largestDiffs(refInt8, got.int8);
-      t.log(`${cpu}: ${got.int8.length} images, ${faces} faces; int8 = native int8 within ${tolerance} (measured: face scores ${d.score.toFixed(4)}, boxes ${d.boxPx.toFixed(1)} px, probabilities ${d.probability.toFixed(4)}), float32 within ${FP32_TOLERANCE}`);
+      t.log(`${cpu}, ${MODEL.label}: ${got.int8.length} images, ${faces} faces; int8 = native int8 within ${tolerance} (measured: face scores ${d.score.toFixed(4)}, boxes ${d.boxPx.toFixed(1)} px, probabilities ${d.probability.toFixed(4)}), float32 within ${FP32_TOLERANCE}`);
     });
   }
 }
