@@ -96,7 +96,7 @@ export async function evalFrames(cfg: AgentConfig, modelDir: string, root: strin
   process.stdout.write(lines.join('\n') + '\n');
   process.stdout.write(JSON.stringify({
     mode: 'frames', frames: s.frames, found: s.found, false_positives: s.false_positives, detection_recall: s.detection_recall, accuracy_found: s.accuracy_found,
-    accuracy: s.accuracy, engine: model.choice.engine, precision: classifier.spec.precision, model: `${model.name}@${model.version}`,
+    accuracy: s.accuracy, engine: model.choice.engine, precision: classifier.spec.precision, flip_tta: model.flipTta.on, model: `${model.name}@${model.version}`,
     detection: { detector: detector.name, input_width: detection.input_width, input_height: detection.input_height, score_threshold: detection.score_threshold, applied_score_threshold: applied, min_face_px: detection.min_face_px, roll_align: detection.roll_align, roll_align_min_deg: detection.roll_align_min_deg },
     corrupt, seconds, per_class: s.per_class, box_vs_truth: s.box_vs_truth, confusion_found: s.found_faces.confusion,
   }) + '\n');

@@ -140,12 +140,13 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
   // A folder has no Usage column: say what was scored.
   const scored = isDir ? 'folder' : usage;
-  const lines = [`model ${model.name}@${model.version} on ${model.choice.engine} (${classifier.spec.precision}): accuracy ${(summary.accuracy * 100).toFixed(2)}% on ${summary.n} faces (${scored})`];
+  const form = `${classifier.spec.precision}${model.flipTta.on ? ' + flip TTA' : ''}`;
+  const lines = [`model ${model.name}@${model.version} on ${model.choice.engine} (${form}): accuracy ${(summary.accuracy * 100).toFixed(2)}% on ${summary.n} faces (${scored})`];
   lines.push('class        support  precision  recall');
   for (const c of summary.per_class) lines.push(`${c.label.padEnd(12)} ${String(c.support).padStart(7)}  ${(c.precision * 100).toFixed(1).padStart(8)}%  ${(c.recall * 100).toFixed(1).padStart(5)}%`);
   lines.push('confusion (rows: truth, columns: predicted) ' + labels.join(' '));
   summary.confusion.forEach((r, i) => lines.push(`${labels[i]!.padEnd(12)} ${r.map((v) => String(v).padStart(5)).join(' ')}`));
   process.stdout.write(lines.join('\n') + '\n');
-  process.stdout.write(JSON.stringify({ accuracy: summary.accuracy, n: summary.n, engine: model.choice.engine, precision: classifier.spec.precision, model: `${model.name}@${model.version}`, usage: scored, skipped, seconds, per_class: summary.per_class, confusion: summary.confusion }) + '\n');
+  process.stdout.write(JSON.stringify({ accuracy: summary.accuracy, n: summary.n, engine: model.choice.engine, precision: classifier.spec.precision, flip_tta: model.flipTta.on, model: `${model.name}@${model.version}`, usage: scored, skipped, seconds, per_class: summary.per_class, confusion: summary.confusion }) + '\n');
   return 0;
 }

@@ -37,6 +37,7 @@ test('eval --frames: found, missed and misplaced faces, per-class recall, box al
   const lines = stdout.trim().split('\n');
   const j = JSON.parse(lines[lines.length - 1]!) as Record<string, unknown> & { per_class: Array<Record<string, unknown>>; box_vs_truth: Record<string, number> };
   t.is(j.mode, 'frames');
+  t.is(typeof j.flip_tta, 'boolean', 'the JSON line says whether flip TTA ran');
   t.is(j.frames, 3);
   t.is(j.found, 1);
   t.is(j.accuracy_found, 1);

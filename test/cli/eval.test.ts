@@ -77,6 +77,7 @@ for (const { engine, flags: extra, flip, metric, precision } of cases) {
     const j = lastJson(stdout);
     t.is(j.engine, engine);
     t.is(j.precision, precision);
+    t.is(j.flip_tta, flip, 'the JSON line says which form ran');
     t.true((j.n as number) > 3000);
     t.true(Math.abs((j.accuracy as number) - reported) <= 0.005, `agent ${j.accuracy} vs training ${reported}`);
   });

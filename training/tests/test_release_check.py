@@ -76,6 +76,11 @@ def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):
     assert rc == 0 and v["passes"], v
     host = v["scores"]["host"]
     assert set(host) == {"fp32", "int8"} and all(0 <= x <= 1 for x in host.values())
+    # the form `auto` picks on this host, whichever it is, scored on the same rows
+    d = v["as_run_by_default"]
+    assert d["precision"] in ("fp32", "int8") and isinstance(d["flip_tta"], bool) and 0 <= d["accuracy"] <= 1
+    if not d["flip_tta"]:
+        assert d["accuracy"] == host[d["precision"]]
     # The agent scored exactly the held-out tenth (30 of 300 rows), the split training never sees.
     split = (tmp_path / "out" / "validation.csv.gz")
     assert split.is_file()
