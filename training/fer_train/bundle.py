@@ -409,7 +409,7 @@ def write_archive(bundle: str | Path, archive: str | Path) -> Path:
             tar.addfile(info, io.BytesIO(data))
     raw = buf.getvalue()
     archive.parent.mkdir(parents=True, exist_ok=True)
-    tmp = archive.with_name(archive.name + ".tmp")
+    tmp = archive.with_name(f"{archive.name}.{os.getpid()}.tmp")  # per writer: two packs of one archive cannot clash
     if archive.name.endswith((".tar.gz", ".tgz", ".fer")):
         with open(tmp, "wb") as fh, gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz:
             gz.write(raw)

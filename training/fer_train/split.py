@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def write_usage(fs: FaceSet, usage: str, out: str | Path) -> int:
     lines = ["emotion,pixels,Usage"]
     lines += [f"{int(y)},{' '.join(map(str, im.ravel()))},{usage}" for im, y in zip(rows.images, rows.labels)]
     text = "\n".join(lines) + "\n"
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # per writer: two writers of one split cannot clash
     if out.suffix == ".gz":
         with gzip.open(tmp, "wt", encoding="utf-8", newline="") as fh:
             fh.write(text)
