@@ -81,6 +81,15 @@ def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):
     assert d["precision"] in ("fp32", "int8") and isinstance(d["flip_tta"], bool) and 0 <= d["accuracy"] <= 1
     if not d["flip_tta"]:
         assert d["accuracy"] == host[d["precision"]]
+    # the bundle was exported as a release is, with its Validation report, so `auto` has the figures it reads
+    manifest = json.loads((tmp_path / "out" / "bundle" / "manifest.json").read_text())
+    assert "validation_accuracy_int8_flip_tta" in manifest["training"]["metrics"]
+    # --flip-tta off: the release's word, which keeps auto from mirroring whatever the figures say
+    r = subprocess.run([sys.executable, str(TOOL), "--run", "run", "--version", "9.9.9", "--data", csv.name, "--out", "off",
+                        "--cpus", "", "--min-int8", "0", "--flip-tta", "off"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    off = json.loads(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 0 and off["as_run_by_default"]["flip_tta"] is False, off
+    assert json.loads((tmp_path / "off" / "bundle" / "manifest.json").read_text())["runtime"]["flip_tta"] == "off"
     # The agent scored exactly the held-out tenth (30 of 300 rows), the split training never sees.
     split = (tmp_path / "out" / "validation.csv.gz")
     assert split.is_file()
@@ -90,12 +99,14 @@ def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):
     assert rc == 1 and not v["passes"] and v["reasons"][0].startswith("host: int8")
 
     # --bundle checks a bundle as it stands (a requantized one): the same agent scores, nothing exported again, and
-    # only the bundle's own Validation figures beside them (none here: the tiny bundle carries no report).
+    # only the bundle's own Validation figures beside them (those of the report --run exported it with).
     exported = (tmp_path / "out" / "bundle" / "model.int8.onnx").stat().st_mtime_ns
     r = subprocess.run([sys.executable, str(TOOL), "--bundle", "out/bundle", "--data", csv.name, "--out", "out2",
                         "--cpus", "", "--min-int8", "0"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     vb = json.loads(r.stdout.strip().splitlines()[-1])
-    assert r.returncode == 0 and vb["scores"]["host"] == host and vb["python_report"] is None, vb
+    own = {k: x for k, x in manifest["training"]["metrics"].items() if k.startswith("validation_")}
+    assert r.returncode == 0 and vb["scores"]["host"] == host and vb["python_report"] == own, vb
+    assert not any(k.startswith("public_test") for k in manifest["training"]["metrics"]), "the rule read no PublicTest"
     assert (tmp_path / "out" / "bundle" / "model.int8.onnx").stat().st_mtime_ns == exported
     r = subprocess.run([sys.executable, str(TOOL), "--bundle", "nowhere", "--data", csv.name, "--out", "out3"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=60)
