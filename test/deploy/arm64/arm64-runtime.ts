@@ -39,9 +39,12 @@ export function exec(cmd: string, args: string[], opts: { cwd: string; timeoutMs
   const t0 = performance.now();
   return new Promise((resolve) => {
     execFile(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, encoding: 'utf8', maxBuffer: 32 * 1024 * 1024, timeout: opts.timeoutMs }, (err, stdout, stderr) => {
-      const raw = (err as { code?: unknown } | null)?.code;
+      const e = err as { code?: unknown; killed?: boolean; signal?: string | null } | null;
+      const raw = e?.code;
       const code = err ? (typeof raw === 'number' ? raw : 1) : 0;
-      resolve({ code, stdout, stderr: stderr + (err && typeof raw !== 'number' ? `\n${err.message}` : ''), ms: performance.now() - t0 });
+      // A run stopped at its bound says so: otherwise it reads as a failure of the program itself.
+      const why = e?.killed ? `\nkilled (${e.signal ?? 'signal'}) at its ${(opts.timeoutMs / 1000).toFixed(1)} s bound` : '';
+      resolve({ code, stdout, stderr: stderr + (err && typeof raw !== 'number' ? `\n${err.message}` : '') + why, ms: performance.now() - t0 });
     });
   });
 }
