@@ -108,6 +108,24 @@ def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):
     assert r.returncode == 0 and vb["scores"]["host"] == host and vb["python_report"] == own, vb
     assert not any(k.startswith("public_test") for k in manifest["training"]["metrics"]), "the rule read no PublicTest"
     assert (tmp_path / "out" / "bundle" / "model.int8.onnx").stat().st_mtime_ns == exported
+    # --frames: whole frames of the Validation faces through the agent's real path, the candidate beside the bundled
+    # default, each with both detector precisions; reported, not part of the verdict.
+    r = subprocess.run([sys.executable, str(TOOL), "--bundle", "out/bundle", "--data", csv.name, "--out", "out4",
+                        "--cpus", "", "--min-int8", "0", "--frames", "12"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    vf = json.loads(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 0 and vf["passes"], vf
+    default_model = json.loads((ROOT / "agent" / "assets" / "models" / "fer-default" / "manifest.json").read_text())
+    assert vf["frames"]["candidate"]["int8_detector"]["model"] == "fer-vgg-s@9.9.9"
+    assert vf["frames"]["bundled_default"]["fp32_detector"]["model"] == f"{default_model['name']}@{default_model['version']}"
+    for who in ("candidate", "bundled_default"):
+        rows = vf["frames"][who]
+        assert set(rows) == {"int8_detector", "fp32_detector"} and all(x["frames"] == 12 for x in rows.values()), rows
+        # the int8 detector maps the threshold onto its own scale: proof that each row ran the precision it names
+        assert rows["int8_detector"]["applied_score_threshold"] < rows["fp32_detector"]["applied_score_threshold"]
+    assert len(list((tmp_path / "out4" / "frames").rglob("*.jpg"))) == 12
+    r = subprocess.run([sys.executable, str(TOOL), "--bundle", "out/bundle", "--data", csv.name, "--out", "out5",
+                        "--frames", "-1"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--frames -1 is negative" in r.stderr
     r = subprocess.run([sys.executable, str(TOOL), "--bundle", "nowhere", "--data", csv.name, "--out", "out3"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "nowhere has no manifest.json" in r.stderr

@@ -20,6 +20,12 @@ nothing is exported, and the Python figures reported beside the agent's are the 
 under qemu (Haswell, Nehalem) and arm64 (Cortex-A72/A76), test/deploy's int8-against-native and int8-against-float32
 comparisons on the sample photos and demo frames, 10-30 minutes on 2 cores. The rule then needs them to pass too.
 The bundled default stays in place throughout: npm test with the candidate installed remains the last step.
+
+`--frames N` also reports (beside the verdict, not part of it) accuracy on whole frames: N frames of Validation faces
+(`tools/make_frame_set.py --usage Validation --seed 4`; 0: all 2,725) through the agent's real path (detector, crop,
+classifier) at its defaults, with the int8 and with the float32 detector, for the candidate and the bundled default
+side by side. FER2013's crops are tightly framed, so a net that reads them well may still read the detector's crop
+worse; the Validation rows cannot show that, these frames can (docs/model.md, "Accuracy on whole frames").
 """
 from __future__ import annotations
 
@@ -101,6 +107,32 @@ def agent_eval(bundle: Path, csv: Path, precision: str, qemu_cpu: str | None) ->
     return float(j["accuracy"])
 
 
+FRAME_KEYS = ("frames", "found", "detection_recall", "accuracy_found", "accuracy", "model", "precision", "flip_tta")
+
+
+def frames_report(candidate: Path, frames: Path) -> dict[str, Any]:
+    """`fer-agent eval --frames` of the candidate and of the bundled default at the agent's defaults, once with each
+    detector precision. The int8 detector's row names the threshold it applied on its own scale."""
+    node = shutil.which("node")
+    if not node or not CLI.is_file():
+        raise SystemExit(f"release_check: needs node and the built agent ({CLI}): run npm run build")
+    out: dict[str, Any] = {}
+    for who, model in (("candidate", ["--model", str(candidate)]), ("bundled_default", [])):
+        for det in ("int8", "fp32"):
+            cmd = [node, str(CLI), "eval", "--frames", str(frames), *model, "--set", f"detection.precision={det}",
+                   "--log-level", "error"]
+            r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+            if r.returncode != 0:
+                raise SystemExit(f"release_check: {' '.join(cmd[1:])} failed: {r.stderr[-2000:]}")
+            j = json.loads(r.stdout.strip().splitlines()[-1])
+            row = {k: j[k] for k in FRAME_KEYS}
+            row["applied_score_threshold"] = j["detection"]["applied_score_threshold"]
+            out.setdefault(who, {})[f"{det}_detector"] = row
+            print(f"frames, {who} ({row['model']}), {det} detector: {row['accuracy_found'] * 100:.2f} % of "
+                  f"{row['found']} faces found right, {row['accuracy'] * 100:.2f} % of {row['frames']} frames", file=sys.stderr)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     what = ap.add_mutually_exclusive_group(required=True)
@@ -117,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --run: fer_train.export's word on flip TTA (off where two passes miss the speed target)")
     ap.add_argument("--per-class", action="store_true",
                     help="also run the per-class checks (x86 CPU classes, arm64) with the candidate bundle")
+    ap.add_argument("--frames", type=int, metavar="N", default=None,
+                    help="also report whole-frame accuracy on N frames of Validation faces (0: all), beside the verdict")
     a = ap.parse_args(argv)
+    if a.frames is not None and a.frames < 0:
+        raise SystemExit(f"release_check: --frames {a.frames} is negative (0 means every Validation face)")
     # The steps run from training/, so every path is made absolute against the caller's directory first.
     out = Path(a.out).expanduser().resolve()
     data = str(Path(a.data).expanduser().resolve())
@@ -160,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         v["python_report"] = {k: x for k, x in metrics.items() if k.startswith("validation_")} or None
     else:
         v["python_report"] = json.loads((report / "summary.json").read_text())["metrics"]
+    if a.frames is not None:
+        frames = out / "frames"
+        shutil.rmtree(frames, ignore_errors=True)
+        subprocess.run([sys.executable, str(ROOT / "training" / "tools" / "make_frame_set.py"), "--data", data,
+                        "--usage", "Validation", "--seed", "4", "--count", str(a.frames), "--out", str(frames)], check=True)
+        v["frames"] = frames_report(bundle, frames)
     print(json.dumps(v))
     return 0 if v["passes"] else 1
 
