@@ -13,7 +13,7 @@
  * gives the native probabilities to the last printed digit.
  */
 import { iou } from '../../../agent/core/geometry.js';
-import type { ClassifyLine } from '../arm64/compare.js';
+import type { ClassifiedBox, ClassifyLine } from '../arm64/compare.js';
 
 /** The int8 detector's box against the float32 one's, as test/vision/centerface-int8.test.ts holds it natively. */
 export const DETECTOR_MIN_IOU = 0.8;
@@ -21,6 +21,11 @@ export const DETECTOR_MIN_IOU = 0.8;
 export const CLEAR_LEAD = 0.15;
 /** Boxes print as whole pixels; one pixel either way is rounding. */
 const SAME_BOX_PX = 1;
+
+/** How far apart two boxes are: the largest move of any side or corner coordinate, in pixels. */
+function boxShiftPx(a: ClassifiedBox, b: ClassifiedBox): number {
+  return Math.max(...(['x', 'y', 'width', 'height'] as const).map((k) => Math.abs(a[k] - b[k])));
+}
 
 export function lead(p: Readonly<Record<string, number>>): number {
   const [a = 0, b = 0] = Object.values(p).sort((x, y) => y - x);
@@ -69,8 +74,7 @@ export function classDepartures(got: readonly ClassifyLine[], ref: readonly Clas
   return paired(got, ref, names.got, names.ref, (q, f) =>
     f.faces.flatMap((ff, j) => {
       const qf = q.faces[j]!;
-      const moved = (['x', 'y', 'width', 'height'] as const).some((k) => Math.abs(qf.box[k] - ff.box[k]) > SAME_BOX_PX);
-      if (opts.sameCrops && moved) return [`${f.file} face ${j}: the crops differ (${names.got} box ${JSON.stringify(qf.box)}, ${names.ref} ${JSON.stringify(ff.box)}), so the classifiers cannot be compared`];
+      if (opts.sameCrops && boxShiftPx(qf.box, ff.box) > SAME_BOX_PX) return [`${f.file} face ${j}: the crops differ (${names.got} box ${JSON.stringify(qf.box)}, ${names.ref} ${JSON.stringify(ff.box)}), so the classifiers cannot be compared`];
       const l = lead(ff.probabilities);
       return ff.emotion !== qf.emotion && l >= clearLead ? [`${f.file} face ${j}: ${names.got} ${qf.emotion}, ${names.ref} ${ff.emotion} (lead ${l.toFixed(3)})`] : [];
     }));
@@ -95,7 +99,7 @@ export function maskMovedCrops(ref: readonly ClassifyLine[], got: readonly Class
       ...g,
       faces: g.faces.map((gf, j) => {
         const rf = r.faces[j]!;
-        const px = Math.max(...(['x', 'y', 'width', 'height'] as const).map((k) => Math.abs(gf.box[k] - rf.box[k])));
+        const px = boxShiftPx(gf.box, rf.box);
         if (px <= SAME_BOX_PX) return gf;
         moved.push(`${g.file} face ${j} (box ${px} px off)`);
         return { ...gf, emotion: rf.emotion, probabilities: { ...rf.probabilities } };
