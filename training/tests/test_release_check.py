@@ -20,7 +20,7 @@ CLI = ROOT / "dist" / "agent" / "cli" / "main.js"
 TOOL = TRAINING / "tools" / "release_check.py"
 sys.path.insert(0, str(TRAINING / "tools"))
 
-from release_check import per_class_check, verdict  # noqa: E402
+from release_check import frames_report, per_class_check, verdict  # noqa: E402
 
 
 def test_verdict_needs_the_bar_and_the_gap_on_every_place():
@@ -52,6 +52,17 @@ def test_per_class_check_hands_the_candidate_over_and_counts_a_skip_as_a_failure
     # a check that did not run (no qemu, no arm64 sysroot) does not pass a candidate
     r = run("print('- x86 Nehalem (skipped: qemu-x86_64-static is missing)'); print('1 test skipped')")
     assert not r["passes"] and r["exit"] == 0 and len(r["skipped"]) == 2
+
+
+def test_a_failed_frames_pass_is_reported_in_its_row_not_raised(tmp_path):
+    # The frames come after hours of checks: a pass that fails must not take the verdict down with it.
+    if not (CLI.is_file() and shutil.which("node")):
+        pytest.skip(f"the agent is not built ({CLI}); run npm run build")
+    rows = frames_report(ROOT / "agent" / "assets" / "models" / "fer-default", tmp_path / "no-such-frames")
+    assert set(rows) == {"candidate", "bundled_default"}
+    for who in rows.values():
+        assert set(who) == {"int8_detector", "fp32_detector"}
+        assert all("no-such-frames" in r["error"] for r in who.values()), who
 
 
 def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):

@@ -112,10 +112,11 @@ FRAME_KEYS = ("frames", "found", "detection_recall", "accuracy_found", "accuracy
 
 def frames_report(candidate: Path, frames: Path) -> dict[str, Any]:
     """`fer-agent eval --frames` of the candidate and of the bundled default at the agent's defaults, once with each
-    detector precision. The int8 detector's row names the threshold it applied on its own scale."""
+    detector precision. The int8 detector's row names the threshold it applied on its own scale. A failed pass is
+    reported in its row as `error`, so the verdict printed after hours of checks is never lost to it."""
     node = shutil.which("node")
     if not node or not CLI.is_file():
-        raise SystemExit(f"release_check: needs node and the built agent ({CLI}): run npm run build")
+        return {"error": f"needs node and the built agent ({CLI}): run npm run build"}
     out: dict[str, Any] = {}
     for who, model in (("candidate", ["--model", str(candidate)]), ("bundled_default", [])):
         for det in ("int8", "fp32"):
@@ -123,13 +124,16 @@ def frames_report(candidate: Path, frames: Path) -> dict[str, Any]:
                    "--log-level", "error"]
             r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
             if r.returncode != 0:
-                raise SystemExit(f"release_check: {' '.join(cmd[1:])} failed: {r.stderr[-2000:]}")
+                out.setdefault(who, {})[f"{det}_detector"] = {"error": f"{' '.join(cmd[1:])} failed: {r.stderr[-2000:]}"}
+                continue
             j = json.loads(r.stdout.strip().splitlines()[-1])
             row = {k: j[k] for k in FRAME_KEYS}
             row["applied_score_threshold"] = j["detection"]["applied_score_threshold"]
             out.setdefault(who, {})[f"{det}_detector"] = row
-            print(f"frames, {who} ({row['model']}), {det} detector: {row['accuracy_found'] * 100:.2f} % of "
-                  f"{row['found']} faces found right, {row['accuracy'] * 100:.2f} % of {row['frames']} frames", file=sys.stderr)
+            # accuracy_found is null when no face was found
+            found_right = "-" if row["accuracy_found"] is None else f"{row['accuracy_found'] * 100:.2f} %"
+            print(f"frames, {who} ({row['model']}), {det} detector: {found_right} of {row['found']} faces found right, "
+                  f"{row['accuracy'] * 100:.2f} % of {row['frames']} frames", file=sys.stderr)
     return out
 
 
@@ -199,9 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.frames is not None:
         frames = out / "frames"
         shutil.rmtree(frames, ignore_errors=True)
-        subprocess.run([sys.executable, str(ROOT / "training" / "tools" / "make_frame_set.py"), "--data", data,
-                        "--usage", "Validation", "--seed", "4", "--count", str(a.frames), "--out", str(frames)], check=True)
-        v["frames"] = frames_report(bundle, frames)
+        made = subprocess.run([sys.executable, str(ROOT / "training" / "tools" / "make_frame_set.py"), "--data", data,
+                               "--usage", "Validation", "--seed", "4", "--count", str(a.frames), "--out", str(frames)],
+                              capture_output=True, text=True, check=False)
+        v["frames"] = (frames_report(bundle, frames) if made.returncode == 0
+                       else {"error": f"make_frame_set.py failed: {made.stderr[-2000:]}"})
     print(json.dumps(v))
     return 0 if v["passes"] else 1
 

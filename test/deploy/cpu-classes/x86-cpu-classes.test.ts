@@ -31,7 +31,8 @@ const QEMU = '/usr/bin/qemu-x86_64-static';
  * int8 against native int8, per class: AVX2 runs the same integer kernels as AVX-512 (measured: scores equal to 4
  * decimals, probabilities within 0.0006, boxes 2 px; float parts of the graphs round alike). SSE4.2 takes other
  * kernels for the quantized convolutions: measured 0.013 on face scores, 4 px on boxes, and on probabilities 0.053
- * with fer-vgg-s 1.4.0, 0.099 with 1.5.0 (frame 0021, the near tie between sad and fear; same class), the same faces
+ * with fer-vgg-s 1.4.0, 0.099 with 1.5.0 (frame 0021, the near tie between sad and fear; same class; these two
+ * before moved crops were set apart, so they include the crop's effect; 1.5.1 on the faces whose box stayed: 0.025), the same faces
  * and classes; on all 2,725 Validation rows 1.5.0's int8 scores 74.97 % under Nehalem as natively. float32 itself
  * matches to 1e-4 there.
  */
