@@ -268,8 +268,9 @@ export class ModelUpdateService {
 }
 
 /**
- * true when `url` starts with one of the allowed prefixes (compared on the parsed URL, so `http://a.example@evil/`
- * or a prefix without its host's end cannot be abused); else why not, without echoing the URL.
+ * true when `url` starts with one of the allowed prefixes (compared on the parsed URL, so `http://a.example@evil/`,
+ * a prefix without its host's end, `..` segments or a prefix's name run on cannot be abused); else why not, without
+ * echoing the URL.
  */
 export function fetchAllowed(url: string, allow: readonly string[]): true | string {
   if (allow.length === 0) return 'this agent does not accept fetch messages (model.fetch_allow is empty)';
@@ -288,8 +289,11 @@ export function fetchAllowed(url: string, allow: readonly string[]): true | stri
     } catch {
       continue;
     }
-    // Same origin, and the path under the prefix's path.
-    if (pu.origin === u.origin && href.startsWith(pu.href)) return true;
+    // Same origin, and the path under the prefix's path. A prefix that does not end in '/' ends at a path segment:
+    // https://h/models allows /models and /models/x, not /models-private (an admin reads a prefix as a folder).
+    if (pu.origin !== u.origin || !href.startsWith(pu.href)) continue;
+    const rest = href.slice(pu.href.length);
+    if (pu.href.endsWith('/') || rest === '' || /^[/?#]/.test(rest)) return true;
   }
   return 'the fetch URL is not in model.fetch_allow';
 }
