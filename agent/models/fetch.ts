@@ -11,6 +11,8 @@ export interface FetchOptions {
   timeoutMs: number;
   /** Every redirect target must pass this too (model.fetch_allow): an allowed server cannot send the agent elsewhere. */
   allowRedirect?: (url: string) => boolean;
+  /** Aborts the download (the agent is stopping); it then fails with io_failed, "cancelled". */
+  signal?: AbortSignal;
 }
 
 const MAX_REDIRECTS = 5;
@@ -25,6 +27,9 @@ export async function fetchBundle(url: string, o: FetchOptions): Promise<Uint8Ar
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new FerError('command_invalid', `bundle URL ${JSON.stringify(url)} is not http(s)`);
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), o.timeoutMs);
+  const cancel = (): void => ac.abort();
+  o.signal?.addEventListener('abort', cancel, { once: true });
+  if (o.signal?.aborted) ac.abort();
   try {
     let res = await fetch(u, { signal: ac.signal, redirect: 'manual' });
     for (let hop = 0; res.status >= 300 && res.status < 400 && res.headers.has('location'); hop++) {
@@ -58,9 +63,10 @@ export async function fetchBundle(url: string, o: FetchOptions): Promise<Uint8Ar
     return new Uint8Array(Buffer.concat(parts));
   } catch (err) {
     if (err instanceof FerError) throw err;
-    const why = ac.signal.aborted ? `timed out after ${o.timeoutMs} ms` : errorMessage(err);
+    const why = o.signal?.aborted ? 'cancelled' : ac.signal.aborted ? `timed out after ${o.timeoutMs} ms` : errorMessage(err);
     throw new FerError('io_failed', `cannot download bundle from ${u.origin}${u.pathname}: ${why}`);
   } finally {
     clearTimeout(timer);
+    o.signal?.removeEventListener('abort', cancel);
   }
 }

@@ -51,6 +51,8 @@ export class ReleaseFollower {
   private current: ReleaseState | null = null;
   private chain: Promise<void> = Promise.resolve();
   private blob: { prefix: string; accept: (index: number, data: Uint8Array) => void } | null = null;
+  /** Aborted by detach(): a download in flight (a URL, or chunks that stopped coming) must not hold the agent's stop. */
+  private cancel = new AbortController();
 
   constructor(private readonly o: ReleaseFollowerOptions) {
     this.clock = o.clock ?? systemClock;
@@ -63,6 +65,7 @@ export class ReleaseFollower {
 
   async attach(link: BrokerLink): Promise<void> {
     this.link = link;
+    this.cancel = new AbortController();
     try {
       const v = JSON.parse(await readFile(this.o.stateFile, 'utf8')) as { seen?: Record<string, number> };
       this.seen = new Map(Object.entries(v.seen ?? {}).filter(([, n]) => Number.isSafeInteger(n)));
@@ -88,11 +91,13 @@ export class ReleaseFollower {
     this.reconcile();
   }
 
+  /** Stops following; a download in flight is cancelled, reported nowhere, and tried again at the next attach. */
   async detach(): Promise<void> {
     for (const f of this.off) f();
     this.off = [];
     const l = this.link;
     if (l?.connected()) await l.unsubscribe(this.subscriptions).catch(() => undefined);
+    this.cancel.abort();
     await this.idle();
     this.link = null;
   }
@@ -150,6 +155,7 @@ export class ReleaseFollower {
   }
 
   private async step(): Promise<void> {
+    if (this.cancel.signal.aborted) return;
     const record = newestRecord([...this.records.values()]);
     if (!record) return;
     const plan = planRelease(record, this.o.installer.active);
@@ -169,10 +175,16 @@ export class ReleaseFollower {
     // Bounded: only the newest release ids matter (an old one is never the newest record again).
     if (this.tried.size > 64) this.tried.delete(this.tried.keys().next().value as string);
     this.setState(record, 'fetching', null, `fetching ${record.source.bytes} bytes`);
+    this.o.log.info({ release: record.id, version: record.version, bytes: record.source.bytes, from: record.source.kind }, 'fetching release');
     let bytes: Uint8Array;
     try {
       bytes = record.source.kind === 'chunks' ? await this.fetchChunks(link, record) : await this.fetchUrl(record);
     } catch (err) {
+      if (this.cancel.signal.aborted) {
+        this.tried.delete(record.id);
+        this.o.log.info({ release: record.id }, 'release download cancelled: the agent is stopping');
+        return;
+      }
       const e = err instanceof FerError ? err : new FerError('io_failed', errorMessage(err));
       this.tried.set(record.id, e.reason);
       this.report(record.id, record.target, record.version, 'failed', e.reason, e.message);
@@ -195,9 +207,17 @@ export class ReleaseFollower {
     r.accept({ type: 'begin', transfer: record.id, bytes: src.bytes, sha256: src.sha256, chunks: src.chunks, chunk_bytes: src.chunk_bytes });
     r.accept({ type: 'end', transfer: record.id });
     const filter = releaseTopics.blobAll(this.o.baseTopic, src.sha256);
+    const signal = this.cancel.signal;
+    let onCancel: (() => void) | null = null;
     try {
       return await new Promise<Uint8Array>((resolve, reject) => {
         let timer = setTimeout(() => onIdle(), idleMs);
+        onCancel = (): void => {
+          clearTimeout(timer);
+          reject(new FerError('io_failed', `release ${record.id}: cancelled`));
+        };
+        if (signal.aborted) onCancel();
+        signal.addEventListener('abort', onCancel, { once: true });
         const onIdle = (): void => {
           const p = r.progress(record.id);
           reject(new FerError('model_archive_corrupt', `release ${record.id}: ${p?.received ?? 0} of ${src.chunks} chunks arrived within ${Math.round(idleMs / 1000)} s (are the retained chunks on this broker?)`));
@@ -223,6 +243,7 @@ export class ReleaseFollower {
         });
       });
     } finally {
+      if (onCancel) signal.removeEventListener('abort', onCancel);
       this.blob = null;
       if (link.connected()) await link.unsubscribe([filter]).catch(() => undefined);
     }
@@ -238,6 +259,7 @@ export class ReleaseFollower {
       maxBytes: this.o.maxBundleBytes,
       timeoutMs: this.o.fetchTimeoutMs ?? 120_000,
       allowRedirect: (to) => fetchAllowed(to, this.o.fetchAllow) === true,
+      signal: this.cancel.signal,
     });
   }
 

@@ -65,6 +65,8 @@ export class ModelUpdateService {
   private timer: NodeJS.Timeout | null = null;
   private unsubscribeResults: (() => void) | null = null;
   private pending = new Set<Promise<unknown>>();
+  /** Aborted by detach(): a download in flight must not hold the agent's stop for its whole timeout. */
+  private cancel = new AbortController();
 
   constructor(private readonly o: UpdateServiceOptions) {
     this.clock = o.clock ?? systemClock;
@@ -80,6 +82,7 @@ export class ModelUpdateService {
   /** Subscribes (QoS 1) and publishes the current status; re-publishes it after every reconnect. */
   async attach(link: BrokerLink): Promise<void> {
     this.link = link;
+    this.cancel = new AbortController();
     this.offLink = [
       link.onMessage((topic, payload, retained) => this.track(this.handleMessage(topic, payload, retained))),
       link.onConnect(() => this.track(this.onConnected(link))),
@@ -98,7 +101,8 @@ export class ModelUpdateService {
     await this.publishStatus();
   }
 
-  /** Stops listening; waits for work already started (an install in progress finishes). */
+  /** Stops listening; cancels downloads in flight (nothing is reported for them) and waits for work already started
+   * (an install in progress finishes). */
   async detach(): Promise<void> {
     const c = this.link;
     if (this.timer) clearInterval(this.timer);
@@ -108,6 +112,7 @@ export class ModelUpdateService {
     for (const off of this.offLink) off();
     this.offLink = [];
     if (c?.connected()) await c.unsubscribe(this.subscriptions).catch(() => undefined);
+    this.cancel.abort();
     await Promise.allSettled([...this.pending]);
     this.link = null;
   }
@@ -214,8 +219,17 @@ export class ModelUpdateService {
               maxBytes: this.o.maxBundleBytes,
               timeoutMs: this.o.fetchTimeoutMs ?? 120_000,
               allowRedirect: (to) => fetchAllowed(to, this.o.fetchAllow ?? []) === true,
+              signal: this.cancel.signal,
             });
           } catch (err) {
+            // Stopped mid-download: not the push's fault, so no failure goes on the retained status, and the same
+            // message sent again is fetched again.
+            if (this.cancel.signal.aborted) {
+              const i = this.fetched.indexOf(f.transfer);
+              if (i >= 0) this.fetched.splice(i, 1);
+              this.o.log.info({ transfer: f.transfer }, 'model download cancelled: the agent is stopping');
+              return;
+            }
             const e = err instanceof FerError ? err : new FerError('io_failed', errorMessage(err));
             this.o.installer.reportFailure(f.transfer, e.reason, e.message);
             return;
