@@ -161,7 +161,7 @@ test('without the dataset the accuracy column is skipped with a note', async (t)
   t.regex(readFileSync(path.join(out, 'bench.md'), 'utf8'), /Accuracy not measured: .*no-such-fer\.csv\.gz not found/);
 });
 
-test('--model benches another bundle as ours, beside the same peers, with its runtime.flip_tta; a directory without a bundle is named', async (t) => {
+test('--model benches another bundle as ours, beside the same peers, with its runtime.flip_tta, speed only with --no-accuracy; a directory without a bundle is named', async (t) => {
   t.timeout(300_000);
   const dir = tmp(t);
   const out = path.join(dir, 'out');
@@ -171,9 +171,15 @@ test('--model benches another bundle as ours, beside the same peers, with its ru
   const m = readManifest(candidate);
   writeFileSync(path.join(candidate, 'manifest.json'), JSON.stringify({ ...m, runtime: { flip_tta: 'off' } }));
   const missing = path.join(dir, 'no-such-fer.csv.gz');
-  const { stdout } = await run(process.execPath, [RUN_JS, '--quick', '--only', 'classifier', '--out', out, '--fer', missing, '--model', candidate], { timeout: 290_000 });
+  // As a release is benched: speed only, with the dataset there (its crops are the inputs) and nothing scored on it.
+  const { stdout } = await run(process.execPath, [RUN_JS, '--quick', '--only', 'classifier', '--out', out, '--fer', ferCsv(dir, 20), '--model', candidate, '--no-accuracy'], { timeout: 290_000 });
   const report = JSON.parse(readFileSync(path.join(out, 'bench.json'), 'utf8')) as BenchReport;
   const c = report.classifier as ClassifierBenchResult;
+  t.true(c.data.present);
+  t.is(c.data.rows, 20, 'the crops were read, as speed inputs');
+  t.deepEqual(c.accuracy, [], '--no-accuracy scores no model');
+  t.regex(readFileSync(path.join(out, 'bench.md'), 'utf8'), /Accuracy not measured: --no-accuracy: speed only/);
+  t.true(stdout.includes('--no-accuracy'), 'the report says it ran speed only');
   const ours = c.models.filter((x) => x.id.startsWith('ours-'));
   t.is(ours.length, 4);
   for (const x of ours) t.true(x.name.includes(`${String(m.name)}@${m.version}`), `${x.id}: ${x.name}`);

@@ -117,7 +117,7 @@ function classifier(c: ClassifierBenchResult): string {
     const parts = c.crop.map((r) => `${r.faceSide}-pixel face ${cell(r.levelledUs, 0)} vs ${cell(r.uprightUs, 0)} µs (${cell(r.levelledUs / r.uprightUs, 2)}×)`);
     lines.push(`Roll alignment (detection.roll_align, only for faces tilted by 10-50 degrees): a levelled crop from a 640x480 frame vs an upright one, the agent's Preprocessor, same run: ${parts.join('; ')}.`);
   }
-  if (c.data.present) {
+  if (c.data.present && !c.data.note) {
     lines.push(`Accuracy: ${c.data.rows} ${c.data.usage} rows of ${c.data.file}${c.data.malformed ? ` (${c.data.malformed} malformed rows skipped)` : ''}, labels mapped to FER2013's 7 classes; throughput over that pass and per-class recall are in bench.json. The peers' training data is not documented row by row, so their PublicTest rows may not be unseen data for them.`);
   } else {
     lines.push(`Accuracy not measured: ${c.data.note}.`);

@@ -3,10 +3,11 @@
  * test-artifacts/bench.json and test-artifacts/bench.md (or --out DIR).
  *
  *   node dist/test/bench/run.js [--quick] [--out DIR] [--fer fer2013.csv.gz] [--only classifier,pipeline,scaling] [--no-mqtt]
- *                               [--model BUNDLE_DIR]
+ *                               [--model BUNDLE_DIR] [--no-accuracy]
  *
  * --model benches another bundle (a candidate release) as "ours" in the classifier part, beside the same peers, so
- * that a release rule's speed target is one command; the pipeline part always runs the agent's configured model.
+ * that a release rule's speed target is one command (with --no-accuracy, which scores no model: a release is benched
+ * before its rule decides, and its PublicTest figure comes after); the pipeline part always runs the agent's configured model.
  * --quick runs every part with tiny counts (seconds, not minutes): the smoke test calls it so this code keeps
  * working; its numbers mean nothing. FER2013 is read at run time from ../shared/datasets/fer2013 (or --fer); when
  * it is absent the accuracy column is skipped with a note.
@@ -64,9 +65,9 @@ function latency(msgs: readonly LoggedMessage[]): MqttLatency | null {
   return xs.length ? { n: xs.length, p50: quantile(xs, 0.5), p95: quantile(xs, 0.95) } : null;
 }
 
-async function classifierSection(p: Plan, fer: string, modelDir: string | undefined): Promise<ClassifierBenchResult> {
-  process.stderr.write(`bench: classifiers (${fer}${modelDir ? `; ours: ${modelDir}` : ''})\n`);
-  return runChild<ClassifierBenchOptions, ClassifierBenchResult>(new URL('./classifier-bench.js', import.meta.url), { ...p.classifier, fer, ...(modelDir ? { modelDir } : {}) });
+async function classifierSection(p: Plan, fer: string, modelDir: string | undefined, noAccuracy: boolean): Promise<ClassifierBenchResult> {
+  process.stderr.write(`bench: classifiers (${fer}${modelDir ? `; ours: ${modelDir}` : ''}${noAccuracy ? '; speed only' : ''})\n`);
+  return runChild<ClassifierBenchOptions, ClassifierBenchResult>(new URL('./classifier-bench.js', import.meta.url), { ...p.classifier, fer, noAccuracy, ...(modelDir ? { modelDir } : {}) });
 }
 
 async function pipelineSection(p: Plan, broker: Mosquitto | undefined): Promise<PipelineRow[]> {
@@ -168,6 +169,7 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       'no-mqtt': { type: 'boolean', default: false },
       model: { type: 'string' },
+      'no-accuracy': { type: 'boolean', default: false },
     },
   });
   const quick = values.quick === true;
@@ -177,6 +179,7 @@ async function main(): Promise<void> {
   for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s}; known: ${SECTIONS.join(', ')}`);
   const modelDir = values.model === undefined ? undefined : path.resolve(values.model);
   if (modelDir !== undefined && !existsSync(path.join(modelDir, 'manifest.json'))) throw new Error(`--model ${modelDir}: no manifest.json there (a model bundle directory is expected)`);
+  const noAccuracy = values['no-accuracy'] === true;
   const threads = loadConfig({ skipDefaultFile: true, env: {} }).threads;
   const p = plan(quick, threads);
   const report: BenchReport = {
@@ -189,7 +192,7 @@ async function main(): Promise<void> {
       loadAvgStart: os.loadavg(),
       engines: await probeAll(),
       quick,
-      command: `npm run bench${quick || modelDir ? ' --' : ''}${quick ? ' --quick' : ''}${modelDir ? ` --model ${modelDir}` : ''}`,
+      command: `npm run bench${quick || modelDir || noAccuracy ? ' --' : ''}${quick ? ' --quick' : ''}${modelDir ? ` --model ${modelDir}` : ''}${noAccuracy ? ' --no-accuracy' : ''}`,
     },
     notes: [],
   };
@@ -200,7 +203,7 @@ async function main(): Promise<void> {
     else report.notes.push('Mosquitto is not installed (apt-get install mosquitto): MQTT latency and the many-agents part were skipped.');
   }
   try {
-    if (only.includes('classifier')) report.classifier = await classifierSection(p, fer, modelDir);
+    if (only.includes('classifier')) report.classifier = await classifierSection(p, fer, modelDir, noAccuracy);
     if (only.includes('pipeline')) report.pipeline = await pipelineSection(p, broker);
     if (only.includes('scaling')) report.scaling = broker ? await scalingSection(p, broker) : { skipped: 'no broker (Mosquitto missing or --no-mqtt)' };
   } finally {
