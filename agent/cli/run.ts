@@ -7,6 +7,12 @@ import { overridesFrom, parse } from './args.js';
 
 /** How long a failed start may take to stop what it started before the process exits anyway. */
 const FAILED_START_STOP_MS = 10_000;
+/**
+ * How long a stop may take before the process exits anyway: under systemd's TimeoutStopSec (20 s), so that the agent
+ * ends by itself, saying so, rather than by SIGKILL. Every part bounds its own waits well within this (a half-open
+ * broker link takes about 9 s: test/faults/stop-half-open.test.ts); this is the net under them.
+ */
+const STOP_DEADLINE_MS = 15_000;
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv);
@@ -22,6 +28,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (stopping || !app) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    setTimeout(() => {
+      log.error({ signal }, `stop did not finish within ${STOP_DEADLINE_MS / 1000} s; exiting without waiting for the rest`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
     void app.health.notifier.stopping();
     app.stop().then(
       () => process.exit(0),

@@ -9,6 +9,7 @@ import type { BrokerLink } from '../core/broker-link.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { FerError, errorMessage, type ReasonCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { settleWithin } from '../core/settle.js';
 import { fetchBundle } from './fetch.js';
 import { atomicReplace } from './fsutil.js';
 import type { ModelInstaller, UpdateResult } from './installer.js';
@@ -35,6 +36,9 @@ export interface ReleaseFollowerOptions {
   /** The release state changed: re-publish the status. */
   onChange: () => void;
 }
+
+/** How long a finished chunk download waits for the broker to confirm its unsubscribe. */
+const UNSUBSCRIBE_WAIT_MS = 2000;
 
 /** Failures worth retrying at the next connect: the bytes did not arrive; nothing was wrong with the release. */
 const TRANSIENT: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['io_failed', 'model_archive_corrupt', 'model_transfer_refused', 'broker_unavailable']);
@@ -96,8 +100,9 @@ export class ReleaseFollower {
     for (const f of this.off) f();
     this.off = [];
     const l = this.link;
-    if (l?.connected()) await l.unsubscribe(this.subscriptions).catch(() => undefined);
     this.cancel.abort();
+    // Not waited for: over a half-open link the broker never confirms, and the handlers are already gone.
+    if (l?.connected()) void l.unsubscribe(this.subscriptions).catch(() => undefined);
     await this.idle();
     this.link = null;
   }
@@ -245,7 +250,8 @@ export class ReleaseFollower {
     } finally {
       if (onCancel) signal.removeEventListener('abort', onCancel);
       this.blob = null;
-      if (link.connected()) await link.unsubscribe([filter]).catch(() => undefined);
+      // Bounded: a half-open link never answers, and the next release (or the agent's stop) waits behind this one.
+      if (link.connected()) await settleWithin(link.unsubscribe([filter]), UNSUBSCRIBE_WAIT_MS, signal).catch(() => undefined);
     }
   }
 

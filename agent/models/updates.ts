@@ -7,6 +7,7 @@ import type { BrokerLink } from '../core/broker-link.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { FerError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { settleWithin } from '../core/settle.js';
 import { fetchBundle } from './fetch.js';
 import type { ModelInstaller, UpdateResult } from './installer.js';
 import {
@@ -102,7 +103,7 @@ export class ModelUpdateService {
   }
 
   /** Stops listening; cancels downloads in flight (nothing is reported for them) and waits for work already started
-   * (an install in progress finishes). */
+   * (an install in progress finishes), but not for the broker: over a half-open link it never answers. */
   async detach(): Promise<void> {
     const c = this.link;
     if (this.timer) clearInterval(this.timer);
@@ -111,8 +112,9 @@ export class ModelUpdateService {
     this.unsubscribeResults = null;
     for (const off of this.offLink) off();
     this.offLink = [];
-    if (c?.connected()) await c.unsubscribe(this.subscriptions).catch(() => undefined);
     this.cancel.abort();
+    // Not waited for: over a half-open link the broker never confirms, and the handlers are already gone.
+    if (c?.connected()) void c.unsubscribe(this.subscriptions).catch(() => undefined);
     await Promise.allSettled([...this.pending]);
     this.link = null;
   }
@@ -139,7 +141,8 @@ export class ModelUpdateService {
     const c = this.link;
     if (!c?.connected()) return;
     try {
-      await c.publish(this.statusTopic, JSON.stringify(this.status()), { qos: 1, retain: true });
+      // Stopping gives up waiting for the acknowledgement (the status is retained and published again at connect).
+      await settleWithin(c.publish(this.statusTopic, JSON.stringify(this.status()), { qos: 1, retain: true }), Infinity, this.cancel.signal);
     } catch (err) {
       this.o.log.warn({ err: errorMessage(err) }, 'cannot publish model status');
     }

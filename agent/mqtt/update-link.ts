@@ -18,6 +18,9 @@ export interface UpdateConnection {
   stop(): Promise<void>;
 }
 
+/** How long stop() lets the update connection close cleanly. */
+const END_MS = 2000;
+
 export function connectUpdates(mqttCfg: AgentConfig['mqtt'], agentId: string, brokerUrl: string, log: Logger): UpdateConnection {
   const conn = connectionOptions(mqttCfg, agentId, brokerUrl, undefined);
   let attempt = 0;
@@ -41,7 +44,16 @@ export function connectUpdates(mqttCfg: AgentConfig['mqtt'], agentId: string, br
     client,
     stop: async () => {
       stopping = true;
-      await client.endAsync();
+      // end() waits for every acknowledgement, then for the socket to close: over a half-open link, forever. After
+      // END_MS the socket is dropped (nothing of value is in flight: the status is retained and republished).
+      let timer: NodeJS.Timeout | undefined;
+      const ended = new Promise<boolean>((resolve) => client.end(false, {}, () => resolve(true)));
+      const clean = await Promise.race([ended, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), END_MS)))]);
+      clearTimeout(timer);
+      if (!clean) {
+        log.warn({ url: redactUrl(brokerUrl) }, `model update connection did not close within ${END_MS / 1000} s; dropping it`);
+        client.stream?.destroy();
+      }
     },
   };
 }
