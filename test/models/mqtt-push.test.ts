@@ -5,20 +5,19 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import { connect, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import type { ReasonCode } from '../../agent/core/errors.js';
 import { silentLogger } from '../../agent/core/log.js';
-import { loadClassifier } from '../../agent/emotion/load-classifier.js';
 import { packBundle } from '../../agent/models/archive.js';
 import { loadBundle } from '../../agent/models/bundle.js';
 import { ModelInstaller } from '../../agent/models/installer.js';
 import { modelPushCommand, modelRollbackCommand, modelStatusCommand } from '../../agent/cli/model-cli.js';
-import { ModelStore } from '../../agent/models/store.js';
 import { chunkTransfer, encodePushMessage, parseStatus, topics, type StatusPayload } from '../../agent/models/transport.js';
 import { ModelUpdateService } from '../../agent/models/updates.js';
 import { linkFromMqttClient } from '../../agent/mqtt/update-link.js';
 import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
-import { bundleCopy, fixtureBundle, flipByte, makeKey, selfTests, sign, tempDir, trust } from './support.js';
+import { connectedClient, startedInstaller } from './installer-fixture.js';
+import { bundleCopy, flipByte, makeKey, selfTests, sign, tempDir } from './support.js';
 
 const key = makeKey();
 const BASE = 'fertest';
@@ -32,29 +31,11 @@ interface TestAgent {
   stop(): Promise<void>;
 }
 
-async function connected(url: string, id: string): Promise<MqttClient> {
-  const c = connect(url, { clientId: id, clean: true, reconnectPeriod: 200 });
-  await new Promise<void>((resolve, reject) => {
-    c.once('connect', () => resolve());
-    c.once('error', reject);
-  });
-  return c;
-}
+const connected = connectedClient;
 
 async function startAgent(broker: Mosquitto, id: string, groups: string[], maxBundleBytes = 8 << 20, fetchAllow: string[] = []): Promise<TestAgent> {
   const activations: string[] = [];
-  const installer = new ModelInstaller({
-    store: new ModelStore({ stateDir: tempDir(`fer-${id}-`), keepVersions: 3, log: silentLogger }),
-    loader: loadClassifier,
-    engine: 'onnxruntime',
-    threads: 1,
-    trust: trust([key]),
-    maxBundleBytes,
-    baseBundleDir: fixtureBundle(),
-    onActivate: async (_dir, m) => void activations.push(m.version),
-    log: silentLogger,
-  });
-  await installer.start();
+  const installer = await startedInstaller(id, [key], { maxBundleBytes, onActivate: (m) => void activations.push(m.version) });
   const service = new ModelUpdateService({ installer, agentId: id, groups, baseTopic: BASE, maxBundleBytes, log: silentLogger, transferIdleMs: 2000, fetchAllow });
   const client = await connected(broker.url, `agent-${id}`);
   await service.attach(linkFromMqttClient(client));

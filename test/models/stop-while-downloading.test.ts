@@ -8,19 +8,18 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import test from 'ava';
-import { connect, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { silentLogger } from '../../agent/core/log.js';
-import { loadClassifier } from '../../agent/emotion/load-classifier.js';
-import { ModelInstaller, type UpdateResult } from '../../agent/models/installer.js';
+import type { ModelInstaller, UpdateResult } from '../../agent/models/installer.js';
 import { encodeRelease, releaseTopics, type ReleaseBody, type ReleaseSource } from '../../agent/models/release-record.js';
 import { ReleaseFollower } from '../../agent/models/release-follower.js';
-import { ModelStore } from '../../agent/models/store.js';
 import { encodePushMessage, topics } from '../../agent/models/transport.js';
 import { ModelUpdateService } from '../../agent/models/updates.js';
 import { linkFromMqttClient } from '../../agent/mqtt/update-link.js';
 import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
-import { fixtureBundle, makeKey, tempDir, trust } from './support.js';
+import { connectedClient, startedInstaller } from './installer-fixture.js';
+import { makeKey, tempDir, trust } from './support.js';
 
 const key = makeKey();
 const BASE = 'fertest-stop';
@@ -28,28 +27,10 @@ const BASE = 'fertest-stop';
 const STOP_DEADLINE_MS = 20_000;
 const LONG_MS = 10 * 60_000;
 
-async function connected(url: string, id: string): Promise<MqttClient> {
-  const c = connect(url, { clientId: id, clean: true, reconnectPeriod: 200 });
-  await new Promise<void>((resolve, reject) => {
-    c.once('connect', () => resolve());
-    c.once('error', reject);
-  });
-  return c;
-}
+const connected = connectedClient;
 
 async function installer(id: string): Promise<{ installer: ModelInstaller; results: UpdateResult[] }> {
-  const inst = new ModelInstaller({
-    store: new ModelStore({ stateDir: tempDir(`fer-${id}-`), keepVersions: 3, log: silentLogger }),
-    loader: loadClassifier,
-    engine: 'onnxruntime',
-    threads: 1,
-    trust: trust([key]),
-    maxBundleBytes: 8 << 20,
-    baseBundleDir: fixtureBundle(),
-    onActivate: async () => undefined,
-    log: silentLogger,
-  });
-  await inst.start();
+  const inst = await startedInstaller(id, [key]);
   const results: UpdateResult[] = [];
   inst.onResult((r) => results.push(r));
   return { installer: inst, results };
