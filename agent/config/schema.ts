@@ -237,7 +237,7 @@ export const schema = {
     allow_unsigned: { doc: 'Accept pushed bundles without a signature (not recommended).', format: 'bool', default: false },
     max_bundle_bytes: { doc: 'Largest bundle accepted over the network.', format: 'nat', default: 32 * 1024 * 1024 },
     fetch_allow: {
-      doc: 'URL prefixes (e.g. https://models.example.org/fer/) that a `fetch` push message may name; the agent downloads from nowhere else, so a broker client cannot make it probe the network. Empty (the default): fetch messages are refused; chunked pushes over MQTT still work.',
+      doc: 'URL prefixes (e.g. https://models.example.org/fer/; a prefix is a folder: .../fer allows .../fer/x, not .../fer-old) that a `fetch` push message or a release may name; the agent downloads from nowhere else, so a broker client cannot make it probe the network. Empty (the default): fetch messages are refused; chunked pushes over MQTT still work.',
       format: 'string-array',
       default: [] as string[],
       env: 'FER_MODEL_FETCH_ALLOW',
