@@ -26,8 +26,10 @@ def write_usage(fs: FaceSet, usage: str, out: str | Path) -> int:
     text = "\n".join(lines) + "\n"
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # per writer: two writers of one split cannot clash
     if out.suffix == ".gz":
-        with gzip.open(tmp, "wt", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        # No time or (per-writer) file name in the header: the same rows give the same bytes, so release_check's
+        # memo, keyed by them, survives a rewrite
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as fh:
+            fh.write(text.encode("utf-8"))
     else:
         tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)

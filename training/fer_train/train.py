@@ -280,7 +280,9 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device_name: str | 
         final["test_acc"] = float((predict_proba(ema, te.images, mean, std, device).argmax(1) == te.labels).mean())
         print(f"final.pt: {cfg.test_usage} accuracy {final['test_acc']:.4f} (reported once; nothing was chosen by it)",
               file=sys.stderr)
-    torch.save(final, out / "final.pt")
+    # Atomically, like last.pt: a release job waiting on final.pt (tools/release_job.py) must never read half a file.
+    torch.save(final, out / "final.pt.tmp")
+    os.replace(out / "final.pt.tmp", out / "final.pt")
     return {"best": best, "history": history, "test_acc": final.get("test_acc")}
 
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import synthetic_faces, write_fer_csv
 
@@ -20,7 +21,7 @@ CLI = ROOT / "dist" / "agent" / "cli" / "main.js"
 TOOL = TRAINING / "tools" / "release_check.py"
 sys.path.insert(0, str(TRAINING / "tools"))
 
-from release_check import frames_report, per_class_check, verdict  # noqa: E402
+from release_check import Memo, frames_report, per_class_check, tree_sha256, verdict  # noqa: E402
 
 
 def test_verdict_needs_the_bar_and_the_gap_on_every_place():
@@ -54,6 +55,40 @@ def test_per_class_check_hands_the_candidate_over_and_counts_a_skip_as_a_failure
     assert not r["passes"] and r["exit"] == 0 and len(r["skipped"]) == 2
 
 
+def test_the_memo_reuses_a_pass_only_for_the_same_inputs(tmp_path):
+    runs: list[str] = []
+
+    def pass_(name: str, result: dict):
+        return lambda: (runs.append(name), result)[1]
+
+    memo = Memo(tmp_path / "memo", {"bundle": "b1", "split": "s1"})
+    assert memo.get_or_run("eval host", {"cpu": "host"}, pass_("a", {"accuracy": 0.75})) == {"accuracy": 0.75}
+    assert memo.get_or_run("eval host", {"cpu": "host"}, pass_("b", {"accuracy": 0.1})) == {"accuracy": 0.75}
+    assert runs == ["a"]
+    # another pass, another bundle, or --fresh runs again
+    memo.get_or_run("eval Haswell", {"cpu": "Haswell"}, pass_("c", {"accuracy": 0.74}))
+    assert Memo(tmp_path / "memo", {"bundle": "b2", "split": "s1"}).get_or_run(
+        "eval host", {"cpu": "host"}, pass_("d", {"accuracy": 0.7})) == {"accuracy": 0.7}
+    assert Memo(tmp_path / "memo", {"bundle": "b1", "split": "s1"}, read=False).get_or_run(
+        "eval host", {"cpu": "host"}, pass_("e", {"accuracy": 0.76})) == {"accuracy": 0.76}
+    assert runs == ["a", "c", "d", "e"]
+    # a result not worth keeping (a failed per-class check) is run again next time
+    failed = {"passes": False}
+    for _ in range(2):
+        memo.get_or_run("per-class checks", {"pass": "per-class"}, pass_("f", failed), keep=lambda r: bool(r["passes"]))
+    assert runs[-2:] == ["f", "f"]
+    # the hash of a folder covers its files' names and bytes
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "a").write_bytes(b"x")
+    h = tree_sha256(tmp_path / "t")
+    (tmp_path / "t" / "a").rename(tmp_path / "t" / "b")
+    assert tree_sha256(tmp_path / "t") != h
+    (tmp_path / "t" / "b").rename(tmp_path / "t" / "a")
+    assert tree_sha256(tmp_path / "t") == h
+    (tmp_path / "t" / "a").write_bytes(b"y")
+    assert tree_sha256(tmp_path / "t") != h
+
+
 def test_a_failed_frames_pass_is_reported_in_its_row_not_raised(tmp_path):
     # The frames come after hours of checks: a pass that fails must not take the verdict down with it.
     if not (CLI.is_file() and shutil.which("node")):
@@ -76,15 +111,19 @@ def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):
     run.mkdir()
     shutil.copy(tiny_checkpoint, run / "final.pt")
 
+    log: list[str] = []
+
     def check(min_int8: float) -> tuple[int, dict]:
         # Paths relative to the caller's directory, as a person types them (the steps themselves run in training/).
         r = subprocess.run([sys.executable, str(TOOL), "--run", "run", "--version", "9.9.9", "--data", csv.name,
                             "--out", "out", "--cpus", "", "--min-int8", str(min_int8)],
                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        log.append(r.stderr)
         return r.returncode, json.loads(r.stdout.strip().splitlines()[-1])
 
     rc, v = check(0.0)
     assert rc == 0 and v["passes"], v
+    assert "reused" not in log[-1] and "kept" not in log[-1]
     host = v["scores"]["host"]
     assert set(host) == {"fp32", "int8"} and all(0 <= x <= 1 for x in host.values())
     # the form `auto` picks on this host, whichever it is, scored on the same rows
@@ -106,8 +145,18 @@ def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):
     assert split.is_file()
     assert v["python_report"]["validation_rows"] == 30
     assert abs(v["python_report"]["validation_accuracy_int8"] - host["int8"]) <= 1 / 30 + 1e-9
-    rc, v = check(1.01)
-    assert rc == 1 and not v["passes"] and v["reasons"][0].startswith("host: int8")
+    # Run again with the same OUT (a check stopped part-way, resumed): the export and every pass are kept, not redone.
+    int8_made = (tmp_path / "out" / "bundle" / "model.int8.onnx").stat().st_mtime_ns
+    rc, v2 = check(1.01)
+    assert rc == 1 and not v2["passes"] and v2["reasons"][0].startswith("host: int8")
+    assert v2["scores"] == v["scores"] and v2["as_run_by_default"] == v["as_run_by_default"]
+    assert "is already the export of this final.pt" in log[-1] and log[-1].count("reused the result") == 3, log[-1]
+    assert (tmp_path / "out" / "bundle" / "model.int8.onnx").stat().st_mtime_ns == int8_made
+    # another final.pt is exported and scored afresh
+    ck = torch.load(tiny_checkpoint, weights_only=False)
+    torch.save({**ck, "epoch": ck["epoch"] + 1}, run / "final.pt")
+    check(0.0)
+    assert "kept" not in log[-1] and "reused" not in log[-1], log[-1]
 
     # --bundle checks a bundle as it stands (a requantized one): the same agent scores, nothing exported again, and
     # only the bundle's own Validation figures beside them (those of the report --run exported it with).

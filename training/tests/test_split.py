@@ -25,6 +25,12 @@ def test_the_validation_rows_written_are_the_held_out_rows_and_none_of_the_train
     training = {im.tobytes() for im in fs.select("Training").images}
     public = {im.tobytes() for im in fs.select("PublicTest").images}
     assert not any(im.tobytes() in training or im.tobytes() in public for im in got.images)
+    # Written again later, the same bytes (no time stamp in the gzip header): release_check's memo keys on them.
+    first = out.read_bytes()
+    assert first[4:8] == bytes(4), "the gzip header's MTIME field is set"
+    assert not first[3] & 0x08, "the gzip header names the (per-writer) temporary file"
+    assert split_main(["--data", str(csv), "--usage", "Validation", "--out", str(out)]) == 0
+    assert out.read_bytes() == first
 
 
 def test_a_usage_the_file_lacks_fails(tmp_path):

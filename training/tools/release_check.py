@@ -26,20 +26,65 @@ The bundled default stays in place throughout: npm test with the candidate insta
 classifier) at its defaults, with the int8 and with the float32 detector, for the candidate and the bundled default
 side by side. FER2013's crops are tightly framed, so a net that reads them well may still read the detector's crop
 worse; the Validation rows cannot show that, these frames can (docs/model.md, "Accuracy on whole frames").
+
+A check stopped part-way (a session that ended during the hours of emulated passes) resumes where it stopped when it
+is run again with the same OUT: with --run, an export of the same final.pt with the same settings is kept
+(OUT/bundle.export.json), and each `fer-agent eval` pass and a passing per-class check are kept in OUT/memo, keyed by
+the hashes of everything they read (the bundle's files, the Validation split, the built agent, the settings, the CPU
+class). A kept result is reused, and the log says so; --fresh ignores them.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "dist" / "agent" / "cli" / "main.js"
+
+
+def tree_sha256(path: Path) -> str:
+    """One hash of a file, or of every file under a folder with its path inside it (a renamed file changes it)."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(f.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+        h.update(b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+class Memo:
+    """Results of the long passes, kept in one folder and keyed by `identity` (the hashes of what every pass reads)
+    plus each pass's own parts, so a check run again after a stop reuses what it finished. `read` False (--fresh)
+    runs every pass again, and still keeps the new results."""
+
+    def __init__(self, directory: Path, identity: dict[str, str], read: bool = True):
+        self.directory, self.identity, self.read = directory, identity, read
+
+    def get_or_run(self, what: str, own: dict[str, str], run: Callable[[], dict[str, Any]],
+                   keep: Callable[[dict[str, Any]], bool] = lambda _: True) -> dict[str, Any]:
+        parts = {**self.identity, **own}
+        key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+        path = self.directory / f"{''.join(c if c.isalnum() else '-' for c in what)}-{key}.json"
+        if self.read and path.is_file():
+            kept = json.loads(path.read_text())
+            if kept.get("parts") == parts:
+                print(f"{what}: reused the result kept in {path}", file=sys.stderr)
+                return dict(kept["result"])
+        result = run()
+        if keep(result):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps({"what": what, "parts": parts, "result": result}))
+            tmp.replace(path)
+        return result
 
 
 PER_CLASS_TESTS = ["dist/test/deploy/cpu-classes/x86-cpu-classes.test.js", "dist/test/deploy/arm64/classify-arm64.test.js"]
@@ -80,8 +125,22 @@ def per_class_check(bundle: Path, cmd: list[str] | None = None) -> dict[str, Any
     return {"passes": passes, "exit": r.returncode, "skipped": skipped, "tail": text[-3000:]}
 
 
-def agent_eval_json(bundle: Path, csv: Path, settings: list[str], qemu_cpu: str | None) -> dict[str, Any]:
-    """`fer-agent eval` of the Validation CSV with `settings` (`--set k=v` pairs; none: the agent's defaults)."""
+def agent_identity() -> str:
+    """The built agent and the node that runs it: a rebuilt agent or another node scores again."""
+    node = shutil.which("node")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip() if node else ""
+    agent = ROOT / "dist" / "agent"
+    return f"{version} {tree_sha256(agent) if agent.is_dir() else 'not built'}"
+
+
+def agent_eval_json(bundle: Path, csv: Path, settings: list[str], qemu_cpu: str | None,
+                    memo: Memo | None = None) -> dict[str, Any]:
+    """`fer-agent eval` of the Validation CSV with `settings` (`--set k=v` pairs; none: the agent's defaults); with
+    `memo`, a pass already kept for the same inputs is not run again."""
+    if memo is not None:
+        own = {"pass": "eval", "settings": " ".join(settings), "cpu": qemu_cpu or "host"}
+        return memo.get_or_run(f"eval {own['cpu']} {own['settings'] or 'defaults'}", own,
+                               lambda: agent_eval_json(bundle, csv, settings, qemu_cpu))
     node = shutil.which("node")
     if not node or not CLI.is_file():
         raise SystemExit(f"release_check: needs node and the built agent ({CLI}): run npm run build")
@@ -98,9 +157,9 @@ def agent_eval_json(bundle: Path, csv: Path, settings: list[str], qemu_cpu: str 
     return dict(json.loads(r.stdout.strip().splitlines()[-1]))
 
 
-def agent_eval(bundle: Path, csv: Path, precision: str, qemu_cpu: str | None) -> float:
+def agent_eval(bundle: Path, csv: Path, precision: str, qemu_cpu: str | None, memo: Memo | None = None) -> float:
     """One form, flip TTA off: the rule's accuracy clause."""
-    j = agent_eval_json(bundle, csv, [f"model.precision={precision}", "model.flip_tta=false"], qemu_cpu)
+    j = agent_eval_json(bundle, csv, [f"model.precision={precision}", "model.flip_tta=false"], qemu_cpu, memo)
     if j["precision"] != precision:
         raise SystemExit(f"release_check: asked for {precision}, the agent ran {j['precision']}")
     print(f"{qemu_cpu or 'host'} {precision}: {j['accuracy'] * 100:.2f} % of {j['n']}", file=sys.stderr)
@@ -155,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run the per-class checks (x86 CPU classes, arm64) with the candidate bundle")
     ap.add_argument("--frames", type=int, metavar="N", default=None,
                     help="also report whole-frame accuracy on N frames of Validation faces (0: all), beside the verdict")
+    ap.add_argument("--fresh", action="store_true",
+                    help="export and run every pass again, even those kept in OUT from an earlier check of the same inputs")
     a = ap.parse_args(argv)
     if a.frames is not None and a.frames < 0:
         raise SystemExit(f"release_check: --frames {a.frames} is negative (0 means every Validation face)")
@@ -179,19 +240,35 @@ def main(argv: list[str] | None = None) -> int:
         bundle = out / "bundle"
         export = [*py, "fer_train.export", "--checkpoint", str(final), "--out", str(bundle), "--name", a.name,
                   "--version", a.version, "--int8-data", data, "--flip-tta", a.flip_tta, "--force"]
-        subprocess.run(export, cwd=env_cwd, check=True)
-        subprocess.run([*py, "fer_train.evaluate", "--checkpoint", str(final), "--bundle", str(bundle), "--data", data,
-                        "--usage", "Validation", "--out", str(report)], cwd=env_cwd, check=True)
-        # Again with the Validation report, as a release is exported: the same bytes, now carrying the figures that
-        # `model.flip_tta: auto` reads, so the bundle runs by default as its release would.
-        subprocess.run([*export, "--report", str(report)], cwd=env_cwd, check=True)
+        # What the export below was made from: the same again keeps it (its bytes, so the memo's keys, stay the same).
+        made_from = {"checkpoint": tree_sha256(final), "data": tree_sha256(Path(data)), "export": export[2:]}
+        marker = out / "bundle.export.json"
+        if (not a.fresh and marker.is_file() and json.loads(marker.read_text()) == made_from
+                and (bundle / "manifest.json").is_file() and (report / "summary.json").is_file()):
+            print(f"release_check: {bundle} is already the export of this final.pt; kept", file=sys.stderr)
+        else:
+            marker.unlink(missing_ok=True)
+            subprocess.run(export, cwd=env_cwd, check=True)
+            subprocess.run([*py, "fer_train.evaluate", "--checkpoint", str(final), "--bundle", str(bundle), "--data",
+                            data, "--usage", "Validation", "--out", str(report)], cwd=env_cwd, check=True)
+            # Again with the Validation report, as a release is exported: the same bytes, now carrying the figures
+            # that `model.flip_tta: auto` reads, so the bundle runs by default as its release would.
+            subprocess.run([*export, "--report", str(report)], cwd=env_cwd, check=True)
+            marker.write_text(json.dumps(made_from))
     subprocess.run([*py, "fer_train.split", "--data", data, "--usage", "Validation", "--out", str(csv)], cwd=env_cwd, check=True)
+    memo = Memo(out / "memo", {"bundle": tree_sha256(bundle), "split": tree_sha256(csv), "agent": agent_identity()},
+                read=not a.fresh)
     places = [None, *[c for c in a.cpus.split(",") if c]]
-    scores = {p or "host": {prec: agent_eval(bundle, csv, prec, p) for prec in ("fp32", "int8")} for p in places}
-    v = verdict(scores, a.min_int8, a.max_gap, per_class_check(bundle) if a.per_class else None)
+    scores = {p or "host": {prec: agent_eval(bundle, csv, prec, p, memo) for prec in ("fp32", "int8")} for p in places}
+    # A per-class check is kept only when it passed: a failure (a qemu run killed at its bound on a busy host, say) is
+    # run again rather than remembered.
+    per_class = (memo.get_or_run("per-class checks", {"pass": "per-class", "tests": tree_sha256(ROOT / "dist" / "test")},
+                                 lambda: per_class_check(bundle), keep=lambda r: bool(r["passes"]))
+                 if a.per_class else None)
+    v = verdict(scores, a.min_int8, a.max_gap, per_class)
     # As the agent runs it by default on this host (precision and flip TTA as `auto` decides them here): what a rule
     # compares against the bundled default's own figure, reported beside the verdict, not part of it.
-    d = agent_eval_json(bundle, csv, [], None)
+    d = agent_eval_json(bundle, csv, [], None, memo)
     v["as_run_by_default"] = {k: d[k] for k in ("accuracy", "precision", "flip_tta")}
     print(f"host as run by default ({d['precision']}{' + flip TTA' if d['flip_tta'] else ''}): "
           f"{d['accuracy'] * 100:.2f} % of {d['n']}", file=sys.stderr)
