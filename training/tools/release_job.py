@@ -17,7 +17,6 @@ once) is not a step here. Nothing here reads PublicTest.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from release_check import tree_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING = ROOT / "training"
@@ -41,14 +42,6 @@ class Step:
     finished: Callable[[int, str], bool] = field(default=lambda rc, _text: rc == 0)
     #: run every time (the build: cheap, and what the memo keys on)
     always: bool = False
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def run_steps(steps: list[Step], state: Path, made_from: str, say: Callable[[str], None] = print) -> int:
@@ -155,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     elif not (run / "final.pt").is_file():
         raise SystemExit(f"release_job: {run / 'final.pt'} does not exist yet (the run has not ended; --wait waits)")
     out = Path(a.out).expanduser().resolve()
-    return run_steps(release_steps(a), out / "steps", file_sha256(run / "final.pt"), say)
+    return run_steps(release_steps(a), out / "steps", tree_sha256(run / "final.pt"), say)
 
 
 if __name__ == "__main__":
