@@ -186,6 +186,9 @@ def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):
     r = subprocess.run([sys.executable, str(TOOL), "--bundle", "out/bundle", "--data", csv.name, "--out", "out5",
                         "--frames", "-1"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--frames -1 is negative" in r.stderr
+    r = subprocess.run([sys.executable, str(TOOL), "--bundle", "out/bundle", "--data", csv.name, "--out", "out5",
+                        "--jobs", "0"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--jobs 0 must be at least 1" in r.stderr
     r = subprocess.run([sys.executable, str(TOOL), "--bundle", "nowhere", "--data", csv.name, "--out", "out3"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "nowhere has no manifest.json" in r.stderr

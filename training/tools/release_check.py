@@ -43,6 +43,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -214,9 +215,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run the per-class checks (x86 CPU classes, arm64) with the candidate bundle")
     ap.add_argument("--frames", type=int, metavar="N", default=None,
                     help="also report whole-frame accuracy on N frames of Validation faces (0: all), beside the verdict")
+    ap.add_argument("--jobs", type=int, default=2, help="agent eval passes run side by side (default 2)")
     ap.add_argument("--fresh", action="store_true",
                     help="export and run every pass again, even those kept in OUT from an earlier check of the same inputs")
     a = ap.parse_args(argv)
+    if a.jobs < 1:
+        raise SystemExit(f"release_check: --jobs {a.jobs} must be at least 1")
     if a.frames is not None and a.frames < 0:
         raise SystemExit(f"release_check: --frames {a.frames} is negative (0 means every Validation face)")
     # The steps run from training/, so every path is made absolute against the caller's directory first.
@@ -258,8 +262,16 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([*py, "fer_train.split", "--data", data, "--usage", "Validation", "--out", str(csv)], cwd=env_cwd, check=True)
     memo = Memo(out / "memo", {"bundle": tree_sha256(bundle), "split": tree_sha256(csv), "agent": agent_identity()},
                 read=not a.fresh)
-    places = [None, *[c for c in a.cpus.split(",") if c]]
-    scores = {p or "host": {prec: agent_eval(bundle, csv, prec, p, memo) for prec in ("fp32", "int8")} for p in places}
+    # The passes run side by side, the emulated ones (the longest) first: on 2 cores the agent's eval runs one
+    # inference thread (its default leaves a core free), so two passes at once use the machine a serial check idles.
+    # A pass that fails raises when its result is read, after the passes running beside it have finished and been kept.
+    emulated = [c for c in a.cpus.split(",") if c]
+    with ThreadPoolExecutor(max_workers=a.jobs) as pool:
+        passes = {(p, prec): pool.submit(agent_eval, bundle, csv, prec, p, memo)
+                  for p in [*emulated, None] for prec in ("fp32", "int8")}
+        by_default = pool.submit(agent_eval_json, bundle, csv, [], None, memo)
+        scores = {p or "host": {prec: passes[(p, prec)].result() for prec in ("fp32", "int8")} for p in [None, *emulated]}
+        d = by_default.result()
     # A per-class check is kept only when it passed: a failure (a qemu run killed at its bound on a busy host, say) is
     # run again rather than remembered.
     per_class = (memo.get_or_run("per-class checks", {"pass": "per-class", "tests": tree_sha256(ROOT / "dist" / "test")},
@@ -268,7 +280,6 @@ def main(argv: list[str] | None = None) -> int:
     v = verdict(scores, a.min_int8, a.max_gap, per_class)
     # As the agent runs it by default on this host (precision and flip TTA as `auto` decides them here): what a rule
     # compares against the bundled default's own figure, reported beside the verdict, not part of it.
-    d = agent_eval_json(bundle, csv, [], None, memo)
     v["as_run_by_default"] = {k: d[k] for k in ("accuracy", "precision", "flip_tta")}
     print(f"host as run by default ({d['precision']}{' + flip TTA' if d['flip_tta'] else ''}): "
           f"{d['accuracy'] * 100:.2f} % of {d['n']}", file=sys.stderr)

@@ -1,0 +1,58 @@
+"""tools/resume_run.sh: a long run starts in the background, in a session of its own, at the lowest priority, and
+that priority holds against other sessions' work where the kernel groups scheduling by session (autogroup). Run on
+a copy of the script with a stand-in python3 that only sleeps, so no training starts."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+TRAINING = Path(__file__).resolve().parents[1]
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+def test_the_run_gets_its_own_session_at_the_lowest_priority_and_a_second_start_is_refused(tmp_path):
+    tools = tmp_path / "training" / "tools"
+    tools.mkdir(parents=True)
+    shutil.copy(TRAINING / "tools" / "resume_run.sh", tools)
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    # the stand-in keeps resume_run's command line (pgrep finds the run by it) and sleeps
+    (bin_ / "python3").write_text('#!/bin/bash\nexec -a "python3 $*" sleep 60\n')
+    (bin_ / "python3").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "FER_RUNS": str(tmp_path / "runs")}
+    r = subprocess.run(["bash", str(tools / "resume_run.sh"), "tiny"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"\(pid (\d+), log: (\S+)\)", r.stdout)
+    assert m, r.stdout
+    pid = int(m.group(1))
+    try:
+        assert m.group(2) == str(tmp_path / "runs" / "tiny" / "train.log")
+        assert "--config configs/tiny.json --out runs/tiny" in r.stdout
+        assert os.getsid(pid) == pid != os.getsid(0), "the run is not in a session of its own"
+        # setsid, nohup and nice exec one another in turn: wait (with a deadline) for the chain to reach python3
+        deadline = time.monotonic() + 20
+        while "python3 -m fer_train.train" not in Path(f"/proc/{pid}/cmdline").read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == 19
+        if AUTOGROUP.is_file() and AUTOGROUP.read_text().strip() == "1":
+            theirs = Path(f"/proc/{pid}/autogroup").read_text().split()
+            ours = Path("/proc/self/autogroup").read_text().split()
+            assert theirs[0] != ours[0] and theirs[-1] == "19", (theirs, ours)
+            assert ours[-1] != "19", "resume_run lowered the caller's own group"
+        again = subprocess.run(["bash", str(tools / "resume_run.sh"), "tiny"], env=env, capture_output=True,
+                               text=True, timeout=60)
+        assert again.returncode == 0 and "already running" in again.stdout, again.stdout
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if not (AUTOGROUP.is_file() and AUTOGROUP.read_text().strip() == "1"):
+        pytest.skip("autogroup scheduling is off here: the session's priority was not checked (the rest was)")
