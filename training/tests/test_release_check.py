@@ -152,6 +152,10 @@ def test_the_whole_check_on_a_tiny_run(tmp_path, tiny_checkpoint):
     assert v2["scores"] == v["scores"] and v2["as_run_by_default"] == v["as_run_by_default"]
     assert "is already the export of this final.pt" in log[-1] and log[-1].count("reused the result") == 3, log[-1]
     assert (tmp_path / "out" / "bundle" / "model.int8.onnx").stat().st_mtime_ns == int8_made
+    # a bundle changed in place since its export is exported again
+    (tmp_path / "out" / "bundle" / "labels.txt").write_text("changed")
+    check(0.0)
+    assert "is already the export" not in log[-1] and not (tmp_path / "out" / "bundle" / "labels.txt").exists()
     # another final.pt is exported and scored afresh
     ck = torch.load(tiny_checkpoint, weights_only=False)
     torch.save({**ck, "epoch": ck["epoch"] + 1}, run / "final.pt")

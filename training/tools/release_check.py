@@ -247,8 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         # What the export below was made from: the same again keeps it (its bytes, so the memo's keys, stay the same).
         made_from = {"checkpoint": tree_sha256(final), "data": tree_sha256(Path(data)), "export": export[2:]}
         marker = out / "bundle.export.json"
-        if (not a.fresh and marker.is_file() and json.loads(marker.read_text()) == made_from
-                and (bundle / "manifest.json").is_file() and (report / "summary.json").is_file()):
+        kept = json.loads(marker.read_text()) if marker.is_file() else {}
+        # ... and only as it was written: a bundle changed since (requantized in place, say) is exported again
+        if (not a.fresh and kept.get("made_from") == made_from and (report / "summary.json").is_file()
+                and (bundle / "manifest.json").is_file() and kept.get("bundle") == tree_sha256(bundle)):
             print(f"release_check: {bundle} is already the export of this final.pt; kept", file=sys.stderr)
         else:
             marker.unlink(missing_ok=True)
@@ -258,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             # Again with the Validation report, as a release is exported: the same bytes, now carrying the figures
             # that `model.flip_tta: auto` reads, so the bundle runs by default as its release would.
             subprocess.run([*export, "--report", str(report)], cwd=env_cwd, check=True)
-            marker.write_text(json.dumps(made_from))
+            marker.write_text(json.dumps({"made_from": made_from, "bundle": tree_sha256(bundle)}))
     subprocess.run([*py, "fer_train.split", "--data", data, "--usage", "Validation", "--out", str(csv)], cwd=env_cwd, check=True)
     memo = Memo(out / "memo", {"bundle": tree_sha256(bundle), "split": tree_sha256(csv), "agent": agent_identity()},
                 read=not a.fresh)
