@@ -47,6 +47,11 @@ def test_finished_steps_are_skipped_and_a_failed_one_is_where_the_job_resumes(tm
     steps[3] = Step("calibrate", [*appender(record, "calibrate"), "--repeats=20"])
     assert run_steps(steps, state, "sha-b", said.append) == 0
     assert record.read_text().split() == ["build", "calibrate"]
+    # a step done again makes every later one run again too: they may read what it rewrote
+    record.write_text("")
+    steps[1] = Step("export", [*appender(record, "export"), "--margin=0.1"])
+    assert run_steps(steps, state, "sha-b", said.append) == 0
+    assert record.read_text().split() == ["build", "export", "check", "calibrate"]
 
 
 def test_a_step_with_a_log_is_judged_by_its_text(tmp_path):

@@ -46,16 +46,19 @@ class Step:
 
 def run_steps(steps: list[Step], state: Path, made_from: str, say: Callable[[str], None] = print) -> int:
     """Runs `steps` in order. A step whose marker in `state` records the same command and the same `made_from` (the
-    checkpoint's hash) is done and skipped; the others run, and a finished one writes its marker. Returns 0 when every
-    step is done, else 1 at the first that did not finish (its marker is left absent, so the next start retries it)."""
+    checkpoint's hash) is done and skipped, unless a step before it ran again (it may read what that one rewrote);
+    the others run, and a finished one writes its marker. Returns 0 when every step is done, else 1 at the first that
+    did not finish (its marker is left absent, so the next start retries it)."""
     state.mkdir(parents=True, exist_ok=True)
+    redone = False
     for i, step in enumerate(steps, 1):
         marker = state / f"{i:02d}-{step.name}.json"
         want = {"cmd": step.cmd, "made_from": made_from}
-        if not step.always and marker.is_file() and json.loads(marker.read_text()) == want:
+        if not step.always and not redone and marker.is_file() and json.loads(marker.read_text()) == want:
             say(f"[{i}/{len(steps)}] {step.name}: done before, skipped")
             continue
         marker.unlink(missing_ok=True)
+        redone = redone or not step.always
         say(f"[{i}/{len(steps)}] {step.name}: {' '.join(step.cmd)}" + (f" > {step.log}" if step.log else ""))
         start = time.monotonic()
         if step.log:
