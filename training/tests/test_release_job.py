@@ -67,6 +67,8 @@ def test_a_step_with_a_log_is_judged_by_its_text(tmp_path):
                 finished=verdict_printed)
     assert run_steps([died], tmp_path / "steps2", "sha", lambda _: None) == 1
     assert not verdict_printed(-9, "") and not verdict_printed(1, "Traceback ...\nSystemExit: no qemu")
+    # release_rule's last line: a judgement that does not ship is finished too
+    assert verdict_printed(1, 'speed: does not hold\n{"ship": null, "clauses": {}}') and not verdict_printed(0, "[1]")
 
 
 def test_waiting_ends_when_final_pt_exists_and_training_has_stopped(tmp_path):
@@ -93,13 +95,16 @@ def test_waiting_ends_when_final_pt_exists_and_training_has_stopped(tmp_path):
 
 def test_the_release_steps_hand_each_tool_the_run_and_read_no_public_test(tmp_path):
     a = argparse.Namespace(run=str(tmp_path / "runs" / "kd"), out=str(tmp_path / "rel"), data="fer.csv.gz",
-                           name="fer-vgg-m", version="1.6.0", min_int8=0.7547, flip_tta="off", cpus="Haswell")
+                           name="fer-vgg-m", version="1.6.0", min_int8=0.7547, flip_tta="off", cpus="Haswell",
+                           bundled_default=0.7563)
     steps = {s.name: s for s in release_steps(a)}
-    assert list(steps) == ["build", "bench-export", "bench", "release-check", "calibrate", "calibrated-export"]
+    assert list(steps) == ["build", "bench-export", "bench", "release-check", "calibrate", "calibrated-export",
+                           "calibrated-check", "rule"]
     final = str(tmp_path / "runs" / "kd" / "final.pt")
     assert final in steps["bench-export"].cmd and final in steps["calibrate"].cmd
     bench = steps["bench"].cmd
     assert "--no-accuracy" in bench and bench[bench.index("--model") + 1] == str(tmp_path / "rel" / "bench-bundle")
+    assert bench[bench.index("--out") + 1] == str(tmp_path / "rel" / "bench"), "release_rule reads OUT/bench/bench.json"
     check = steps["release-check"].cmd
     for flag, value in (("--min-int8", "0.7547"), ("--flip-tta", "off"), ("--cpus", "Haswell"), ("--frames", "0"),
                         ("--out", str(tmp_path / "rel")), ("--version", "1.6.0")):
@@ -107,6 +112,11 @@ def test_the_release_steps_hand_each_tool_the_run_and_read_no_public_test(tmp_pa
     assert "--per-class" in check
     cal = steps["calibrated-export"].cmd
     assert cal[cal.index("--checkpoint") + 1] == str(tmp_path / "rel" / "calibrated.pt") and "--force" in cal
+    calcheck = steps["calibrated-check"].cmd
+    assert calcheck[calcheck.index("--bundle") + 1] == str(tmp_path / "rel" / "bundle-cal") and "--per-class" in calcheck
+    assert steps["calibrated-check"].log == tmp_path / "rel" / "verdict-cal.txt"
+    rule = steps["rule"].cmd
+    assert rule[rule.index("--bundled-default") + 1] == "0.7563" and rule[rule.index("--out") + 1] == str(tmp_path / "rel")
     assert not any("PublicTest" in x for s in steps.values() for x in s.cmd)
 
 
@@ -117,7 +127,7 @@ def test_the_release_steps_export_and_calibrate_a_real_run(tmp_path, tiny_checkp
     (tmp_path / "run").mkdir()
     shutil.copy(tiny_checkpoint, tmp_path / "run" / "final.pt")
     a = argparse.Namespace(run=str(tmp_path / "run"), out=str(tmp_path / "rel"), data=str(data), name="fer-vgg-m",
-                           version="1.6.0", min_int8=0.0, flip_tta="off", cpus="")
+                           version="1.6.0", min_int8=0.0, flip_tta="off", cpus="", bundled_default=0.0)
     steps = {s.name: s for s in release_steps(a)}
     # release_check's own export stands in for its step here: calibration reads that bundle
     stand_in = Step("release-check", [*steps["bench-export"].cmd[:-3], "--out", str(tmp_path / "rel" / "bundle")],

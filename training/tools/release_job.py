@@ -4,14 +4,15 @@ skips every step already done for the same final.pt and resumes at the first one
 
     nohup python3 training/tools/release_job.py --run ~/.cache/fer-edge/runs/kd-mixup-m --out OUT \\
         --data ../shared/datasets/fer2013/fer2013.csv.gz --name fer-vgg-m --version 1.6.0 --min-int8 0.7547 \\
-        --flip-tta off --wait > OUT/release.log 2>&1 &
+        --flip-tta off --bundled-default 0.7563 --wait >> OUT/release.log 2>&1 &
 
 The steps, each writing into OUT: the agent's build; a bench export (OUT/bench-bundle) and the classifier bench on it
-without PublicTest scoring (OUT/bench.txt); release_check.py with --per-class --frames 0 (OUT/verdict.txt: its last
-line is the verdict; a verdict that does not pass is still a finished step, and release_check keeps its own passes in
-OUT/memo, so a stop inside it loses at most one pass); calibration of final.pt on Validation (OUT/calibration.json)
-and the calibrated export (OUT/bundle-cal). A step that fails stops the job, naming the step and its log. What is
-left to a person (reading the verdict against the run's clauses, npm test with the candidate in place, PublicTest
+without PublicTest scoring (OUT/bench.txt, OUT/bench/bench.json); release_check.py with --per-class --frames 0
+(OUT/verdict.txt: its last line is the verdict; a verdict that does not pass is still a finished step, and
+release_check keeps its own passes in OUT/memo, so a stop inside it loses at most one pass); calibration of final.pt
+on Validation (OUT/calibration.json), the calibrated export (OUT/bundle-cal) and its per-class checks
+(OUT/verdict-cal.txt); then release_rule.py's judgement of every clause (OUT/rule.txt). A step that fails stops the
+job, naming the step and its log. What is left to a person (npm test with the candidate in place, then PublicTest
 once) is not a step here. Nothing here reads PublicTest.
 """
 from __future__ import annotations
@@ -80,10 +81,12 @@ def run_steps(steps: list[Step], state: Path, made_from: str, say: Callable[[str
 
 
 def verdict_printed(_rc: int, text: str) -> bool:
-    """release_check finished if it printed its verdict (its exit status is 1 for a verdict that does not pass)."""
+    """release_check (release_rule) finished if it printed its verdict (its exit status is 1 for a verdict that does
+    not pass)."""
     lines = text.strip().splitlines()
     try:
-        return bool(lines) and "passes" in json.loads(lines[-1])
+        last = json.loads(lines[-1]) if lines else None
+        return isinstance(last, dict) and ("passes" in last or "ship" in last)
     except (json.JSONDecodeError, TypeError):
         return False
 
@@ -120,7 +123,7 @@ def release_steps(a: argparse.Namespace) -> list[Step]:
         # The bench gets an export of its own: the speed clause decides the flip-TTA word release_check exports with.
         Step("bench-export", [*export, "--out", str(out / "bench-bundle")], cwd=TRAINING),
         Step("bench", ["npm", "run", "bench", "--", "--only", "classifier", "--model", str(out / "bench-bundle"),
-                       "--no-accuracy"], log=out / "bench.txt"),
+                       "--no-accuracy", "--out", str(out / "bench")], log=out / "bench.txt"),
         Step("release-check", check, log=out / "verdict.txt", finished=verdict_printed),
         Step("calibrate", [py, "-m", "fer_train.calibrate", "--checkpoint", str(final), "--data", str(data), "--bundle",
                            str(out / "bundle"), "--out", str(calibrated), "--report", str(out / "calibration.json")],
@@ -128,6 +131,14 @@ def release_steps(a: argparse.Namespace) -> list[Step]:
         Step("calibrated-export", [py, "-m", "fer_train.export", "--checkpoint", str(calibrated), "--out",
                                    str(out / "bundle-cal"), "--name", a.name, "--version", a.version, "--int8-data",
                                    str(data), "--flip-tta", a.flip_tta, "--force"], cwd=TRAINING),
+        # The calibrated export is judged on its per-class checks alone (its Validation figures are in-sample for the
+        # offsets; the cross-fitted gains decide), so no emulated passes and no bar.
+        Step("calibrated-check", [py, str(TRAINING / "tools" / "release_check.py"), "--bundle", str(out / "bundle-cal"),
+                                  "--data", str(data), "--out", str(out / "cal"), "--cpus", "", "--per-class",
+                                  "--min-int8", "0", "--max-gap", "100"], log=out / "verdict-cal.txt",
+             finished=verdict_printed),
+        Step("rule", [py, str(TRAINING / "tools" / "release_rule.py"), "--out", str(out), "--bundled-default",
+                      str(a.bundled_default)], log=out / "rule.txt", finished=verdict_printed),
     ]
 
 
@@ -141,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-int8", type=float, required=True, help="the run's int8 bar on Validation (0-1)")
     ap.add_argument("--flip-tta", choices=("auto", "off"), required=True, help="the export's word, as release_check's")
     ap.add_argument("--cpus", default="Haswell", help="release_check's emulated x86 classes")
+    ap.add_argument("--bundled-default", type=float, required=True,
+                    help="the bundled default's Validation figure as the agent runs it, for release_rule.py (0-1)")
     ap.add_argument("--wait", action="store_true", help="wait for the run to end (final.pt, no training process)")
     ap.add_argument("--poll", type=float, default=60, help="seconds between looks while waiting")
     a = ap.parse_args(argv)
