@@ -74,7 +74,9 @@ def run_steps(steps: list[Step], state: Path, made_from: str, say: Callable[[str
             say(f"[{i}/{len(steps)}] {step.name} did not finish (exit {rc}, {minutes:.1f} min)"
                 + (f"; see {step.log}" if step.log else "") + ". Start the job again to resume here.")
             return 1
-        marker.write_text(json.dumps(want))
+        tmp = marker.with_name(marker.name + ".tmp")  # whole or absent, even if the job is killed here
+        tmp.write_text(json.dumps(want))
+        tmp.replace(marker)
         say(f"[{i}/{len(steps)}] {step.name}: finished in {minutes:.1f} min")
     say("every step is done")
     return 0
