@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -142,3 +143,10 @@ def test_the_release_steps_export_and_calibrate_a_real_run(tmp_path, tiny_checkp
     assert report, "calibration wrote no report"
     cal = json.loads((rel / "bundle-cal" / "manifest.json").read_text())
     assert cal["runtime"]["flip_tta"] == "off" and "output_calibration" in cal["training"], cal["training"].keys()
+
+
+def test_a_bar_given_in_percent_is_refused_before_anything_runs(tmp_path):
+    r = subprocess.run([sys.executable, str(TRAINING / "tools" / "release_job.py"), "--run", str(tmp_path), "--out",
+                        str(tmp_path / "out"), "--data", "d", "--name", "n", "--version", "1.0.0", "--min-int8", "75.47",
+                        "--flip-tta", "off", "--bundled-default", "0.7563"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--min-int8 75.47 is not a fraction" in r.stderr and not (tmp_path / "out").exists()

@@ -111,3 +111,10 @@ def test_the_command_reads_a_release_folder_and_names_what_is_missing(tmp_path):
     assert r.returncode == 1 and "accuracy: does not hold (host: int8 75.30 % is below 75.5 %)" in r.stderr
     (tmp_path / "verdict.txt").write_text("Traceback (most recent call last):\n")
     assert run().returncode == 2
+    # a verdict of another shape, or a bar given in percent, gets a clear refusal, not a traceback
+    (tmp_path / "verdict.txt").write_text('{"ok": true}\n')
+    r = run()
+    assert r.returncode == 2 and "lacks 'passes'" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = subprocess.run([sys.executable, str(TOOL), "--out", str(tmp_path), "--bundled-default", "75.63"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--bundled-default 75.63 is not a fraction" in r.stderr

@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wait", action="store_true", help="wait for the run to end (final.pt, no training process)")
     ap.add_argument("--poll", type=float, default=60, help="seconds between looks while waiting")
     a = ap.parse_args(argv)
+    for flag, x in (("--min-int8", a.min_int8), ("--bundled-default", a.bundled_default)):
+        if not 0 <= x <= 1:  # a percentage here would make every rule fail (or pass) after hours of work
+            raise SystemExit(f"release_job: {flag} {x} is not a fraction in [0, 1] (75.47 % is 0.7547)")
     run = Path(a.run).expanduser().resolve()
     say = lambda s: print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {s}", flush=True)  # noqa: E731
     if a.wait:

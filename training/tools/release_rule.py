@@ -38,7 +38,10 @@ def last_json(path: Path) -> dict[str, Any]:
         raise Missing(f"{path} does not exist (has the release job's step that writes it finished?)")
     lines = path.read_text(errors="replace").strip().splitlines()
     try:
-        return dict(json.loads(lines[-1]))
+        last = json.loads(lines[-1])
+        if not isinstance(last, dict):
+            raise Missing(f"{path}'s last line is not a JSON object")
+        return last
     except (IndexError, json.JSONDecodeError) as e:
         raise Missing(f"{path} does not end with a JSON verdict ({e})") from e
 
@@ -121,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed-class", default="x86-avx512-vnni", help="the CPU class the speed clause names")
     ap.add_argument("--min-gain", type=float, default=0.3, help="cross-fitted points every default form must gain")
     a = ap.parse_args(argv)
+    if not 0 <= a.bundled_default <= 1:
+        raise SystemExit(f"release_rule: --bundled-default {a.bundled_default} is not a fraction in [0, 1] (75.63 % is 0.7563)")
     out = Path(a.out).expanduser()
     try:
         verdict = last_json(out / "verdict.txt")
@@ -138,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
                        a.speed_bar, a.speed_class, a.min_gain)
     except Missing as e:
         print(f"release_rule: {e}", file=sys.stderr)
+        return 2
+    except (KeyError, TypeError) as e:  # a file of another shape (an older tool's, a hand-edited one)
+        print(f"release_rule: a file in {out} lacks {e} where the rule reads it (verdict.txt, bench/bench.json, "
+              f"calibration.json, verdict-cal.txt)", file=sys.stderr)
         return 2
     for name, c in result["clauses"].items():
         figures = {k: v for k, v in c.items() if k not in ("holds", "why", "reasons", "scores")}
