@@ -45,9 +45,12 @@ def test_the_run_gets_its_own_session_at_the_lowest_priority_and_a_second_start_
         assert os.getpriority(os.PRIO_PROCESS, pid) == 19
         if AUTOGROUP.is_file() and AUTOGROUP.read_text().strip() == "1":
             theirs = Path(f"/proc/{pid}/autogroup").read_text().split()
+            # the kernel shows nothing for its default group: where no setsid came between boot and this test (a CI
+            # runner's process tree), this process is in it, and the run must still have left it
             ours = Path("/proc/self/autogroup").read_text().split()
-            assert theirs[0] != ours[0] and theirs[-1] == "19", (theirs, ours)
-            assert ours[-1] != "19", "resume_run lowered the caller's own group"
+            assert theirs and theirs[-1] == "19", (theirs, ours)
+            assert not ours or theirs[0] != ours[0], (theirs, ours)
+            assert not ours or ours[-1] != "19", "resume_run lowered the caller's own group"
         again = subprocess.run(["bash", str(tools / "resume_run.sh"), "tiny"], env=env, capture_output=True,
                                text=True, timeout=60)
         assert again.returncode == 0 and "already running" in again.stdout, again.stdout
