@@ -114,7 +114,18 @@ def test_the_command_reads_a_release_folder_and_names_what_is_missing(tmp_path):
     # a verdict of another shape, or a bar given in percent, gets a clear refusal, not a traceback
     (tmp_path / "verdict.txt").write_text('{"ok": true}\n')
     r = run()
-    assert r.returncode == 2 and "lacks 'passes'" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 2 and "lacks the key 'passes'" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    # values of another type: each reaches the rule (the files exist and parse) and is named as such, not as a key
+    for bad in ({**verdict(), "reasons": None}, {**verdict(), "as_run_by_default": "int8"}):
+        (tmp_path / "verdict.txt").write_text(json.dumps(bad) + "\n")
+        r = run()
+        assert r.returncode == 2 and "holds a value of another type" in r.stderr, r.stderr
+        assert "lacks" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    (tmp_path / "verdict.txt").write_text(json.dumps(verdict()) + "\n")
+    assert run().returncode == 0
+    (tmp_path / "bench" / "bench.json").write_text("{truncated")
+    r = run()
+    assert r.returncode == 2 and "bench.json is not JSON" in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = subprocess.run([sys.executable, str(TOOL), "--out", str(tmp_path), "--bundled-default", "75.63"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--bundled-default 75.63 is not a fraction" in r.stderr

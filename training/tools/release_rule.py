@@ -46,6 +46,13 @@ def last_json(path: Path) -> dict[str, Any]:
         raise Missing(f"{path} does not end with a JSON verdict ({e})") from e
 
 
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise Missing(f"{path} is not JSON ({e})") from e
+
+
 def speed_ratios(bench: dict[str, Any]) -> dict[str, Any]:
     """faces/s of ours (as `auto` runs it without flip TTA) and ours with flip TTA over human's model, at the largest
     batch the bench ran, and the CPU class it ran on."""
@@ -72,6 +79,8 @@ def judge(verdict: dict[str, Any], bench: dict[str, Any], word: str, calibration
     `calibration` fer_train.calibrate's report, `calibrated_verdict` release_check's on the calibrated export."""
     clauses: dict[str, dict[str, Any]] = {}
     clauses["accuracy"] = {"holds": bool(verdict["passes"]), "reasons": verdict["reasons"], "scores": verdict["scores"]}
+    if not isinstance(verdict["reasons"], list):
+        raise TypeError(f"verdict.txt's 'reasons' is {type(verdict['reasons']).__name__}, not a list")
 
     s = speed_ratios(bench)
     need = "auto" if s["int8_flip_x"] >= speed_bar else "off"
@@ -135,18 +144,19 @@ def main(argv: list[str] | None = None) -> int:
         manifest = out / "bundle" / "manifest.json"
         if not manifest.is_file():
             raise Missing(f"{manifest} does not exist (release_check --run exports it)")
-        word = json.loads(manifest.read_text()).get("runtime", {}).get("flip_tta", "auto")
+        word = read_json(manifest).get("runtime", {}).get("flip_tta", "auto")
         cal_file = out / "calibration.json"
-        calibration = json.loads(cal_file.read_text()) if cal_file.is_file() else None
+        calibration = read_json(cal_file) if cal_file.is_file() else None
         calibrated = last_json(out / "verdict-cal.txt") if (out / "verdict-cal.txt").is_file() else None
-        result = judge(verdict, json.loads(bench_file.read_text()), word, calibration, calibrated, a.bundled_default,
+        result = judge(verdict, read_json(bench_file), word, calibration, calibrated, a.bundled_default,
                        a.speed_bar, a.speed_class, a.min_gain)
     except Missing as e:
         print(f"release_rule: {e}", file=sys.stderr)
         return 2
-    except (KeyError, TypeError) as e:  # a file of another shape (an older tool's, a hand-edited one)
-        print(f"release_rule: a file in {out} lacks {e} where the rule reads it (verdict.txt, bench/bench.json, "
-              f"calibration.json, verdict-cal.txt)", file=sys.stderr)
+    except (KeyError, TypeError, AttributeError) as e:  # a file of another shape (an older tool's, a hand-edited one)
+        what = f"lacks the key {e}" if isinstance(e, KeyError) else f"holds a value of another type ({e})"
+        print(f"release_rule: a file in {out} {what} where the rule reads it (verdict.txt, bench/bench.json, "
+              f"bundle/manifest.json, calibration.json, verdict-cal.txt)", file=sys.stderr)
         return 2
     for name, c in result["clauses"].items():
         figures = {k: v for k, v in c.items() if k not in ("holds", "why", "reasons", "scores")}
