@@ -116,7 +116,8 @@ def test_the_command_reads_a_release_folder_and_names_what_is_missing(tmp_path):
     r = run()
     assert r.returncode == 2 and "lacks the key 'passes'" in r.stderr and "Traceback" not in r.stderr, r.stderr
     # values of another type: each reaches the rule (the files exist and parse) and is named as such, not as a key
-    for bad in ({**verdict(), "reasons": None}, {**verdict(), "as_run_by_default": "int8"}):
+    for bad in ({**verdict(), "reasons": None}, {**verdict(passes=False), "reasons": [1]},
+                {**verdict(), "as_run_by_default": "int8"}):
         (tmp_path / "verdict.txt").write_text(json.dumps(bad) + "\n")
         r = run()
         assert r.returncode == 2 and "holds a value of another type" in r.stderr, r.stderr

@@ -30,7 +30,7 @@ HUMAN, OURS, FLIP = "human-tfjs-wasm", "ours-onnxruntime", "ours-onnxruntime-fli
 
 
 class Missing(Exception):
-    """Something the rule reads is not there (yet): the message names it."""
+    """Something the rule reads is not there (yet), or not whole (not JSON): the message names it."""
 
 
 def last_json(path: Path) -> dict[str, Any]:
@@ -79,8 +79,8 @@ def judge(verdict: dict[str, Any], bench: dict[str, Any], word: str, calibration
     `calibration` fer_train.calibrate's report, `calibrated_verdict` release_check's on the calibrated export."""
     clauses: dict[str, dict[str, Any]] = {}
     clauses["accuracy"] = {"holds": bool(verdict["passes"]), "reasons": verdict["reasons"], "scores": verdict["scores"]}
-    if not isinstance(verdict["reasons"], list):
-        raise TypeError(f"verdict.txt's 'reasons' is {type(verdict['reasons']).__name__}, not a list")
+    if not isinstance(verdict["reasons"], list) or not all(isinstance(r, str) for r in verdict["reasons"]):
+        raise TypeError(f"verdict.txt's 'reasons' is {verdict['reasons']!r}, not a list of strings")
 
     s = speed_ratios(bench)
     need = "auto" if s["int8_flip_x"] >= speed_bar else "off"
