@@ -59,3 +59,32 @@ def test_the_run_gets_its_own_session_at_the_lowest_priority_and_a_second_start_
             os.kill(pid, signal.SIGKILL)
     if not (AUTOGROUP.is_file() and AUTOGROUP.read_text().strip() == "1"):
         pytest.skip("autogroup scheduling is off here: the session's priority was not checked (the rest was)")
+
+
+def test_a_run_that_has_ended_is_not_resumed_unless_asked_to_train_on(tmp_path):
+    tools = tmp_path / "training" / "tools"
+    tools.mkdir(parents=True)
+    shutil.copy(TRAINING / "tools" / "resume_run.sh", tools)
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    started = tmp_path / "started"
+    # the stand-in records its arguments instead of training
+    (bin_ / "python3").write_text(f'#!/bin/bash\necho "$*" >> {started}\n')
+    (bin_ / "python3").chmod(0o755)
+    run = tmp_path / "runs" / "done"
+    run.mkdir(parents=True)
+    (run / "last.pt").write_bytes(b"x")
+    (run / "final.pt").write_bytes(b"x")
+    env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "FER_RUNS": str(tmp_path / "runs")}
+    r = subprocess.run(["bash", str(tools / "resume_run.sh"), "done"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "has ended" in r.stdout and "final.pt" in r.stdout, r.stdout
+    assert not started.exists(), started.read_text()
+    on = subprocess.run(["bash", str(tools / "resume_run.sh"), "done", "--set", "epochs=300"], env=env,
+                        capture_output=True, text=True, timeout=60)
+    assert on.returncode == 0 and "--resume --set epochs=300" in on.stdout, on.stdout
+    deadline = time.monotonic() + 20  # the stand-in runs in the background: wait for it, with a deadline
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "fer_train.train --out runs/done --resume --set epochs=300" in started.read_text()

@@ -15,6 +15,13 @@ runs="${FER_RUNS:-$HOME/.cache/fer-edge/runs}"
 mkdir -p "$runs/$name"
 [ -e runs ] || ln -s "$runs" runs
 if pgrep -f "fer_train.train .*--out runs/$name( |$)" >/dev/null; then echo "run $name is already running"; exit 0; fi
+# A run that has ended is left alone: resuming it would train no epoch but write final.pt again (and score PublicTest
+# again), and a new final.pt, even byte-different only, makes a release job waiting on it start over. Training it
+# further is a deliberate --set epochs=N.
+if [ -f "$runs/$name/final.pt" ] && [ ${#sets[@]} -eq 0 ]; then
+  echo "run $name has ended: $runs/$name/final.pt exists, nothing to resume (to train on: resume_run.sh $name --set epochs=N)"
+  exit 0
+fi
 if [ -f "$runs/$name/last.pt" ]; then
   args=(--out "runs/$name" --resume "${sets[@]}")
 else
