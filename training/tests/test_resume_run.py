@@ -18,18 +18,24 @@ TRAINING = Path(__file__).resolve().parents[1]
 AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
 
 
-def test_the_run_gets_its_own_session_at_the_lowest_priority_and_a_second_start_is_refused(tmp_path):
+def _resume_run(tmp_path: Path, stand_in: str):
+    """A copy of resume_run.sh with `stand_in` as python3 (so no training starts); returns a runner for it."""
     tools = tmp_path / "training" / "tools"
     tools.mkdir(parents=True)
     shutil.copy(TRAINING / "tools" / "resume_run.sh", tools)
     bin_ = tmp_path / "bin"
     bin_.mkdir()
-    # the stand-in keeps resume_run's command line (pgrep finds the run by it) and sleeps
-    (bin_ / "python3").write_text('#!/bin/bash\nexec -a "python3 $*" sleep 60\n')
+    (bin_ / "python3").write_text(stand_in)
     (bin_ / "python3").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "FER_RUNS": str(tmp_path / "runs")}
-    r = subprocess.run(["bash", str(tools / "resume_run.sh"), "tiny"], env=env, capture_output=True, text=True,
-                       timeout=60)
+    return lambda *args: subprocess.run(["bash", str(tools / "resume_run.sh"), *args], env=env, capture_output=True,
+                                        text=True, timeout=60)
+
+
+def test_the_run_gets_its_own_session_at_the_lowest_priority_and_a_second_start_is_refused(tmp_path):
+    # the stand-in keeps resume_run's command line (pgrep finds the run by it) and sleeps
+    resume_run = _resume_run(tmp_path, '#!/bin/bash\nexec -a "python3 $*" sleep 60\n')
+    r = resume_run("tiny")
     assert r.returncode == 0, r.stderr
     m = re.search(r"\(pid (\d+), log: (\S+)\)", r.stdout)
     assert m, r.stdout
@@ -51,8 +57,7 @@ def test_the_run_gets_its_own_session_at_the_lowest_priority_and_a_second_start_
             assert theirs and theirs[-1] == "19", (theirs, ours)
             assert not ours or theirs[0] != ours[0], (theirs, ours)
             assert not ours or ours[-1] != "19", "resume_run lowered the caller's own group"
-        again = subprocess.run(["bash", str(tools / "resume_run.sh"), "tiny"], env=env, capture_output=True,
-                               text=True, timeout=60)
+        again = resume_run("tiny")
         assert again.returncode == 0 and "already running" in again.stdout, again.stdout
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -62,27 +67,18 @@ def test_the_run_gets_its_own_session_at_the_lowest_priority_and_a_second_start_
 
 
 def test_a_run_that_has_ended_is_not_resumed_unless_asked_to_train_on(tmp_path):
-    tools = tmp_path / "training" / "tools"
-    tools.mkdir(parents=True)
-    shutil.copy(TRAINING / "tools" / "resume_run.sh", tools)
-    bin_ = tmp_path / "bin"
-    bin_.mkdir()
     started = tmp_path / "started"
     # the stand-in records its arguments instead of training
-    (bin_ / "python3").write_text(f'#!/bin/bash\necho "$*" >> {started}\n')
-    (bin_ / "python3").chmod(0o755)
+    resume_run = _resume_run(tmp_path, f'#!/bin/bash\necho "$*" >> {started}\n')
     run = tmp_path / "runs" / "done"
     run.mkdir(parents=True)
     (run / "last.pt").write_bytes(b"x")
     (run / "final.pt").write_bytes(b"x")
-    env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "FER_RUNS": str(tmp_path / "runs")}
-    r = subprocess.run(["bash", str(tools / "resume_run.sh"), "done"], env=env, capture_output=True, text=True,
-                       timeout=60)
+    r = resume_run("done")
     assert r.returncode == 0, r.stderr
     assert "has ended" in r.stdout and "final.pt" in r.stdout, r.stdout
     assert not started.exists(), started.read_text()
-    on = subprocess.run(["bash", str(tools / "resume_run.sh"), "done", "--set", "epochs=300"], env=env,
-                        capture_output=True, text=True, timeout=60)
+    on = resume_run("done", "--set", "epochs=300")
     assert on.returncode == 0 and "--resume --set epochs=300" in on.stdout, on.stdout
     deadline = time.monotonic() + 20  # the stand-in runs in the background: wait for it, with a deadline
     while not started.exists() and time.monotonic() < deadline:
