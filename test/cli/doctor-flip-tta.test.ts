@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import test from 'ava';
 import { packageRoot } from '../../agent/core/paths.js';
+import { bundledNamePattern } from '../helpers/bundled-model.js';
 
 for (const precision of ['fp32', 'int8'] as const) {
   test(`doctor passes the bundled model's self-test with flip TTA on (${precision})`, async (t) => {
@@ -16,7 +17,7 @@ for (const precision of ['fp32', 'int8'] as const) {
       execFile(process.execPath, args, { cwd: packageRoot, env, timeout: 120_000 }, (_e, so, se) => resolve(so + se));
     });
     const line = out.split('\n').find((l) => /^\S+ +model /.test(l)) ?? `(no model line in: ${out.slice(-2000)})`;
-    t.regex(line, /^ok +model +fer-vgg-s@\S+ .*self-test 4 cases .*\(\w+\); precision \w+; flip TTA on \(model\.flip_tta true \(set\)\)/);
+    t.regex(line, new RegExp(`^ok +model +${bundledNamePattern}@\\S+ .*self-test \\d+ cases .*\\(\\w+\\); precision \\w+; flip TTA on \\(model\\.flip_tta true \\(set\\)\\)`));
     t.regex(line, new RegExp(`\\(${precision}\\)`));
   });
 }

@@ -14,6 +14,7 @@ import { loadBundle } from '../../agent/models/bundle.js';
 import { servingBundleDir } from '../../agent/models/runtime.js';
 import { ModelStore } from '../../agent/models/store.js';
 import { bundleCopy, tempDir } from '../models/support.js';
+import { bundledNamePattern } from '../helpers/bundled-model.js';
 
 const run = promisify(execFile);
 const cli = path.join(packageRoot, 'dist/agent/cli/main.js');
@@ -57,7 +58,7 @@ test('doctor and classify use the installed version run would serve; --model cho
   const served = await doctor([]);
   t.true(served.ok, served.detail);
   t.regex(served.detail, /^parity-fixture@1\.3\.0 /);
-  t.regex((await doctor(['--model', bundledModelDir])).detail, /^fer-vgg-s@/);
+  t.regex((await doctor(['--model', bundledModelDir])).detail, new RegExp(`^${bundledNamePattern}@`));
 
   const image = path.join(packageRoot, 'agent/assets/samples');
   const c = await run('node', [cli, 'classify', image, ...common]);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { packageRoot } from '../../agent/core/paths.js';
+import { bundledNamePattern } from '../helpers/bundled-model.js';
 
 const run = promisify(execFile);
 
@@ -36,7 +37,7 @@ test('npm pack + npm install -g of the tarball gives a working fer-agent', async
   const sample = path.join(prefix, 'lib', 'node_modules', 'fer-edge', 'agent', 'assets', 'samples', 'astronaut.jpg');
   const { stdout } = await run(bin, ['classify', sample, '--log-level', 'error'], { cwd: dir });
   const line = JSON.parse(stdout.trim().split('\n').pop()!) as { model: string; engine: string; faces: Array<{ emotion: string }> };
-  t.regex(line.model, /^fer-vgg-s@/);
+  t.regex(line.model, new RegExp(`^${bundledNamePattern}@`));
   t.is(line.engine, 'onnxruntime');
   t.is(line.faces[0]?.emotion, 'happy');
 
