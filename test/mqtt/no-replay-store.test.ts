@@ -3,10 +3,25 @@
  * however old. Checked here against a real broker, for mqtt.js's own store and for ours.
  */
 import test from 'ava';
-import { connect, Store, type IStore } from 'mqtt';
+import { connect, Store, type IStore, type MqttClient } from 'mqtt';
 import { NoReplayStore } from '../../agent/mqtt/no-replay-store.js';
 import { mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.js';
 import { Watcher, sleep } from './support.js';
+
+/**
+ * The client's next 'connect' (mqtt.js emits it once its store has been replayed), with a deadline. Listen before
+ * whatever lets it connect: the reconnect timer fires every 100 ms, so a listener added after `broker.start()`
+ * resolves could miss the event and wait forever (it did, on a loaded 2-core host).
+ */
+function nextConnect(client: MqttClient, what: string, timeoutMs = 20_000): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    client.once('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
 
 async function offlinePublishThenReconnect(store: IStore, topic: string): Promise<string[]> {
   // Persistence keeps the watcher's session over the restart, so it gets whatever the client sends on reconnect.
@@ -14,12 +29,13 @@ async function offlinePublishThenReconnect(store: IStore, topic: string): Promis
   const w = await Watcher.open(broker.url, [topic], { clientId: `w-${topic.replace('/', '-')}`, clean: false });
   const client = connect(broker.url, { clientId: `c-${topic.replace('/', '-')}`, reconnectPeriod: 100, outgoingStore: store });
   try {
-    await new Promise<void>((r) => client.once('connect', () => r()));
+    await nextConnect(client, 'the first connect');
     await broker.stopBroker();
     while (client.connected) await sleep(20);
     client.publish(topic, 'raised while offline', { qos: 1 });
+    const reconnected = nextConnect(client, 'the reconnect after the broker came back');
     await broker.start();
-    await new Promise<void>((r) => client.once('connect', () => r()));
+    await reconnected;
     // A barrier instead of a wait: mqtt.js sends what its store replays before anything published after the connect,
     // and the broker keeps one client's order, so once this arrives a replay would have too.
     await client.publishAsync(topic, 'barrier', { qos: 1 });
