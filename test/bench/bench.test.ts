@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import test from 'ava';
+import { bundledFlipTtaWord } from '../helpers/bundled-model.js';
 import { mosquittoAvailable } from '../helpers/mosquitto.js';
 import { fixtureBundle, readManifest } from '../models/support.js';
 import { FACE_API_LABELS, FER2013_LABELS, HUMAN_LABELS, ferIndexMap, predictedFerClass } from './labels.js';
@@ -127,7 +128,8 @@ test('npm run bench -- --quick runs every part and writes consistent JSON and ma
   t.is(share('tiny-tfjs-wasm', 1), 0, "face-api's detectors always search the whole frame");
   t.true(md.includes('A 1920x1080 camera, one face:'), 'the 1080p comparison is reported');
   t.regex(md, /Ours with flip TTA .* faces\/s = \*\*[\d.]+×\*\* human's; PublicTest/, 'the form flip_tta auto may run is held to the speed target too');
-  t.regex(md, /Ours with flip TTA \(what model\.flip_tta auto runs where/, 'the bundled model has no runtime.flip_tta: auto may run that row');
+  t.regex(md, bundledFlipTtaWord === 'off' ? /Ours with flip TTA \(which model\.flip_tta auto never runs with this bundle/ : /Ours with flip TTA \(what model\.flip_tta auto runs where/,
+    `the row says whether auto may run it, as the bundled manifest's runtime.flip_tta (${bundledFlipTtaWord}) says`);
   t.true(md.includes('Idle gating on a shrink-on-load preview'), 'the still room is reported on previews and on full decodes, side by side');
   t.is(cf.engine, 'onnxruntime');
   // A person appearing in a still room gets an event: debouncing's minimum duration, plus at most a few frames.

@@ -6,7 +6,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundledModelDir } from '../../agent/core/paths.js';
 
-export const bundledModelName: string = (JSON.parse(readFileSync(path.join(bundledModelDir, 'manifest.json'), 'utf8')) as { name: string }).name;
+const manifest = JSON.parse(readFileSync(path.join(bundledModelDir, 'manifest.json'), 'utf8')) as { name: string; runtime?: { flip_tta?: string } };
+
+export const bundledModelName: string = manifest.name;
+
+/** The release's word on flip TTA (`runtime.flip_tta`, agent/models/BUNDLE.md): 'off' keeps `auto` from mirroring. */
+export const bundledFlipTtaWord: string = manifest.runtime?.flip_tta ?? 'auto';
 
 /** The bundled model's name escaped for a RegExp, to match "name@version" in what the agent prints. */
 export const bundledNamePattern: string = bundledModelName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
